@@ -153,7 +153,7 @@ class SequenceEncoder(nn.Module):
             tok = feats
         # Epoch-major token order (epoch 0: all channels, epoch 1: ...). Order is irrelevant to
         # attention, but cat_avg relies on it to regroup tokens per epoch.
-        tok = tok.reshape(B, L * C, -1)
+        tok = tok.reshape(B, L * C, tok.shape[-1])
         pad = (~real)[:, None, :].expand(B, L, C).reshape(B, L * C)
 
         if self.has_cls:
@@ -172,5 +172,5 @@ class SequenceEncoder(nn.Module):
             return h[:, :L]
         # cat_avg: mean over the real channels of each epoch.
         w = real[:, None, :, None].to(h.dtype)
-        h = h.reshape(B, L, C, -1)
+        h = h.reshape(B, L, C, h.shape[-1])
         return (h * w).sum(2) / w.sum(2).clamp(min=1.0)

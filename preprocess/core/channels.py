@@ -37,14 +37,15 @@ class MontageError(ValueError):
 def normalize_label(label: str) -> str:
     """Return a comparison key for a channel label.
 
-    Upper-cases, removes one leading type prefix (``EEG``, ``EOG``, ``EMG``, ...) when something
-    follows it, and removes spaces and separators. ``"EEG C3-A2"``, ``"C3_A2"`` and ``"c3:a2"`` all
-    give ``"C3A2"``; ``"EEG(sec)"`` gives ``"EEGSEC"`` (a prefix is only removed when it is
-    followed by a separator, so names that *are* a type, like SHHS's ``EEG``, survive).
+    Upper-cases, removes one leading type prefix (``EEG``, ``EOG``, ``EMG``, ...) followed by a
+    space, colon or underscore, and removes spaces and separators. ``"EEG C3-A2"``, ``"C3_A2"``
+    and ``"c3:a2"`` all give ``"C3A2"``. A prefix joined by ``-`` or ``(`` is part of the name:
+    ``"EEG(sec)"`` gives ``"EEGSEC"`` and ``"EOG(L)"`` gives ``"EOGL"``, so SHHS's ``EEG`` and
+    ``EEG(sec)`` and the ``EOG(L)``/``EMG(L)`` pairs never collide.
     """
     text = label.strip().upper()
     for prefix in _PREFIXES:
-        if len(text) > len(prefix) and text.startswith(prefix) and _SEPARATORS.match(text[len(prefix):]):
+        if len(text) > len(prefix) and text.startswith(prefix) and text[len(prefix)] in " :_":
             text = text[len(prefix):]
             break
     return _SEPARATORS.sub("", text)

@@ -1,0 +1,41 @@
+"""Shared fixtures: real-data location and a tiny EDF writer (edfio) for hand-made inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
+
+
+def real_file(*parts: str) -> Path:
+    """Path of a file in ../shared/data/real, or skip the test when it is absent."""
+    path = REAL.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real test data not available: {path}")
+    return path
+
+
+def write_edf(path: Path, channels: dict[str, tuple[np.ndarray, float]], unit: str = "uV",
+              start: dt.datetime = dt.datetime(2020, 1, 1, 22, 0, 0), record_duration: float = 1.0,
+              annotations=()) -> Path:
+    """Write an EDF with edfio: ``{label: (signal in `unit`, sampling rate Hz)}``."""
+    import edfio
+
+    signals = []
+    for label, (data, sfreq) in channels.items():
+        data = np.asarray(data, dtype=np.float64)
+        lo, hi = float(np.min(data)), float(np.max(data))
+        if hi - lo < 1e-9:
+            lo, hi = lo - 1.0, hi + 1.0
+        signals.append(edfio.EdfSignal(data, sfreq, label=label, physical_dimension=unit,
+                                       physical_range=(lo, hi)))
+    edf = edfio.Edf(signals, starttime=start.time(), data_record_duration=record_duration,
+                    annotations=[edfio.EdfAnnotation(o, d, t) for o, d, t in annotations] or None,
+                    recording=edfio.Recording(startdate=start.date()))
+    edf.write(path)
+    return path
