@@ -23,6 +23,7 @@ from preprocess.core.annotations import (
     read_nsrr_annot,
     read_nsrr_xml,
     stage_code,
+    start_offset,
 )
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -433,3 +434,23 @@ def test_csv_events_errors(tmp_path):
         read_csv_events(path, "onset", None, "label")
     with pytest.raises(AnnotationError, match=r"e\.csv: no column 'stage'"):
         read_csv_events(path, "onset", None, "stage")
+
+
+def test_signal_start_sets_the_offset(tmp_path):
+    path = _write_edfplus(tmp_path / "late-Hypnogram.edf", [(0, 60, "W"), (60, 30, "N2")],
+                          starttime=dt.time(22, 1, 0))
+    # scoring starts 60 s after the signal
+    np.testing.assert_array_equal(
+        read_edfplus_stages(path, signal_start=dt.datetime(2020, 3, 1, 22, 0, 0)), [-1, -1, 0, 0, 2])
+    # anonymised signal date: only the clock times count
+    np.testing.assert_array_equal(
+        read_edfplus_stages(path, signal_start=dt.datetime(1985, 1, 1, 22, 0, 0)), [-1, -1, 0, 0, 2])
+    assert start_offset(dt.datetime(2001, 1, 2, 0, 0, 10), dt.datetime(2001, 1, 1, 23, 59, 30)) == 40.0
+    assert start_offset(None, dt.datetime(2001, 1, 1)) == 0.0
+
+
+def test_sleep_edf_psg_and_hypnogram_share_the_start():
+    psg = real("sleep-edf/SC4001E0-first5min-PSG.edf")
+    hyp = real("sleep-edf/SC4001EC-Hypnogram.edf")
+    st = read_edfplus_stages(hyp, signal_start=read_edf_start(psg))
+    assert len(st) == 2880 and st[:10].tolist() == [0] * 10

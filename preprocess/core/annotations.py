@@ -46,6 +46,7 @@ __all__ = [
     "align_to_signal",
     "read_edf_annotations",
     "read_edf_start",
+    "start_offset",
     "read_edfplus_stages",
     "read_edfplus_lights",
     "read_nsrr_xml",
@@ -310,6 +311,26 @@ def read_edf_start(path: str | os.PathLike) -> dt.datetime | None:
         return None
 
 
+def start_offset(scoring_start: dt.datetime | None, signal_start: dt.datetime | None) -> float:
+    """Seconds from the signal start to the scoring start (the ``offset_s`` of the readers).
+
+    0 when either is unknown. Anonymised files often carry made-up dates (HMC: 01.01.01), so a
+    difference of 12 h or more is taken as a date artefact and only the clock times are compared
+    (wrapped into [-12 h, 12 h)).
+    """
+    if scoring_start is None or signal_start is None:
+        return 0.0
+    if isinstance(scoring_start, dt.datetime) and isinstance(signal_start, dt.datetime):
+        if (scoring_start.tzinfo is None) != (signal_start.tzinfo is None):
+            scoring_start = scoring_start.replace(tzinfo=None)
+            signal_start = signal_start.replace(tzinfo=None)
+        diff = (scoring_start - signal_start).total_seconds()
+        if abs(diff) < 43200:
+            return diff
+    diff = _seconds_of_day(scoring_start) - _seconds_of_day(signal_start)
+    return (diff + 43200) % 86400 - 43200
+
+
 def read_edf_annotations(path: str | os.PathLike) -> tuple[list[Event], dt.datetime | None]:
     """All annotations of an EDF+ (or BDF+) file, raw.
 
@@ -345,6 +366,8 @@ def read_edfplus_stages(
     n_epochs: int | None = None,
     offset_s: float = 0.0,
     epoch_s: float = EPOCH_S,
+    *,
+    signal_start: dt.datetime | None = None,
 ) -> np.ndarray:
     """Stages from an EDF+ hypnogram or scoring file.
 
@@ -362,12 +385,17 @@ def read_edfplus_stages(
         :func:`align_to_signal` for the checked rule). ``None``: up to the last stage event.
     offset_s : float
         Scoring file start minus signal start, in seconds.
+    signal_start : datetime, optional
+        Start of the signal file; when given, the difference between the scoring file's header
+        start and it is added to ``offset_s`` (see :func:`start_offset`).
 
     Returns
     -------
     numpy.ndarray of int8
     """
-    events, _ = read_edf_annotations(path)
+    events, scoring_start = read_edf_annotations(path)
+    if signal_start is not None:
+        offset_s += start_offset(scoring_start, signal_start)
     stages = [Event(e.onset, e.duration, stage_code(e.label)) for e in events]
     stages = [e for e in stages if e.label is not None]
     if not stages:

@@ -1,17 +1,17 @@
 """Registry of dataset modules. Each module defines ``SPEC`` (or ``SPECS``), a DatasetSpec.
 
-Adding a dataset = writing one small module and listing it in ``MODULES``.
+Adding a dataset = writing one small module in this folder; it is discovered automatically
+(modules whose name starts with ``_`` are helpers, not datasets).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from preprocess.core.dataset import DatasetSpec
 
-MODULES = [
-    "sleepedf",
-]
+MODULES = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 _REGISTRY: dict[str, DatasetSpec] | None = None
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from preprocess.core.annotations import read_edfplus_stages
+from preprocess.core.annotations import read_edf_start, read_edfplus_stages, start_offset
 from preprocess.core.dataset import DatasetSpec, Record
 
 CHANNEL_MAP = {
@@ -44,7 +44,8 @@ def find(src: Path) -> list[Record]:
 
 
 def read_stages(record: Record, signal_start):
-    return read_edfplus_stages(record.annotation, signal_start=signal_start)
+    offset = start_offset(read_edf_start(record.annotation), signal_start)
+    return read_edfplus_stages(record.annotation, offset_s=offset)
 
 
 SPEC = DatasetSpec(
