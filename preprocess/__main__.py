@@ -22,7 +22,9 @@ from preprocess.datasets import get_dataset, registry
 
 
 def _mismatch(value: str):
-    return None if value.lower() == "none" else int(value)
+    if value in ("dataset", "none"):
+        return None if value == "none" else value
+    return int(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,13 @@
 import pytest
 
-from preprocess.core.channels import (ALIASES, CANONICAL, MontageError, normalize_label, parse_channel_map,
-                                      resolve_montage)
+from preprocess.core.channels import (
+    ALIASES,
+    CANONICAL,
+    MontageError,
+    normalize_label,
+    parse_channel_map,
+    resolve_montage,
+)
 
 
 def test_canonical_order_is_fixed():

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
-from preprocess.core.signal import (ChannelDropped, SignalParams, butter_filter, normalize, process_channel,
-                                    resample, to_epochs)
+from preprocess.core.signal import (
+    ChannelDropped,
+    SignalParams,
+    butter_filter,
+    normalize,
+    process_channel,
+    resample,
+    to_epochs,
+)
 
 
 def sine(freq, sfreq, seconds, amp=1.0):

@@ -1,0 +1,246 @@
+"""Windows of consecutive 30-s epochs read straight from the harmonized HDF5 files.
+
+A window is addressed by a *key* ``(recording_index, start)`` or ``(recording_index, start,
+aug_seed)``. Keys are produced by a sampler (:mod:`data.sampler`) in the main process; the
+dataset turns a key into arrays. Everything random about a window (its offset, its channel
+subset) is decided from the key, never from the worker's RNG, so a run is reproducible and
+resumable whatever the number of DataLoader workers.
+
+Files are opened lazily, once per worker process (:class:`preprocess.core.hdf5.Recording`);
+there is no second copy of the data and no cache file.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from preprocess.core.channels import CHANNEL_INDEX, CHANNEL_KIND
+from preprocess.core.hdf5 import Recording
+
+SEQ_LEN = 20
+EPOCHS_PER_MINUTE = 2
+EEG_INDICES = frozenset(CHANNEL_INDEX[c] for c, kind in CHANNEL_KIND.items() if kind == "eeg")
+
+
+def sleep_range(stages: np.ndarray, wake_margin: float | None) -> tuple[int, int]:
+    """Epoch range kept by the lights-off policy.
+
+    Parameters
+    ----------
+    stages : ndarray of int
+        Stage codes of a recording (−1 unknown).
+    wake_margin : float or None
+        Minutes of recording kept before the first and after the last sleep epoch (N1..REM).
+        None keeps the whole recording, as does a recording without any sleep epoch.
+
+    Returns
+    -------
+    tuple of int
+        ``(lo, hi)``: epochs ``[lo, hi)`` are used.
+
+    Examples
+    --------
+    >>> sleep_range(np.array([0] * 100 + [2] * 10 + [0] * 100), wake_margin=30)
+    (40, 170)
+    """
+    n = len(stages)
+    sleep = np.flatnonzero(stages >= 1)
+    if wake_margin is None or len(sleep) == 0:
+        return 0, n
+    margin = int(round(wake_margin * EPOCHS_PER_MINUTE))
+    return max(0, int(sleep[0]) - margin), min(n, int(sleep[-1]) + 1 + margin)
+
+
+def train_starts(lo: int, hi: int, n_epochs: int, seq_len: int, offset: int) -> np.ndarray:
+    """Starts of non-overlapping windows tiling ``[lo, hi)`` from ``lo + offset``.
+
+    A range no longer than one window gives one window (placed to stay inside the recording
+    when possible; it is padded when the recording itself is shorter than ``seq_len``).
+    """
+    if hi - lo <= seq_len:
+        return np.array([max(0, min(lo, n_epochs - seq_len))], dtype=np.int64)
+    return np.arange(lo + offset, hi - seq_len + 1, seq_len, dtype=np.int64)
+
+
+def max_offset(lo: int, hi: int, seq_len: int) -> int:
+    """Number of distinct random offsets such that at least one full window fits in ``[lo, hi)``."""
+    return max(1, min(seq_len, hi - lo - seq_len + 1))
+
+
+def cover_starts(lo: int, hi: int, n_epochs: int, seq_len: int, stride: int) -> np.ndarray:
+    """Starts of windows with ``stride`` that together cover every epoch of ``[lo, hi)``.
+
+    The last window is aligned to ``hi`` so the tail is covered too.
+
+    Examples
+    --------
+    >>> cover_starts(0, 45, 45, 20, 20).tolist()
+    [0, 20, 25]
+    """
+    if not 1 <= stride <= seq_len:
+        raise ValueError(f"stride must be in [1, {seq_len}] to cover every epoch, got {stride}")
+    if hi - lo <= seq_len:
+        return np.array([max(0, min(lo, n_epochs - seq_len))], dtype=np.int64)
+    starts = list(range(lo, hi - seq_len + 1, stride))
+    if starts[-1] + seq_len < hi:
+        starts.append(hi - seq_len)
+    return np.array(starts, dtype=np.int64)
+
+
+def choose_channels(channel_idx: np.ndarray, rng: np.random.Generator, keep_prob: float = 0.5) -> np.ndarray:
+    """Random non-empty channel subset (boolean mask) that keeps at least one EEG channel if any.
+
+    Each channel is kept independently with ``keep_prob``; if no EEG channel survives, one
+    random EEG channel is added back (or one random channel when the recording has no EEG).
+    """
+    keep = rng.random(len(channel_idx)) < keep_prob
+    eeg = np.flatnonzero([int(c) in EEG_INDICES for c in channel_idx])
+    candidates = eeg if len(eeg) else np.arange(len(channel_idx))
+    if not keep[candidates].any():
+        keep[rng.choice(candidates)] = True
+    return keep
+
+
+class WindowDataset(Dataset):
+    """Windows of ``seq_len`` epochs over a list of harmonized recordings.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Manifest rows (:func:`data.manifest.load_recordings`); ``path``, ``dataset``,
+        ``channels`` and ``n_epochs`` are used.
+    seq_len : int
+        Epochs per window (20 for the published model).
+    wake_margin : float, optional
+        Lights-off policy: minutes of wake kept around the sleep period (see
+        :func:`sleep_range`); None uses whole recordings.
+    channel_dropout : float
+        Probability that a training window (a key carrying an ``aug_seed``) keeps only a random
+        channel subset (:func:`choose_channels`) instead of all its channels.
+    channels : sequence of str, optional
+        Use only these canonical channels (recordings without any of them are dropped).
+
+    Notes
+    -----
+    Stage arrays (one int8 per epoch) are read once at construction, which opens every file
+    briefly; signals are read only in :meth:`__getitem__`.
+    """
+
+    def __init__(self, rows: Sequence[dict], seq_len: int = SEQ_LEN, wake_margin: float | None = None,
+                 channel_dropout: float = 0.0, channels: Sequence[str] | None = None):
+        self.seq_len = int(seq_len)
+        self.channel_dropout = float(channel_dropout)
+        self.wake_margin = wake_margin
+        wanted = set(channels) if channels else None
+        self.rows, self.recordings, self.channel_names, self.stages, self.ranges = [], [], [], [], []
+        for row in rows:
+            names = [c for c in row["channels"] if wanted is None or c in wanted]
+            if not names:
+                continue
+            with Recording(row["path"]) as rec:
+                stages = rec.stages
+            if stages is None:
+                stages = np.full(int(row["n_epochs"]), -1, dtype=np.int64)
+            self.rows.append(row)
+            self.recordings.append(Recording(row["path"]))
+            self.channel_names.append(names)
+            self.stages.append(np.asarray(stages, dtype=np.int64))
+            self.ranges.append(sleep_range(self.stages[-1], wake_margin))
+        self.datasets = [str(r.get("dataset", "")) for r in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def n_epochs(self, i: int) -> int:
+        return len(self.stages[i])
+
+    def channel_indices(self, i: int) -> np.ndarray:
+        return np.array([CHANNEL_INDEX[c] for c in self.channel_names[i]], dtype=np.int64)
+
+    # ---- window keys --------------------------------------------------------------------------
+
+    def _has_labels(self, i: int, start: int) -> bool:
+        lo, hi = self.ranges[i]
+        a, b = max(start, lo), min(start + self.seq_len, hi)
+        return b > a and bool((self.stages[i][a:b] >= 0).any())
+
+    def train_windows(self, rng: np.random.Generator | None = None) -> list[tuple[int, int]]:
+        """Non-overlapping windows of every recording, each with a random offset.
+
+        Parameters
+        ----------
+        rng : numpy Generator, optional
+            Draws one offset in ``[0, seq_len)`` per recording; None uses offset 0.
+
+        Returns
+        -------
+        list of tuple
+            ``(recording_index, start)`` keys; windows whose labels are all −1 are skipped.
+        """
+        keys = []
+        for i in range(len(self)):
+            lo, hi = self.ranges[i]
+            offset = int(rng.integers(max_offset(lo, hi, self.seq_len))) if rng is not None else 0
+            for s in train_starts(lo, hi, self.n_epochs(i), self.seq_len, offset):
+                if self._has_labels(i, int(s)):
+                    keys.append((i, int(s)))
+        return keys
+
+    def cover_windows(self, i: int, stride: int | None = None) -> list[tuple[int, int]]:
+        """Keys of windows covering every used epoch of recording ``i`` (for evaluation)."""
+        lo, hi = self.ranges[i]
+        starts = cover_starts(lo, hi, self.n_epochs(i), self.seq_len, stride or self.seq_len)
+        return [(i, int(s)) for s in starts]
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def __getitem__(self, key) -> dict:
+        i, start = int(key[0]), int(key[1])
+        aug_seed = key[2] if len(key) > 2 else None
+        names = self.channel_names[i]
+        idx = self.channel_indices(i)
+        if aug_seed is not None and self.channel_dropout > 0 and len(names) > 1:
+            rng = np.random.default_rng(int(aug_seed))
+            if rng.random() < self.channel_dropout:
+                keep = choose_channels(idx, rng)
+                names = [n for n, k in zip(names, keep) if k]
+                idx = idx[keep]
+        L, n = self.seq_len, self.n_epochs(i)
+        stop = min(start + L, n)
+        x = self.recordings[i].read(start, stop, names)
+        labels = self.stages[i][start:stop].copy()
+        lo, hi = self.ranges[i]
+        pos = np.arange(start, stop)
+        labels[(pos < lo) | (pos >= hi)] = -1  # outside the lights-off range: not scored here
+        if stop - start < L:  # recording shorter than a window
+            x = np.concatenate([x, np.zeros((L - (stop - start),) + x.shape[1:], np.float32)])
+            labels = np.concatenate([labels, np.full(L - (stop - start), -1, np.int64)])
+        return {"x": x, "channels": idx, "labels": labels, "rec": i, "start": start}
+
+
+def collate_windows(items: Sequence[dict]) -> dict[str, torch.Tensor]:
+    """Stack windows with different channel sets into one padded batch.
+
+    Returns
+    -------
+    dict of Tensor
+        ``x`` (B, L, Cmax, 3000) float32 with zeros at padding channels; ``channels`` (B, Cmax)
+        long, −1 at padding; ``labels`` (B, L) long, −1 = ignore; ``rec`` and ``start`` (B,).
+    """
+    B = len(items)
+    L, _, T = items[0]["x"].shape
+    cmax = max(it["x"].shape[1] for it in items)
+    x = torch.zeros(B, L, cmax, T, dtype=torch.float32)
+    channels = torch.full((B, cmax), -1, dtype=torch.long)
+    for b, it in enumerate(items):
+        c = it["x"].shape[1]
+        x[b, :, :c] = torch.from_numpy(it["x"])
+        channels[b, :c] = torch.from_numpy(np.asarray(it["channels"], dtype=np.int64))
+    labels = torch.from_numpy(np.stack([np.asarray(it["labels"], dtype=np.int64) for it in items]))
+    rec = torch.tensor([it["rec"] for it in items], dtype=torch.long)
+    start = torch.tensor([it["start"] for it in items], dtype=torch.long)
+    return {"x": x, "channels": channels, "labels": labels, "rec": rec, "start": start}
