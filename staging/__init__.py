@@ -1,0 +1,129 @@
+"""Whole-night inference: EDF → montage → model → probabilities → outputs, stats, plots.
+
+Typical use is the command line (``python inference.py /path/to/edfs``); the same pipeline is
+available from Python::
+
+    from staging import stage
+    results, code = stage(["night.edf"], out="out")
+
+and the building blocks are importable on their own: :func:`staging.predict.predict_proba`
+(windowed voting on preprocessed signals), :func:`staging.stats.sleep_statistics`,
+:func:`staging.weights.find_weights`, :mod:`staging.outputs`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE, FORMATS
+
+if TYPE_CHECKING:
+    from .batch import FileResult
+
+# Heavy submodules (torch, scipy) load on first use, so ``inference.py --help`` stays instant.
+_LAZY = {
+    "FileResult": "batch", "Options": "batch", "exit_code": "batch", "find_inputs": "batch",
+    "run_batch": "batch", "stage_file": "batch", "encode_recording": "predict", "predict_proba": "predict",
+    "vote_windows": "predict", "window_starts": "predict", "sleep_statistics": "stats", "Weights": "weights",
+    "WeightsError": "weights", "find_weights": "weights", "load_model": "weights",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simulated_night.edf"
+"""The bundled example: a simulated night (see ``examples/README.md``)."""
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; ``cuda`` without a GPU is an error."""
+    import torch
+
+    device = device.lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: no CUDA GPU is visible (use --device cpu or auto)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+    return device
+
+
+def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | Path | None = None,
+          channels: str | None = "auto", device: str = "auto", stride: int = DEFAULT_STRIDE,
+          formats: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE, overwrite: bool = False,
+          keep_going: bool = True, echo: Callable[[str], None] = print,
+          progress_bar: bool | None = None) -> tuple[list[FileResult], int]:
+    """Stage EDF/BDF files and folders; the Python form of ``inference.py``.
+
+    Parameters
+    ----------
+    inputs : sequence of path
+        Files and/or folders (searched recursively for ``.edf``/``.bdf``).
+    out : path
+        Output folder.
+    weights : path, optional
+        Weights file or folder; default: the search order of :mod:`staging.weights`.
+    channels : str
+        ``"auto"``, a JSON file path or an inline JSON channel map.
+    device : {"auto", "cpu", "cuda"}
+    stride, formats, batch_size, overwrite, keep_going
+        See :class:`staging.batch.Options`.
+    echo : callable
+        Where messages go.
+
+    Returns
+    -------
+    tuple
+        ``(results, exit code)``: 0 when every file succeeded or was skipped, 1 otherwise.
+
+    Raises
+    ------
+    WeightsError, ChannelMapError, RuntimeError, ValueError
+        Problems with the arguments themselves (no weights, bad JSON map, no GPU); these stop
+        before any file is read.
+    """
+    from preprocess.core.signal import SignalParams
+
+    from .batch import Options, exit_code, find_inputs, run_batch
+    from .montage import channel_map_from_arg
+    from .weights import find_weights, load_model
+
+    if stride < 1:
+        raise ValueError(f"--stride must be >= 1, got {stride}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    device = resolve_device(device)
+    channel_map, map_origin = channel_map_from_arg(channels)
+    chosen = find_weights(weights)
+    echo(f"weights: {chosen.describe()}")
+    if chosen.demo:
+        echo("WARNING: these are DEMO weights trained on SIMULATED PSG only; their hypnograms are not "
+             "meaningful for real recordings. Put the official LPSGM file "
+             "ched32_seqed64_ch9_seql20_block6.pth in weights/ (or pass --weights) for real use.")
+    model = load_model(chosen, device)
+    params = SignalParams.from_dict(chosen.meta.get("preprocessing", {}) or {})
+    files = find_inputs(inputs)
+    echo(f"montage: {map_origin}; device: {device}; stride: {stride}; {len(files)} file(s) -> {out}")
+    options = Options(out=Path(out), stride=stride, formats=tuple(formats or DEFAULT_FORMATS),
+                      batch_size=batch_size, overwrite=overwrite, keep_going=keep_going, device=device,
+                      params=params)
+    info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
+            "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}
+    if not files:
+        echo("no EDF/BDF file found in the inputs")
+        return [], 1
+    results = run_batch(files, model, channel_map, options, info, echo, progress_bar)
+    return results, exit_code(results)
+
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE", "DEFAULT_FORMATS", "DEFAULT_STRIDE", "FORMATS", "EXAMPLE", "FileResult", "Options", "Weights", "WeightsError", "encode_recording",
+    "exit_code", "find_inputs", "find_weights", "load_model", "predict_proba", "resolve_device", "run_batch",
+    "sleep_statistics", "stage", "stage_file", "vote_windows", "window_starts",
+]

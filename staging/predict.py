@@ -19,11 +19,10 @@ import torch
 
 from preprocess.core.channels import CHANNEL_INDEX
 
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_STRIDE
+
 EPOCH_SAMPLES = 3000
 """Samples per 30-s epoch at 100 Hz."""
-
-DEFAULT_STRIDE = 5
-"""Default window stride (epochs); see the README section on inference for the measurement."""
 
 SHORT_POLICIES = ("window", "zeros")
 
@@ -119,7 +118,7 @@ def encode_recording(model, signals: np.ndarray, device: str | torch.device = "c
 
 @torch.inference_mode()
 def vote_windows(model, feats: torch.Tensor, channels: Sequence[int], stride: int = DEFAULT_STRIDE,
-                 batch_size: int = 32, short: str = "window", pad_feature: torch.Tensor | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, short: str = "window", pad_feature: torch.Tensor | None = None,
                  progress=None) -> np.ndarray:
     """Sum softmax probabilities over overlapping windows of precomputed features.
 
@@ -183,7 +182,7 @@ def _window_probs(model, window_feats: torch.Tensor, ch: torch.Tensor) -> torch.
 
 @torch.inference_mode()
 def predict_proba(model, signals: np.ndarray, channels: Sequence[str] | Sequence[int],
-                  stride: int = DEFAULT_STRIDE, batch_size: int = 32, device: str | torch.device = "cpu",
+                  stride: int = DEFAULT_STRIDE, batch_size: int = DEFAULT_BATCH_SIZE, device: str | torch.device = "cpu",
                   short: str = "window", progress=None) -> np.ndarray:
     """Stage probabilities of every 30-s epoch of a preprocessed recording.
 
@@ -217,19 +216,3 @@ def predict_proba(model, signals: np.ndarray, channels: Sequence[str] | Sequence
         zero = torch.zeros(1, EPOCH_SAMPLES, device=feats.device)
         pad_feature = model.encode_epochs(zero).expand(feats.shape[1], -1)
     return vote_windows(model, feats, idx, stride, batch_size, short, pad_feature, progress)
-
-
-@torch.inference_mode()
-def naive_voting(model, signals: np.ndarray, channels: Sequence[int], device="cpu") -> np.ndarray:
-    """Reference voting with the plain ``model(x, channels)`` on every stride-1 window.
-
-    Slow (each epoch is encoded up to 20 times); kept as the ground truth for tests.
-    """
-    epochs = np.stack(_per_channel_epochs(signals), axis=1)  # (E, C, 3000)
-    n, length = epochs.shape[0], min(model.cfg.seq_len, epochs.shape[0])
-    ch = torch.as_tensor(list(channels), dtype=torch.long, device=device)[None]
-    total = np.zeros((n, model.cfg.n_classes))
-    for s in window_starts(n, length, 1):
-        x = torch.as_tensor(epochs[s:s + length], device=device).float()[None]
-        total[s:s + length] += torch.softmax(model(x, ch)[0].float(), -1).double().cpu().numpy()
-    return total / total.sum(1, keepdims=True)

@@ -1,0 +1,127 @@
+"""Process-group setup for ``torchrun`` (DDP) that also works as a plain single process.
+
+``torchrun`` exports ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; when they are present we join
+the process group (NCCL when CUDA is available, Gloo otherwise, so DDP can be tested on CPU),
+otherwise everything below degrades to rank 0 of a world of 1.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    """Where this process sits: ``rank`` of ``world_size``, ``local_rank`` on its node, ``device``."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_distributed(device: str | None = None, backend: str | None = None) -> DistInfo:
+    """Initialise the process group from the ``torchrun`` environment (if any).
+
+    Parameters
+    ----------
+    device : {"cuda", "cpu"}, optional
+        Force a device type; default CUDA when available.
+    backend : str, optional
+        Force a backend; default ``nccl`` on CUDA and ``gloo`` on CPU.
+
+    Returns
+    -------
+    DistInfo
+        On CUDA the device is ``cuda:LOCAL_RANK`` (and made current).
+    """
+    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    rank = int(os.environ.get("RANK", 0))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    world_size = int(os.environ.get("WORLD_SIZE", 1))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend=backend or ("nccl" if use_cuda else "gloo"))
+    return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=dev)
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def get_rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process() -> bool:
+    return get_rank() == 0
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (a list of length world size; ``[obj]`` when not distributed)."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` on every rank."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_reduce_mean(value: float, device: torch.device | str = "cpu") -> float:
+    """Mean of a scalar over ranks."""
+    if not is_distributed():
+        return float(value)
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t.item()) / dist.get_world_size()
+
+
+def broadcast_buffers(model: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank.
+
+    DDP broadcasts buffers at the start of each forward, so after the last training forward
+    every rank holds statistics updated from its own batch; this makes them identical again.
+    """
+    if is_distributed():
+        for b in model.buffers():
+            dist.broadcast(b.data, src=src)
+
+
+def cleanup() -> None:
+    """Leave the process group (no-op when not distributed)."""
+    if is_distributed():
+        dist.destroy_process_group()

@@ -1,0 +1,101 @@
+"""Sleep staging of whole-night PSG recordings (EDF/BDF) with LPSGM.
+
+Thin command line over :func:`staging.stage`; run ``python inference.py --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+EPILOG = """\
+examples:
+  python inference.py                              # stage the bundled simulated night into out/
+  python inference.py night.edf --out results/     # one file
+  python inference.py /data/psg /data/more.bdf     # folders (recursive) and files
+  python inference.py /data/psg --formats all --stride 1 --device cuda
+  python inference.py night.edf --channels '{"C3": [["C3", "M2"]], "E1": "LOC", "Chin": [["Chin1", "Chin2"]]}'
+  python inference.py night.edf --channels my_montage.json --weights weights/ched32_seqed64_ch9_seql20_block6.pth
+
+outputs per recording NAME (in --out): NAME.hypnogram.csv, NAME.stats.json, NAME.png
+[, NAME.STA, NAME.annotations.edf], and summary.csv for the batch.
+exit code: 0 when every file was staged (or skipped because its outputs exist), 1 when any
+file failed, 2 for invalid arguments (no weights, bad --channels, no GPU for --device cuda).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from staging.defaults import DEFAULT_BATCH_SIZE, DEFAULT_STRIDE, FORMATS
+
+    p = argparse.ArgumentParser(
+        prog="python inference.py", description=__doc__.splitlines()[0], epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="EDF/BDF file or folder (searched recursively for .edf/.bdf, any case); several "
+                        "allowed. Without INPUT the bundled simulated example night is staged.")
+    p.add_argument("--out", default="out", metavar="DIR",
+                   help="output folder, created if needed (default: out)")
+    p.add_argument("--weights", metavar="PATH",
+                   help="weights file (official .pth, or NAME.safetensors with NAME.json beside it) or a "
+                        "folder holding them. Default: weights/ched32_seqed64_ch9_seql20_block6.pth, then "
+                        "..._block4.pth, then weights/*.safetensors (demo weights are flagged)")
+    p.add_argument("--channels", default="auto", metavar="JSON|auto",
+                   help="montage: 'auto' detects it from the shared alias table (default); otherwise a "
+                        "JSON file or inline JSON mapping canonical channels (F3 F4 C3 C4 O1 O2 E1 E2 Chin) to "
+                        "ordered options, each a label or a [a, b] pair meaning a - b, "
+                        "e.g. '{\"C4\": [\"C4-M1\", [\"C4\", \"M1\"]]}'")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto = cuda when a GPU is visible, else cpu (default: auto)")
+    p.add_argument("--stride", type=int, default=DEFAULT_STRIDE, metavar="K",
+                   help=f"step in epochs between consecutive 20-epoch windows; probabilities are summed "
+                        f"over overlapping windows. 1 = reference voting over every window (slowest); "
+                        f"default {DEFAULT_STRIDE}")
+    p.add_argument("--formats", default="csv,stats,png", metavar="LIST",
+                   help=f"comma-separated outputs among {','.join(FORMATS)}, or 'all' (default: csv,stats,png)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="B",
+                   help=f"windows per forward pass (memory vs speed; default {DEFAULT_BATCH_SIZE})")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs (default: a recording whose outputs exist is skipped)")
+    p.add_argument("--keep-going", action=argparse.BooleanOptionalAction, default=True,
+                   help="after a file fails, report it and continue (default); --no-keep-going stops at "
+                        "the first failure")
+    p.add_argument("--fail-fast", dest="keep_going", action="store_false",
+                   help="same as --no-keep-going")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+
+    from staging import EXAMPLE, stage
+    from staging.montage import ChannelMapError
+    from staging.outputs import parse_formats
+    from staging.weights import WeightsError
+
+    inputs = args.inputs
+    if not inputs:
+        if not EXAMPLE.exists():
+            print(f"error: no INPUT given and the bundled example {EXAMPLE} is missing", file=sys.stderr)
+            return 2
+        print(f"no INPUT given: staging the bundled SIMULATED example {EXAMPLE.name}")
+        inputs = [str(EXAMPLE)]
+    try:
+        formats = parse_formats(args.formats)
+        results, code = stage(inputs, out=args.out, weights=args.weights, channels=args.channels,
+                              device=args.device, stride=args.stride, formats=formats,
+                              batch_size=args.batch_size, overwrite=args.overwrite,
+                              keep_going=args.keep_going, progress_bar=False if args.no_progress else None)
+    except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
+    print(f"done: {counts['ok']} staged, {counts['skipped']} skipped, {counts['failed']} failed; "
+          f"outputs in {args.out}/ (summary: {args.out}/summary.csv)")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""``simulate.generate``: simulated PSG nights written in a dataset's raw format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .formats import RecordingPlan, _aux_signal, emg_envelope, get_profile
+from .hypnogram import (
+    EPOCH_SEC,
+    MARKOV_STAGE4_FRACTION,
+    N3,
+    STAGE_NAMES,
+    Hypnogram,
+    choose_hypnogram,
+    find_real_hypnograms,
+    load_real_hypnogram,
+)
+from .physiology import draw_subject_params, simulate_sites
+
+FORMAT_VERSION = 1
+NOTE = "SIMULATED PSG (LPSGM simulate): synthetic signals, not recorded from people."
+
+
+def _n3_depth(hyp: Hypnogram, rng: np.random.Generator) -> np.ndarray:
+    """Slow-wave share per epoch: R&K stage 4 (>50 % delta) deeper than stage 3 (20-50 %)."""
+    depth = rng.uniform(0.2, 0.5, len(hyp))
+    depth[hyp.stage4] = rng.uniform(0.55, 0.95, int(hyp.stage4.sum()))
+    return depth
+
+
+def _ensure_stage4(hyp: Hypnogram, rng: np.random.Generator) -> Hypnogram:
+    """AASM-scored sources carry no stage 3/4 split: draw one (deeper N3 early in the night)."""
+    if hyp.stage4.any() or not (hyp.stages == N3).any():
+        return hyp
+    n = len(hyp)
+    phase = np.minimum(np.arange(n) * 3 // max(n, 1), 2)
+    # one draw per N3 run so a run is uniformly stage 3 or 4 most of the time
+    s4 = np.zeros(n, bool)
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and hyp.stages[j] == hyp.stages[i]:
+            j += 1
+        if hyp.stages[i] == N3:
+            s4[i:j] = rng.random(j - i) < MARKOV_STAGE4_FRACTION[phase[i]] * 1.5
+        i = j
+    return Hypnogram(hyp.stages, s4, hyp.source, hyp.meta)
+
+
+def _channel_requests(plan: RecordingPlan) -> dict[str, tuple[str, float]]:
+    req = {}
+    for c in plan.channels:
+        if c.kind in ("signal", "emg_envelope"):
+            req[c.label] = (c.site, c.sim_sfreq)
+    return req
+
+
+def generate(
+    out_dir,
+    n_recordings: int,
+    seed: int,
+    dataset: str = "sleepedf",
+    hours: float | None = None,
+    stages: list | None = None,
+    real_root=None,
+) -> list[dict]:
+    """Write ``n_recordings`` simulated nights in ``dataset``'s raw layout under ``out_dir``.
+
+    Hypnograms: real scored nights from ``../shared/data/real`` (cropped to lights-off, distinct per
+    recording while available) when ``hours`` is None, else Markov nights of ``hours``; ``stages``
+    (a list of per-recording stage arrays) overrides both (tests). Deterministic given ``seed``
+    and the set of real hypnogram files present (the source used is recorded).
+
+    Returns one dict per recording: ``id``, ``subject``, ``files`` (paths), ``stages`` (int8 array:
+    exactly what the annotation file encodes), ``hypnogram_source``, ``subject_params``.
+    Also writes ``simulation.json`` (seed, dataset, per-recording parameters) in ``out_dir``.
+    """
+    profile = get_profile(dataset)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = find_real_hypnograms(real_root) if (hours is None and stages is None) else []
+    order = np.random.default_rng([seed, 0x5EED]).permutation(len(sources)) if sources else []
+    records, meta = [], []
+    for i in range(n_recordings):
+        rng = np.random.default_rng([seed, i])
+        plan = profile.plan(i, rng)
+        subject = draw_subject_params(np.random.default_rng([seed, 1_000_003, plan.subject_key]))
+        subject["seed"] = int(rng.integers(2**31))  # this night's latent sources
+        subject["line_freq"] = plan.line_freq
+        if stages is not None:
+            st = np.asarray(stages[i % len(stages)], dtype=np.int8)
+            hyp = Hypnogram(st, np.zeros(len(st), bool), source="given")
+        elif sources:
+            hyp = load_real_hypnogram(sources[order[i % len(sources)]])
+        else:
+            hyp = choose_hypnogram(rng, hours=hours if hours is not None else 8.0, sources=[])
+        hyp = _ensure_stage4(hyp, rng)
+        sig = simulate_sites(hyp.stages, _channel_requests(plan), rng, subject, n3_depth=_n3_depth(hyp, rng))
+        for c in plan.channels:
+            if c.kind == "emg_envelope":
+                sig[c.label] = emg_envelope(sig[c.label], c.sim_sfreq, c.sfreq)
+            elif c.kind != "signal":
+                sig[c.label] = _aux_signal(c.kind, hyp.stages, c.sfreq, rng)
+        files = profile.write(out_dir, plan, hyp, sig, subject)
+        counts = {STAGE_NAMES[k]: int(np.sum(hyp.stages == k)) for k in STAGE_NAMES}
+        records.append({
+            "id": plan.rec_id,
+            "subject": plan.subject,
+            "files": [Path(f) for f in files],
+            "stages": hyp.stages.copy(),
+            "hypnogram_source": hyp.source,
+            "subject_params": subject,
+        })
+        meta.append({
+            "id": plan.rec_id,
+            "subject": plan.subject,
+            "files": [Path(f).name for f in files],
+            "start": plan.start.isoformat(),
+            "n_epochs": int(len(hyp)),
+            "hours": round(len(hyp) * EPOCH_SEC / 3600, 3),
+            "stage_counts": counts,
+            "hypnogram_source": hyp.source,
+            "hypnogram_crop_epochs": hyp.meta.get("crop_epochs"),
+            "channels": [
+                {"label": c.label, "site": c.site, "sfreq": c.sfreq, "dimension": c.dimension, "kind": c.kind}
+                for c in plan.channels
+            ],
+            "plan": plan.extra,
+            "subject_params": subject,
+        })
+    info = {
+        "simulated": True,
+        "note": NOTE,
+        "format_version": FORMAT_VERSION,
+        "dataset": profile.name,
+        "seed": int(seed),
+        "n_recordings": int(n_recordings),
+        "hours": hours,
+        "recordings": meta,
+    }
+    (out_dir / "simulation.json").write_text(json.dumps(info, indent=1))
+    return records

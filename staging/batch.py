@@ -1,0 +1,314 @@
+"""Staging a batch of EDF/BDF files: discovery, per-file pipeline, reporting, ``summary.csv``.
+
+Per recording: read (native rate per channel) → montage → :func:`load_montage` (the same signal
+chain as preprocessing) → model → outputs. A file that cannot be staged is reported in one
+line naming it and the reason, and the batch goes on (unless ``keep_going=False``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from preprocess.core.channels import MontageError
+from preprocess.core.edf import EdfError, EdfReader, read_header
+from preprocess.core.pipeline import load_montage
+from preprocess.core.signal import SignalParams
+
+from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
+from .montage import describe, has_eeg_or_eog, montage_string
+from .outputs import atomic_write_text, output_paths, write_outputs
+from .predict import channel_indices, predict_proba
+from .stats import sleep_statistics
+
+EXTENSIONS = (".edf", ".bdf")
+SUMMARY_FIELDS = ("name", "file", "status", "reason", "epochs", "hours", "channels", "montage", "TST_min",
+                  "SE_pct", "SOL_min", "WASO_min", "REM_latency_min", "awakenings", "N1_pct", "N2_pct",
+                  "N3_pct", "REM_pct", "seconds")
+_STAT_COLUMNS = {"TST_min": "TST", "SE_pct": "SE", "SOL_min": "SOL", "WASO_min": "WASO",
+                 "REM_latency_min": "REM_latency", "awakenings": "awakenings", "N1_pct": "N1_pct",
+                 "N2_pct": "N2_pct", "N3_pct": "N3_pct", "REM_pct": "REM_pct"}
+
+
+@dataclass
+class Options:
+    """How a batch is staged.
+
+    Attributes
+    ----------
+    out : Path
+        Output folder (created).
+    stride : int
+        Window stride in epochs.
+    formats : tuple of str
+        Output formats (see :mod:`staging.outputs`).
+    batch_size : int
+        Windows per forward pass.
+    overwrite : bool
+        Replace existing outputs (otherwise a recording whose outputs all exist is skipped).
+    keep_going : bool
+        Continue after a failed recording (default) or stop at the first failure.
+    short : {"window", "zeros"}
+        Policy for recordings shorter than 20 epochs (see :func:`staging.predict.vote_windows`).
+    device : str
+        Torch device of the model.
+    params : SignalParams
+        Signal-chain parameters (those the weights were trained with).
+    """
+
+    out: Path = Path("out")
+    stride: int = DEFAULT_STRIDE
+    formats: tuple = DEFAULT_FORMATS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    overwrite: bool = False
+    keep_going: bool = True
+    short: str = "window"
+    device: str = "cpu"
+    params: SignalParams = field(default_factory=SignalParams)
+
+
+@dataclass
+class FileResult:
+    """Outcome of one input file (one row of ``summary.csv``)."""
+
+    path: Path
+    name: str
+    status: str  # "ok" | "skipped" | "failed"
+    reason: str = ""
+    n_epochs: int = 0
+    channels: list = field(default_factory=list)
+    montage: str = ""
+    stats: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    lines: list = field(default_factory=list)  # montage description, warnings
+
+    def row(self) -> dict:
+        r = {"name": self.name, "file": str(self.path), "status": self.status, "reason": self.reason,
+             "epochs": self.n_epochs or "", "hours": f"{self.n_epochs / 120:.2f}" if self.n_epochs else "",
+             "channels": " ".join(self.channels), "montage": self.montage, "seconds": f"{self.seconds:.1f}"}
+        for col, key in _STAT_COLUMNS.items():
+            v = self.stats.get(key)
+            r[col] = "" if v is None else (f"{v:g}" if isinstance(v, float) else v)
+        return r
+
+
+def find_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (recursive, ``.edf``/``.bdf`` in any case) into a sorted file list.
+
+    A path given explicitly is kept whatever its extension (and reported if it is not EDF);
+    a path that does not exist is kept too, so it is reported as failed. Hidden files and
+    temp files are ignored in folders.
+    """
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in EXTENSIONS
+                                and not f.name.startswith(".")))
+        else:
+            found.append(p)
+    return list(dict.fromkeys(found))  # drop duplicates, keep order
+
+
+def unique_names(paths: list[Path]) -> list[str]:
+    """Output base names: the file stem, prefixed by parent folders where stems collide."""
+    names = [p.stem for p in paths]
+    depth = 1
+    while len(set(names)) < len(names) and depth < 8:
+        counts = {n: names.count(n) for n in names}
+        names = ["_".join([*p.resolve().parent.parts[-depth:], p.stem]) if counts[n] > 1 else n
+                 for p, n in zip(paths, names)]
+        depth += 1
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:  # last resort: a counter
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
+    return out
+
+
+@contextmanager
+def _collect_warnings(logger_name: str = "preprocess"):
+    """Capture the signal chain's log warnings (NaN replaced, resampling…) for our own report."""
+    records: list[str] = []
+
+    class _Handler(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = logging.getLogger(logger_name)
+    handler, propagate = _Handler(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _reason(exc: BaseException, path: Path) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    for prefix in (f"{path.name}: ", f"{path.stem}: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    if not isinstance(exc, (EdfError, MontageError, FileNotFoundError)):
+        text = f"{type(exc).__name__}: {text}"
+    return text
+
+
+def stage_file(path: Path, name: str, model, channel_map, options: Options, info: dict | None = None,
+               progress=None) -> FileResult:
+    """Stage one file and write its outputs; never raises for bad input (status ``failed``).
+
+    Parameters
+    ----------
+    path : Path
+        EDF/EDF+/BDF file.
+    name : str
+        Output base name.
+    model : LPSGM
+        Eval-mode model on ``options.device``.
+    channel_map : mapping
+        Canonical name → options (the alias table, or the user's explicit map).
+    options : Options
+    info : dict, optional
+        Provenance added to ``NAME.stats.json`` (weights, …).
+    progress : callable(n_done, n_total), optional
+        Window progress.
+    """
+    t0 = time.perf_counter()
+    res = FileResult(path, name, "failed")
+    paths = output_paths(options.out, name, options.formats)
+    existing = [f for f, p in paths.items() if p.exists()]
+    if existing and not options.overwrite:
+        if len(existing) == len(paths):
+            res.status, res.reason = "skipped", "outputs exist (use --overwrite to replace them)"
+            res.stats = _existing_stats(options.out / f"{name}.stats.json")
+            return res
+        res.lines.append(f"kept existing {', '.join(paths[f].name for f in existing)} (no --overwrite)")
+        paths = {f: p for f, p in paths.items() if f not in existing}
+    try:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        header = read_header(path)
+        if not header.signal_labels:
+            res.status, res.reason = "skipped", "annotation-only EDF+ (no signals to stage)"
+            return res
+        reader = EdfReader(path)
+        with _collect_warnings() as warnings_seen:
+            montaged = load_montage(reader, channel_map, options.params, path.name)
+        reader.close()
+        res.lines += describe(montaged)
+        res.lines += [f"warning: {w.split(': ', 1)[-1]}" for w in warnings_seen if ": dropped " not in w]
+        res.channels, res.montage = list(montaged.channels), montage_string(montaged)
+        if not has_eeg_or_eog(montaged.channels):
+            raise MontageError(f"no usable EEG or EOG channel (only {', '.join(montaged.channels)}); "
+                               "pass --channels with an explicit map if the labels are unusual")
+        res.n_epochs = montaged.n_epochs
+        probs = predict_proba(model, montaged.signals, channel_indices(montaged.channels), options.stride,
+                              options.batch_size, options.device, options.short, progress)
+        del montaged.signals
+        res.stats = sleep_statistics(probs.argmax(axis=1), options.params.epoch_seconds)
+        doc = {"recording": name, "source_file": str(path),
+               "start_time": montaged.start_time.isoformat() if montaged.start_time else None,
+               "channels": res.channels, "montage": montaged.montage, "dropped_channels": montaged.dropped,
+               "stride": options.stride, **(info or {})}
+        title = (f"{name}   TST {res.stats['TST']:.0f} min   SE {res.stats['SE']:.0f} %   "
+                 f"{len(res.channels)} ch: {' '.join(res.channels)}")
+        write_outputs(paths, probs, res.stats, doc, montaged.start_time, title, options.params.epoch_seconds)
+        res.status = "ok"
+    except Exception as exc:  # one bad file must not stop the batch
+        res.status, res.reason = "failed", _reason(exc, path)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _existing_stats(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()).get("statistics", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def write_summary(out_dir: Path, results: list[FileResult]) -> Path:
+    """Write ``summary.csv`` (one row per recording); rows of earlier batches in the same folder
+    whose names are not in this batch are kept."""
+    path = Path(out_dir) / "summary.csv"
+    rows: dict[str, dict] = {}
+    if path.exists():
+        try:
+            with open(path, newline="") as fh:
+                rows = {r["name"]: r for r in csv.DictReader(fh) if r.get("name")}
+        except (OSError, csv.Error, KeyError):
+            rows = {}
+    for r in results:
+        rows[r.name] = r.row()
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows.values():
+        w.writerow({k: r.get(k, "") for k in SUMMARY_FIELDS})
+    return atomic_write_text(path, buf.getvalue())
+
+
+def format_result(i: int, n: int, res: FileResult) -> str:
+    """The one status line of a file."""
+    head = f"[{i}/{n}]"
+    if res.status == "failed":
+        return f"{head} FAILED {res.path}: {res.reason}"
+    if res.status == "skipped":
+        return f"{head} skipped {res.path}: {res.reason}"
+    s = res.stats
+    return (f"{head} ok {res.path} -> {res.name}: {res.n_epochs} epochs ({res.n_epochs / 120:.1f} h), "
+            f"{len(res.channels)} channels, TST {s['TST']:.1f} min, SE {s['SE']:.1f} % ({res.seconds:.1f} s)")
+
+
+def run_batch(files: list[Path], model, channel_map, options: Options, info: dict | None = None,
+              echo: Callable[[str], None] = print, progress_bar: bool | None = None) -> list[FileResult]:
+    """Stage every file; print the montage and one status line per file; write ``summary.csv``.
+
+    Returns
+    -------
+    list of FileResult
+        In input order; stops early after a failure when ``options.keep_going`` is False.
+    """
+    from tqdm import tqdm
+
+    Path(options.out).mkdir(parents=True, exist_ok=True)
+    names = unique_names(files)
+    results: list[FileResult] = []
+    # disable=None: a bar only on an interactive terminal.
+    bar = tqdm(total=len(files), unit="file", desc="staging", leave=False,
+               disable=None if progress_bar is None else not progress_bar)
+    say = echo if bar.disable else bar.write
+    for i, (path, name) in enumerate(zip(files, names), start=1):
+        bar.set_postfix_str(path.name)
+        res = stage_file(path, name, model, channel_map, options, info)
+        for line in res.lines:
+            say(f"    {line}")
+        say(format_result(i, len(files), res))
+        results.append(res)
+        bar.update(1)
+        if res.status == "failed" and not options.keep_going:
+            say(f"stopping at the first failure (--fail-fast); {len(files) - i} file(s) not staged")
+            break
+    bar.close()
+    write_summary(options.out, results)
+    return results
+
+
+def exit_code(results: list[FileResult]) -> int:
+    """0 when no file failed (skipped files count as success), else 1."""
+    return 0 if results and all(r.status != "failed" for r in results) else 1
+
+
+__all__ = ["FileResult", "Options", "exit_code", "find_inputs", "format_result", "run_batch", "stage_file",
+           "unique_names", "write_summary"]

@@ -1,0 +1,180 @@
+"""Output files of a staged recording; every file is written atomically (temp file + rename).
+
+===========================  ===================================================================
+``NAME.hypnogram.csv``       ``epoch,onset_s,stage,p_W,p_N1,p_N2,p_N3,p_REM``: one row per 30-s
+                             epoch, ``epoch`` 0-based, ``onset_s`` seconds from the recording
+                             start, ``stage`` the most probable of W/N1/N2/N3/REM, probabilities
+                             with 6 decimals (each row sums to 1).
+``NAME.stats.json``          sleep statistics (:mod:`staging.stats`) with units, plus provenance
+                             (montage, weights, stride).
+``NAME.png``                 hypnogram above the hypnodensity (stacked stage probabilities).
+``NAME.STA``                 one line per epoch, ``<epoch>\\t<code>``: epoch 1-based, code in the
+                             Compumedics/Profusion convention 0=W 1=N1 2=N2 3=N3 5=REM.
+``NAME.annotations.edf``     EDF+C with only an annotation signal: one ``Sleep stage W|N1|N2|N3|R``
+                             annotation of 30 s per epoch, starting at the recording's start time
+                             (``mne.read_annotations`` reads it).
+===========================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .defaults import DEFAULT_FORMATS, FORMATS
+from .stats import STAGE_NAMES, UNITS
+
+__all__ = ["DEFAULT_FORMATS", "FORMATS", "atomic_write", "atomic_write_text", "hypnogram_csv", "output_paths",
+           "parse_formats", "plot_hypnogram", "sta_text", "stats_json", "write_edf_annotations", "write_outputs"]
+SUFFIX = {
+    "csv": ".hypnogram.csv",
+    "stats": ".stats.json",
+    "png": ".png",
+    "sta": ".STA",
+    "edf": ".annotations.edf",
+}
+STA_CODES = (0, 1, 2, 3, 5)
+""".STA code of W, N1, N2, N3, REM (Compumedics convention: REM is 5, 4 was R&K stage 4)."""
+EDF_TEXT = ("Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage N3", "Sleep stage R")
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``"csv,stats,png"`` → validated tuple; ``"all"`` gives every format."""
+    items = [t.strip().lower() for t in text.split(",") if t.strip()]
+    if items == ["all"]:
+        return FORMATS
+    bad = [t for t in items if t not in FORMATS]
+    if bad or not items:
+        raise ValueError(f"--formats: unknown {bad or 'empty list'}; choose from {','.join(FORMATS)} or all")
+    return tuple(dict.fromkeys(items))
+
+
+def output_paths(out_dir: Path, name: str, formats) -> dict[str, Path]:
+    """Format → output path for recording ``name``."""
+    return {f: Path(out_dir) / f"{name}{SUFFIX[f]}" for f in formats}
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename the temp file onto ``path`` (same folder)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def hypnogram_csv(probs: np.ndarray, epoch_seconds: float = 30.0) -> str:
+    """CSV text of the per-epoch stage and probabilities."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["epoch", "onset_s", "stage"] + [f"p_{s}" for s in STAGE_NAMES])
+    stages = probs.argmax(axis=1)
+    for i, (st, p) in enumerate(zip(stages, probs)):
+        w.writerow([i, f"{i * epoch_seconds:g}", STAGE_NAMES[st]] + [f"{v:.6f}" for v in p])
+    return buf.getvalue()
+
+
+def sta_text(stages: np.ndarray) -> str:
+    """``.STA`` text: ``<1-based epoch>\\t<code>`` per line (0 W, 1 N1, 2 N2, 3 N3, 5 REM)."""
+    return "".join(f"{i + 1}\t{STA_CODES[s]}\n" for i, s in enumerate(stages))
+
+
+def stats_json(stats: dict, info: dict) -> str:
+    """JSON text: ``{"statistics": ..., "units": ..., **info}``."""
+    doc = dict(info)
+    doc["statistics"] = stats
+    doc["units"] = {k: UNITS[k] for k in stats}
+    return json.dumps(doc, indent=2, default=str) + "\n"
+
+
+def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | None,
+                          epoch_seconds: float = 30.0) -> None:
+    """EDF+C annotation file with one 30-s ``Sleep stage …`` annotation per epoch (edfio)."""
+    import edfio
+
+    anns = [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds, EDF_TEXT[s]) for i, s in enumerate(stages)]
+    kw = {}
+    if start is not None:
+        kw = {"starttime": start.time().replace(microsecond=0),
+              "recording": edfio.Recording(startdate=start.date())}
+    edf = edfio.Edf([], annotations=anns, **kw)
+    atomic_write(path, lambda tmp: edf.write(tmp))
+
+
+def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.datetime | None = None,
+                   epoch_seconds: float = 30.0) -> None:
+    """PNG: hypnogram (top) over the hypnodensity (bottom), time in hours from the start."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = ("#f2c14e", "#9ad1d4", "#3d7ea6", "#1b3a5c", "#d1495b")  # W N1 N2 N3 REM
+    stages = probs.argmax(axis=1)
+    n = len(stages)
+    t = np.arange(n + 1) * epoch_seconds / 3600.0
+    # Vertical order W, REM, N1, N2, N3 (top to bottom), as on clinical hypnograms.
+    level = {0: 4, 4: 3, 1: 2, 2: 1, 3: 0}
+    y = np.array([level[s] for s in stages] + [level[stages[-1]]])
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True,
+                                   gridspec_kw={"height_ratios": [1.1, 1]})
+    ax1.step(t, y, where="post", color="black", lw=1.0)
+    rem = np.ma.masked_where(np.append(stages, stages[-1]) != 4, y)
+    ax1.step(t, rem, where="post", color=colors[4], lw=3.0)
+    ax1.set_yticks([4, 3, 2, 1, 0], ["W", "REM", "N1", "N2", "N3"])
+    ax1.set_ylim(-0.5, 4.5)
+    ax1.set_ylabel("stage")
+    ax1.grid(axis="x", alpha=0.3)
+    ax1.set_title(title, fontsize=10, loc="left")
+    ax2.stackplot(t, np.vstack([probs, probs[-1:]]).T, colors=colors, labels=STAGE_NAMES, step="post")
+    ax2.set_ylim(0, 1)
+    ax2.set_xlim(0, t[-1])
+    ax2.set_ylabel("probability")
+    clock = f" (start {start:%H:%M:%S})" if start is not None else ""
+    ax2.set_xlabel(f"time from recording start (h){clock}")
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+def write_outputs(paths: dict[str, Path], probs: np.ndarray, stats: dict, info: dict,
+                  start: dt.datetime | None = None, title: str = "", epoch_seconds: float = 30.0) -> list[Path]:
+    """Write the requested outputs (``paths``: format → path); returns the paths written."""
+    stages = probs.argmax(axis=1)
+    writers = {
+        "csv": lambda p: atomic_write_text(p, hypnogram_csv(probs, epoch_seconds)),
+        "stats": lambda p: atomic_write_text(p, stats_json(stats, info)),
+        "png": lambda p: plot_hypnogram(p, probs, title, start, epoch_seconds),
+        "sta": lambda p: atomic_write_text(p, sta_text(stages)),
+        "edf": lambda p: write_edf_annotations(p, stages, start, epoch_seconds),
+    }
+    written = []
+    for fmt, path in paths.items():
+        writers[fmt](path)
+        written.append(path)
+    return written

@@ -1,0 +1,182 @@
+"""Train LPSGM on harmonized HDF5 datasets (single process, or DDP under ``torchrun``).
+
+Examples
+--------
+Single GPU / CPU::
+
+    python train.py --data /data/h5 --model lpsgm --out runs/lpsgm
+
+Eight GPUs on one node, then four nodes (run the same command on every node)::
+
+    torchrun --nproc_per_node 8 train.py --data /data/h5 --out runs/lpsgm
+    torchrun --nnodes 4 --node_rank $NODE_RANK --nproc_per_node 8 \\
+        --rdzv_backend c10d --rdzv_endpoint $MASTER_ADDR:29500 train.py --data /data/h5 --out runs/lpsgm
+
+The run folder receives ``best.safetensors/.json`` (selected on validation macro-F1 or κ),
+``last.*``, ``state.pt`` (for ``--resume``), ``metrics.jsonl``, ``config.json``,
+``splits.json`` and TensorBoard logs in ``tb/``. See ``train.sh`` for the paper's settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from data import MIXING_MODES, WindowDataset, WindowSampler, class_weights, load_recordings, split_by_subject
+from engine.distributed import cleanup, setup_distributed
+from engine.logger import provenance
+from engine.loop import FitConfig, evaluate, fit
+from engine.metrics import json_safe
+from engine.optim import WarmupCosine, build_optimizer, param_groups
+from models import PRESETS, build_model, load_checkpoint
+from preprocess.core.channels import CANONICAL
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--data", nargs="+", required=True, metavar="ROOT",
+                   help="harmonized roots (each holds one folder per dataset)")
+    g.add_argument("--datasets", nargs="+", metavar="NAME", help="use only these dataset folders")
+    g.add_argument("--val-fraction", type=float, default=0.1, help="validation subjects per dataset")
+    g.add_argument("--test-fraction", type=float, default=0.0,
+                   help="test subjects per dataset (held out, evaluated once at the end with best)")
+    g.add_argument("--mixing", choices=MIXING_MODES, default="proportional", help="dataset mixing weights")
+    g.add_argument("--temperature", type=float, default=2.0, help="T of --mixing temperature")
+    g.add_argument("--samples-per-epoch", type=int, help="windows per epoch (default: one pass over the data)")
+    g.add_argument("--channel-dropout", type=float, default=0.5,
+                   help="probability that a window keeps only a random channel subset (>= 1 EEG)")
+    g.add_argument("--wake-margin", type=float, default=30.0,
+                   help="minutes of wake kept before/after sleep (lights-off policy); < 0 = whole night")
+    g.add_argument("--class-weights", choices=["inverse", "sqrt", "none"], default="inverse",
+                   help="cross-entropy class weights from the training manifests")
+    g.add_argument("--workers", type=int, default=4, help="DataLoader workers per process")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", choices=sorted(PRESETS), default="lpsgm", help="architecture preset")
+    g.add_argument("--n-blocks", type=int, help="override the number of transformer blocks")
+    g.add_argument("--seq-len", type=int, default=20, help="epochs per window")
+    g.add_argument("--dropout", type=float, help="override sequence-encoder dropout")
+    g.add_argument("--init", help="start from these weights (ours or an official .pth)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch-size", type=int, default=32, help="windows per step per process")
+    g.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (AdamW)")
+    g.add_argument("--weight-decay", type=float, default=1e-4)
+    g.add_argument("--min-lr-ratio", type=float, default=1e-2, help="LR floor as a fraction of --lr (> 0)")
+    g.add_argument("--max-steps", type=int, help="optimizer steps (default: --epochs x steps per epoch)")
+    g.add_argument("--epochs", type=float, default=25, help="used when --max-steps is not given")
+    g.add_argument("--warmup-steps", type=int, help="default: --warmup-epochs x steps per epoch")
+    g.add_argument("--warmup-epochs", type=float, default=1.0)
+    g.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0 = off)")
+    g.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast on CUDA")
+    g = p.add_argument_group("run")
+    g.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    g.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt if present")
+    g.add_argument("--stop-at", type=int, help="stop (with a checkpoint) at this step; resume later")
+    g.add_argument("--eval-every", type=int, default=1000, help="steps between validations")
+    g.add_argument("--ckpt-every", type=int, default=1000, help="steps between checkpoints")
+    g.add_argument("--log-every", type=int, default=10, help="steps between log lines")
+    g.add_argument("--select", choices=["macro_f1", "kappa", "accuracy"], default="macro_f1",
+                   help="validation metric that picks best")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower on GPU)")
+    g.add_argument("--device", choices=["cuda", "cpu"], help="default: cuda when available")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    dist = setup_distributed(args.device)
+    out = Path(args.out)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    if args.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif dist.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    # ---- data: subject-wise split per dataset, windows straight from the HDF5 files -----------
+    rows = load_recordings(args.data, args.datasets)
+    split = split_by_subject(rows, args.val_fraction, args.test_fraction, seed=args.seed)
+    margin = args.wake_margin if args.wake_margin >= 0 else None
+    train_set = WindowDataset(split["train"], args.seq_len, margin, args.channel_dropout)
+    val_set = WindowDataset(split["val"], args.seq_len, margin) if split["val"] else None
+    sampler = WindowSampler(train_set, args.mixing, args.temperature, args.samples_per_epoch,
+                            seed=args.seed, rank=dist.rank, world_size=dist.world_size)
+    steps_per_epoch = max(1, len(sampler) // args.batch_size)
+    max_steps = args.max_steps or max(1, round(args.epochs * steps_per_epoch))
+    warmup = args.warmup_steps if args.warmup_steps is not None else round(args.warmup_epochs * steps_per_epoch)
+    weights = torch.from_numpy(class_weights(split["train"], args.class_weights))
+
+    # ---- model, optimizer, schedule -----------------------------------------------------------
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)  # same initial weights on every rank
+    overrides = {"seq_len": args.seq_len}
+    if args.n_blocks is not None:
+        overrides["n_blocks"] = args.n_blocks
+    if args.dropout is not None:
+        overrides["dropout"] = args.dropout
+    if args.init:
+        init = load_checkpoint(args.init)
+        model = build_model(init.cfg, **overrides)
+        model.load_state_dict(init.state_dict())
+    else:
+        model = build_model(args.model, **overrides)
+    model.to(dist.device)
+    torch.manual_seed(args.seed + dist.rank)  # different dropout masks on each rank
+    raw = model
+    if dist.distributed:
+        model = DDP(model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+    optimizer = build_optimizer(param_groups(raw.named_parameters(), args.lr, args.weight_decay))
+    scheduler = WarmupCosine(optimizer, warmup, max_steps, args.min_lr_ratio)
+
+    # ---- provenance ---------------------------------------------------------------------------
+    subjects = {side: sorted({f"{r['dataset']}/{r['subject']}" for r in split[side]}) for side in split}
+    meta = {"task": "staging", "channels": list(CANONICAL), "stages": ["W", "N1", "N2", "N3", "REM"],
+            "args": vars(args), "provenance": provenance(), "world_size": dist.world_size,
+            "max_steps": max_steps, "warmup_steps": warmup, "steps_per_epoch": steps_per_epoch,
+            "class_weights": weights.tolist(), "mixing_weights": sampler.weights,
+            "n_subjects": {side: len(s) for side, s in subjects.items()},
+            "n_recordings": {side: len(split[side]) for side in split}}
+    if dist.is_main:
+        print(f"{len(rows)} recordings: {meta['n_recordings']}; {sampler.total} windows/epoch, "
+              f"{max_steps} steps, world size {dist.world_size}, device {dist.device}")
+        (out / "config.json").write_text(json.dumps(json_safe(meta), indent=2) + "\n")
+        (out / "splits.json").write_text(json.dumps(
+            {side: [f"{r['dataset']}/{r['recording']}" for r in split[side]] for side in split}, indent=2) + "\n")
+
+    cfg = FitConfig(out_dir=out, max_steps=max_steps, batch_size=args.batch_size, eval_every=args.eval_every,
+                    ckpt_every=args.ckpt_every, log_every=args.log_every, grad_clip=args.grad_clip,
+                    select=args.select, bf16=args.precision == "bf16", workers=args.workers,
+                    resume=args.resume, stop_at=args.stop_at, meta=meta)
+    summary = fit(model, optimizer, scheduler, train_set, sampler, val_set, weights, cfg, dist)
+
+    # ---- held-out test subjects: evaluated once, with the checkpoint selected on validation ----
+    if split["test"] and summary["step"] >= max_steps:
+        chosen = out / ("best" if (out / "best.safetensors").exists() else "last")
+        test_model = load_checkpoint(chosen, map_location=dist.device)
+        test_set = WindowDataset(split["test"], args.seq_len, margin)
+        metrics, _ = evaluate(test_model, test_set, dist.device, args.batch_size, workers=args.workers,
+                              bf16=cfg.bf16)
+        summary["test"] = metrics
+        if dist.is_main:
+            (out / "test_metrics.json").write_text(json.dumps(json_safe({"checkpoint": chosen.name, **metrics}),
+                                                              indent=2) + "\n")
+            print(f"test ({chosen.name}): acc {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f} "
+                  f"kappa {metrics['kappa']:.4f}")
+    cleanup()
+    return summary
+
+
+if __name__ == "__main__":
+    main()
