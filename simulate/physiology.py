@@ -149,7 +149,7 @@ def draw_subject_params(rng: np.random.Generator, seed: int | None = None) -> di
         "age": age,
         "sex": str(rng.choice(["F", "M"])),
         "amp_scale": float(np.exp(rng.normal(0, 0.15))),
-        "delta_scale": float((0.7 + 0.5 * young) * np.exp(rng.normal(0, 0.12))),
+        "delta_scale": float(max(0.7, (0.75 + 0.45 * young) * np.exp(rng.normal(0, 0.1)))),
         "alpha_freq": float(np.clip(rng.normal(10.0, 0.7), 8.5, 11.5)),
         "alpha_amp": float(np.exp(rng.normal(0, 0.3))),
         "spindle_freq": float(np.clip(rng.normal(13.0, 0.6), 11.5, 14.5)),
@@ -224,6 +224,11 @@ def block_noise(
     for s in range(0, n_blocks, _CHUNK):
         e = min(n_blocks, s + _CHUNK)
         m = e - s
+        if not amps[s:e].any():  # silent chunk: nothing to draw
+            if prev is not None:
+                out[(s - 1) * hop : s * hop] = prev
+            prev = np.zeros(hop, np.float32)
+            continue
         z = rng.standard_normal((m, 2 * (hi - lo)), dtype=np.float32).view(np.complex64)
         z *= np.sqrt(amps[s:e] ** 2 @ sh2)
         spec[:m, lo:hi] = z
@@ -333,7 +338,7 @@ class _Night:
         self._beats: np.ndarray | None = None
         self._ecg_brain: np.ndarray | None = None
         self._movement: np.ndarray | None = None
-        self._movement_done = False
+        self._movement_level: np.ndarray | None = None
         self._local_bank: np.ndarray | None = None
         self._fast_banks: dict[float, np.ndarray] = {}
 
@@ -504,7 +509,7 @@ class _Night:
         time = np.arange(n, dtype=np.float64) / fs
         h = np.interp(time, bt[order], bv[order]).astype(np.float32)
         # slow rolling eye movements (N1, drowsy wake), 0.1-0.5 Hz, at 4 Hz then interpolated
-        sem_level = np.select([bs == N1, (bs == W) & ec, bs == N2], [70.0, 25.0, 12.0], 4.0) * g
+        sem_level = np.select([bs == N1, (bs == W) & ec, bs == N2], [35.0, 15.0, 8.0], 3.0) * g
         sem_level = _smooth_blocks(sem_level, 5)
         fs_l = 4.0
         n_l = int(self.n_epochs * EPOCH_SEC * fs_l) + 1
@@ -567,20 +572,32 @@ class _Night:
         return x
 
     # -- artefacts --------------------------------------------------------------------------------
-    def movement(self) -> np.ndarray:
-        """Shared movement artefact (large, broadband + slow swings) in -1 epochs."""
-        if not self._movement_done:
-            self._movement_done = True
+    def movement_level(self) -> np.ndarray:
+        """Movement artefact level per block (µV): -1 epochs, plus brief bursts in some wake blocks."""
+        if self._movement_level is None:
             raw = np.repeat(self.stages, self.bpe)
-            lvl = np.where(raw == UNKNOWN, 60.0, 0.0)
-            # brief movement bursts in some wake blocks
+            lvl = np.where(raw == UNKNOWN, 80.0, 0.0)
             lvl = np.where((self.block_stage == W) & (self.rng_art.random(len(lvl)) < 0.02), 25.0, lvl)
-            lvl = _smooth_blocks(lvl, 3)
-            f = np.fft.rfftfreq(2 * self.hop, 1.0 / self.fs)
-            shapes = np.stack([_bandpass_mag(f, 0.3, 4.0, 1), _bandpass_mag(f, 4.0, 60.0, 1)])
-            amps = np.stack([lvl * 2.0, lvl], axis=1)
-            self._movement = block_noise(self.rng_art, amps, shapes, self.hop, self.n) if lvl.any() else None
-        return self._movement
+            self._movement_level = _smooth_blocks(lvl, 3)
+        return self._movement_level
+
+    def movement(self, rng: np.random.Generator | None = None, fs: float | None = None, n: int | None = None):
+        """Movement artefact (slow swings + broadband), None when the night has none. Without ``rng``:
+        the component shared by all electrodes (cached); with it: an electrode's own part."""
+        lvl = self.movement_level()
+        if not lvl.any():
+            return None
+        if rng is None and self._movement is not None:
+            return self._movement
+        fs = fs or self.fs
+        n = n or self.n
+        hop = int(round(HOP_SEC * fs))
+        f = np.fft.rfftfreq(2 * hop, 1.0 / fs)
+        shapes = np.stack([_bandpass_mag(f, 0.3, 4.0, 1), _bandpass_mag(f, 4.0, min(60.0, 0.45 * fs), 1)])
+        x = block_noise(rng or self.rng_art, np.stack([lvl * 2.0, lvl], axis=1), shapes, hop, n)
+        if rng is None:
+            self._movement = x
+        return x
 
     # -- electrodes -------------------------------------------------------------------------------
     def electrode(self, name: str) -> np.ndarray:
@@ -628,7 +645,7 @@ class _Night:
             _add(x, int(t0 * self.fs), w.astype(np.float32))
         mv = self.movement()
         if mv is not None:
-            x += np.float32(erng.uniform(0.5, 1.5)) * mv
+            x += np.float32(erng.uniform(0.2, 0.6)) * mv + self.movement(erng)
         self._electrode_cache[name] = x
         return x
 
@@ -688,7 +705,7 @@ class _Night:
             _add(x, int(t0 * fs), w.astype(np.float32))
         x += self.ecg(fs, n, amp_uv=8.0)
         if mv is not None:
-            x += resample(mv, self.fs, fs, n).astype(np.float32) * 0.5
+            x += self.movement(rng, fs, n)
         return x
 
 

@@ -11,7 +11,7 @@ recording::
      the pipeline must re-reference), "labels", "lights" (or None), "files"}
 
 Signals follow the stages through :mod:`simulate.physiology` (``physiology=False`` gives cheap
-noise, for long nights in fast tests). EDF files are written with edfio, HDF5 with h5py, MATLAB
+noise repeated every 37 s, for long nights in fast tests). EDF files are written with edfio, HDF5 with h5py, MATLAB
 v4 with :func:`scipy.io.savemat` and MATLAB v7.3 as HDF5 with a MATLAB user block.
 """
 
@@ -51,8 +51,10 @@ def signals_for(stages: np.ndarray, channels: dict[str, tuple[str, float]], rng:
     out = {}
     for label, (_site, sfreq) in channels.items():
         n = int(round(len(stages) * EPOCH * sfreq))
-        t = np.arange(n) / sfreq
-        out[label] = 1e-6 * (15.0 * rng.standard_normal(n) + 20.0 * np.sin(2 * np.pi * rng.uniform(1, 12) * t))
+        m = int(round(37 * sfreq))  # a 37-s block of noise + sine, repeated (fast for long nights)
+        t = np.arange(m) / sfreq
+        block = 15.0 * rng.standard_normal(m) + 20.0 * np.sin(2 * np.pi * rng.uniform(1, 12) * t)
+        out[label] = np.resize(block * 1e-6, n)
     return out
 
 
@@ -217,20 +219,20 @@ def _hmc_scoring_truth(path: Path):
 
 
 def write_hmc(out_dir, rng, n_recordings=2, minutes=6, physiology=True, scoring: Path | None = None,
-              channels: list[str] | None = None) -> list[dict]:
+              channels: list[str] | None = None, first_number: int = 1) -> list[dict]:
     """``SNxxx.edf`` (256 Hz, HMC labels) + ``SNxxx_sleepscoring.edf`` (EDF+, one stage per 30 s,
     ``Lights off@@EEG F4-A1`` / ``Lights on@@EEG Fpz-Cz``).
 
     ``scoring``: a real HMC scoring file; it becomes ``SN001_sleepscoring.edf`` (copied verbatim)
     and SN001's PSG spans it (start = scoring start). ``channels``: subset of the HMC labels to
-    write (all by default)."""
+    write (all by default). Records are numbered from ``first_number``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = channels or list(HMC_CHANNELS)
     chans = {lab: HMC_CHANNELS[lab] for lab in labels}
     truths = []
     for k in range(n_recordings):
-        rid = f"SN{k + 1:03d}"
+        rid = f"SN{k + first_number:03d}"
         psg, sc = out_dir / f"{rid}.edf", out_dir / f"{rid}_sleepscoring.edf"
         start = dt.datetime(2001, 1, 1, 23, 59, 30) if k == 0 else dt.datetime(2001, 1, 1, 22, 41, 0)
         if k == 0 and scoring is not None:

@@ -156,9 +156,9 @@ def _collect_warnings(logger_name: str = "preprocess"):
 
 def _reason(exc: BaseException, path: Path) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    for prefix in (f"{path.name}: ", f"{path.stem}: "):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
+    prefix = f"{path.name}: "
+    if text.startswith(prefix):
+        text = text[len(prefix):]
     if not isinstance(exc, (EdfError, MontageError, FileNotFoundError)):
         text = f"{type(exc).__name__}: {text}"
     return text

@@ -108,8 +108,11 @@ def test_dod(tmp_path, name):
     failed(results, "0000dead-beef", "0000dead-beef.h5")
     failed(results, "nohypno", "nohypno.h5", "hypnogram")
     with h5py.File(truths[0]["files"][0]) as f:
-        start = Hdf5Source(truths[0]["files"][0]).start_time
-        assert start.timestamp() == pytest.approx(float(f.attrs["start_time"]), abs=1)  # naive UTC
+        posix = float(f.attrs["start_time"])
+    utc = dt.datetime.fromtimestamp(posix, dt.timezone.utc).replace(tzinfo=None)  # naive UTC
+    assert Hdf5Source(truths[0]["files"][0]).start_time == utc
+    with Recording(tmp_path / "out" / name / f"{truths[0]['id']}.h5") as rec:
+        assert rec.attrs["start_time"] == utc.isoformat()
 
 
 def test_hmc_real_scoring_file(tmp_path):
@@ -135,7 +138,7 @@ def test_hmc_pipeline(tmp_path):
     # SN002: short simulated night with all HMC channels and synthetic lights events
     truths = raw_misc.write_hmc(src, np.random.default_rng(3), n_recordings=1, physiology=False, scoring=real,
                                 channels=["EEG C3-M2", "EOG E1-M2", "EMG chin"])
-    truths += raw_misc.write_hmc(src / "more", np.random.default_rng(4), n_recordings=2)[1:]
+    truths += raw_misc.write_hmc(src / "more", np.random.default_rng(4), n_recordings=1, first_number=2)
     noise = np.random.default_rng(5).standard_normal(256 * 60) * 1e-5
     raw_misc.write_edf(src / "SN003.edf", {"EEG C3-M2": (noise, 256)}, dt.datetime(2001, 1, 1))  # no scoring
     results = run("hmc", src, tmp_path / "out")
@@ -166,7 +169,7 @@ def test_isruc(tmp_path):
 
 def test_svuh(tmp_path):
     src = tmp_path / "raw"
-    truths = raw_misc.write_svuh(src, np.random.default_rng(7), n_recordings=3)
+    truths = raw_misc.write_svuh(src, np.random.default_rng(7), n_recordings=3, minutes=14)
     codes = [int(x) for x in (src / "files" / "ucddb002_stage.txt").read_text().split()]
     assert {4, 5} <= set(codes) and {6, 7} <= set(codes)  # R&K S3+S4 -> N3; artifact/indeterminate -> -1
     # the .rec files are EDF by content; a stage file with an unknown code fails with file and line
@@ -214,7 +217,8 @@ def test_wfdb_header_and_physical_units(tmp_path):
     assert fs == 200.0
     np.testing.assert_allclose(x, [10e-6, -20e-6, 30e-6, 0.0])
     np.testing.assert_allclose(src.read("ECG")[0], [1e-3, -0.5e-3, 0, 2e-6])
-    np.testing.assert_allclose(src.read("SaO2")[0] * 1e6, [0, 100, 50.0, 50.15259], atol=1e-4)  # %, unit-less
+    sao2 = (np.array([-32768, 32767, 0, 100]) + 32768) / 655.35  # (digital - baseline) / gain, in %
+    np.testing.assert_allclose(src.read("SaO2")[0], sao2 * 1e-6)  # unknown unit: scaled like µV
     # the same samples read as a WFDB format-16 .dat (byte offset 24) give the same values
     (tmp_path / "rec.dat").write_bytes(b"\0" * 24 + val.T.astype("<i2").tobytes())
     dat = tmp_path / "rec.hea"

@@ -181,9 +181,9 @@ def make_bad_files(folder: Path) -> dict[str, str]:
     write_edf(folder / "only_emg.edf", {"EMG Chin": (rng.normal(0, 5, 6000), 200.0)})
     nan = write_edf(folder / "nan_filled.edf", {"C3-M2": (rng.normal(0, 9, 3000), 100.0),
                                                  "E1-M2": (rng.normal(0, 9, 3000), 100.0)})
-    ns = 3  # two signals + EDF Annotations
-    _patch(nan, 256 + ns * 104, "nan     nan     ")  # physical minimum of both signals
-    _patch(nan, 256 + ns * 112, "nan     nan     ")  # physical maximum
+    ns = int(nan.read_bytes()[252:256])  # number of signals in the header
+    _patch(nan, 256 + ns * 104, "nan     " * ns)  # physical minimum of every signal
+    _patch(nan, 256 + ns * 112, "nan     " * ns)  # physical maximum
     disc = write_edf(folder / "discontinuous.edf", {"C3-M2": (rng.normal(0, 9, 3000), 100.0)})
     _patch(disc, 192, "EDF+D")
     return {"empty.edf": "empty (0 bytes)", "truncated.edf": "truncated", "not_edf.EDF": "not an EDF",

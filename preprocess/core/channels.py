@@ -191,6 +191,9 @@ def _alias_table() -> dict[str, list[Option]]:
             "EMG", "EMG1", "Chin1", "Chin2", "Chin3",
         ],
     }
+    # Sleep-EDF's bipolar leads (see preprocess/datasets/sleepedf.py for the reasoning)
+    table["F3"].append("Fpz-Cz")
+    table["O1"].append("Pz-Oz")
     return table
 
 
@@ -198,11 +201,33 @@ ALIASES: dict[str, list[Option]] = _alias_table()
 """Canonical name → ordered options covering the label styles of all supported datasets."""
 
 
+_SITE_WORDS = {
+    "E1": ("E1", "LOC", "EOGL", "LEOG", "LEFT", "EOG1"),
+    "E2": ("E2", "ROC", "EOGR", "REOG", "RIGHT", "EOG2"),
+    "Chin": ("CHIN", "EMG", "SUBMENTAL", "MENTALIS"),
+}
+
+
+def _names_its_site(name: str, option: Option) -> bool:
+    """Whether an option's label names the canonical site itself (``C3``, ``LOC``, ``Chin``…).
+
+    Dataset-specific labels such as SHHS's ``EEG``/``EEG(sec)`` or MESA's ``EEG3`` are only
+    meaningful inside their dataset; in the shared table they would mislead automatic detection
+    on other files (MESA's ``EEG2`` is Cz-Oz, not C3).
+    """
+    positive = normalize_label(option if isinstance(option, str) else option[0])
+    words = _SITE_WORDS.get(name, (name.upper(),))
+    return any(positive.startswith(w) or positive.startswith("EOG" + w) for w in words) or positive in words
+
+
 def register_aliases(channel_map: ChannelMap) -> None:
-    """Add a dataset's options to the shared alias table (dataset modules call this)."""
+    """Add a dataset's options to the shared alias table (dataset modules call this).
+
+    Only options whose label names the site are shared (see :func:`_names_its_site`).
+    """
     for name, options in channel_map.items():
         table = ALIASES.setdefault(name, [])
         for option in options:
             option = option if isinstance(option, str) else tuple(option)
-            if option not in table:
+            if option not in table and _names_its_site(name, option):
                 table.append(option)

@@ -25,9 +25,11 @@ after ``read_stages``); a missing half is NaN.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import math
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -51,7 +53,7 @@ _XML_SUFFIX = {NSRR_XML: "-nsrr.xml", PROFUSION_XML: "-profusion.xml"}
 __all__ = [
     "NSRR_XML", "PROFUSION_XML", "referenced", "last_field", "visit_field", "find_records",
     "read_xml_stages", "read_annot_stages", "pad_to_signal", "set_lights", "clock_seconds",
-    "lights_kind", "xml_lights", "annot_lights", "read_tsv_stages", "tsv_lights", "read_scoring",
+    "lights_kind", "first_last", "edf_duration", "xml_lights", "annot_lights", "read_tsv_stages", "tsv_lights", "read_scoring",
 ]
 
 
@@ -191,7 +193,8 @@ def set_lights(record: Record, off: float | None, on: float | None) -> None:
                               float("nan") if on is None else float(on))
 
 
-def _first_last(events: list[tuple[float, str]]) -> tuple[float | None, float | None]:
+def first_last(events: list[tuple[float, str]]) -> tuple[float | None, float | None]:
+    """(first lights-off, last lights-on) of ``(seconds, "off"|"on")`` pairs; None where absent."""
     off = [t for t, k in events if k == "off"]
     on = [t for t, k in events if k == "on"]
     return (min(off) if off else None, max(on) if on else None)
@@ -216,10 +219,11 @@ def clock_seconds(text: str, start: dt.datetime | dt.time | None) -> float | Non
 
 def xml_lights(path: Path) -> tuple[float | None, float | None]:
     """Lights events of an NSRR / Profusion XML (``ScoredEvent`` whose concept/name says lights)."""
-    import xml.etree.ElementTree as ET
-
+    data = Path(path).read_bytes()
+    if b"<!ENTITY" in data:  # same policy as the stage reader: no entity declarations
+        return None, None
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError:
         return None, None
     found = []
@@ -233,7 +237,7 @@ def xml_lights(path: Path) -> tuple[float | None, float | None]:
                 found.append((float(fields.get("Start", "")), kind))
             except ValueError:
                 continue
-    return _first_last(found)
+    return first_last(found)
 
 
 def annot_lights(path: Path, start: dt.datetime | dt.time | None) -> tuple[float | None, float | None]:
@@ -252,7 +256,7 @@ def annot_lights(path: Path, start: dt.datetime | dt.time | None) -> tuple[float
             t = clock_seconds(tok, start) if _CLOCK.fullmatch(tok.strip()) else _float_or_none(tok)
             if t is not None:
                 found.append((t, lights_kind(fields[0])))
-    return _first_last(found)
+    return first_last(found)
 
 
 def _float_or_none(text: str) -> float | None:
@@ -266,14 +270,22 @@ def _float_or_none(text: str) -> float | None:
 # stage readers
 # --------------------------------------------------------------------------------------------
 
+def edf_duration(record: Record) -> float | None:
+    """Duration of the recording's EDF in seconds (header only); None when unreadable (the
+    signal reader then reports the file with its own reason)."""
+    try:
+        return read_header(record.signal).duration
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def pad_to_signal(stages: np.ndarray, record: Record) -> np.ndarray:
     """Pad ``stages`` with −1 up to the whole 30-s epochs of the EDF (time-stamped scorings
     that stop before the end of the recording keep the full timeline, DESIGN §5)."""
-    try:
-        header = read_header(record.signal)
-    except Exception:  # noqa: BLE001 - the signal reader reports a bad EDF with its own reason
+    duration = edf_duration(record)
+    if duration is None:
         return stages
-    n = int(math.floor(header.duration / 30.0 + 1e-9))
+    n = int(math.floor(duration / 30.0 + 1e-9))
     if len(stages) >= n:
         return stages
     out = np.full(n, -1, dtype=np.int8)
@@ -297,9 +309,16 @@ def read_annot_stages(record: Record, signal_start=None) -> np.ndarray:
 
 def read_tsv_stages(record: Record, signal_start=None) -> np.ndarray:
     """Stages from an ``onset / duration / description`` TSV (seconds from the EDF start)."""
-    events = read_csv_events(record.annotation, "onset", "duration", "description", delimiter="\t")
+    name = Path(record.annotation).name
+    with open(record.annotation, "rb") as f:
+        if b"\x00" in f.read(4096):  # the release holds one TSV of NUL bytes (NSRR proc notes)
+            raise AnnotationError(f"{name}: corrupt TSV (NUL bytes)")
+    try:
+        events = read_csv_events(record.annotation, "onset", "duration", "description", delimiter="\t")
+    except csv.Error as exc:  # e.g. a file of NUL bytes
+        raise AnnotationError(f"{name}: not a readable TSV ({exc})") from exc
     if not events:
-        raise AnnotationError(f"{Path(record.annotation).name}: no sleep stage rows")
+        raise AnnotationError(f"{name}: no sleep stage rows")
     set_lights(record, *tsv_lights(record.annotation))
     return pad_to_signal(events_to_epochs(events), record)
 
@@ -314,7 +333,7 @@ def tsv_lights(path: Path) -> tuple[float | None, float | None]:
                 t = _float_or_none(fields[0])
                 if t is not None:
                     found.append((t, lights_kind(fields[2])))
-    return _first_last(found)
+    return first_last(found)
 
 
 def read_scoring(record: Record, signal_start=None) -> np.ndarray:

@@ -35,7 +35,8 @@ log = logging.getLogger("preprocess")
 
 __all__ = [
     "SourceError", "Hdf5Source", "WfdbHeader", "WfdbSignal", "read_wfdb_header", "WfdbSource",
-    "SAMPLE_STAGE_ORDER", "read_sample_stages", "find_dod", "read_dod_hypnogram", "dod_stages",
+    "SAMPLE_STAGE_ORDER", "read_sample_stages", "DOD_SFREQ", "find_dod", "open_dod", "read_dod_hypnogram",
+    "dod_stages",
 ]
 
 
@@ -439,7 +440,7 @@ def read_dod_hypnogram(path: str | os.PathLike) -> np.ndarray:
     bad = ~np.isin(hyp, [-1, 0, 1, 2, 3, 4])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise AnnotationError(f"{name}: hypnogram epoch {i} has unknown code {hyp[i]!r} (expected -1..4)")
+        raise AnnotationError(f"{name}: hypnogram epoch {i} has unknown code {hyp[i].item()!r} (expected -1..4)")
     return hyp.astype(np.int8)
 
 

@@ -11,7 +11,7 @@ C3 = C3 − M2, C4 = C4 − M1, O1 = O1 − M2, O2 = O2 − M1, E1 = E1 − M2, 
 Chin = Chin2 − Chin1 (AASM submental vs chin electrode; falls back to Chin3 − Chin1,
 Chin2 − Chin3).
 
-Stages: AASM, NSRR or Profusion XML, epochs from the EDF start.
+Stages: NSRR or Profusion XML, epochs from the EDF start (stage 4 → N3 if present).
 Access: https://sleepdata.org/datasets/abc (NSRR agreement).
 """
 
@@ -41,7 +41,7 @@ def find(src: Path):
 
 SPEC = DatasetSpec(
     name="abc",
-    description="ABC: six EEG vs contralateral mastoid, E1-M2, E2-M1, Chin2-Chin1 (re-referenced from Fpz); AASM",
+    description="ABC: six EEG vs contralateral mastoid, E1-M2, E2-M1, Chin2-Chin1 (re-referenced from Fpz)",
     layout="<src>/polysomnography/edfs/{baseline,month09,month18}/abc-<visit>-NNNNNN.edf + "
            "annotations-events-nsrr/<visit>/<id>-nsrr.xml",
     url="https://sleepdata.org/datasets/abc (NSRR, registration and data use agreement)",

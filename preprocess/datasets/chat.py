@@ -12,7 +12,7 @@ C4 = C4 − M1, O1 = O1 − M2, O2 = O2 − M1, E1 = E1 − M2, E2 = E2 − M1 (
 signals also re-reference E1/E2 to a mastoid), Chin = Lchin − Cchin (falls back to Rchin − Cchin,
 Lchin − Rchin). Already-derived labels (``C3-M2``) are used first when present.
 
-Stages: AASM (2007), NSRR or Profusion XML, epochs from the EDF start.
+Stages: NSRR or Profusion XML, epochs from the EDF start (stage 4 → N3 if present).
 Access: https://sleepdata.org/datasets/chat (NSRR agreement).
 """
 
@@ -42,7 +42,7 @@ def find(src: Path):
 
 SPEC = DatasetSpec(
     name="chat",
-    description="CHAT (children): F3/F4/C3/C4/O1/O2 vs contralateral mastoid, E1-M2, E2-M1, Lchin-Cchin; AASM",
+    description="CHAT (children): F3/F4/C3/C4/O1/O2 vs contralateral mastoid, E1-M2, E2-M1, Lchin-Cchin",
     layout="<src>/polysomnography/edfs/{baseline,followup,nonrandomized}/chat-<visit>-NNNNNN.edf + "
            "annotations-events-nsrr/<visit>/<id>-nsrr.xml",
     url="https://sleepdata.org/datasets/chat (NSRR, registration and data use agreement)",

@@ -19,7 +19,10 @@ comparing it with the per-scorer files of dreem-learning-evaluation calls it "th
 hypnograms found in the .h5 files", dreem-learning-open issue #11; those per-scorer JSON files
 cover a different span — longer, untrimmed for artefacts/lights — so they are not used). Codes
 -1 not scored, 0 W, 1 N1, 2 N2, 3 N3, 4 REM (dreem-learning-open README), one per 30 s from the
-signal start. Lights times are not stored in the files. Licence: open (Dreem, see
+signal start (the LPSGM reference assumes hypnogram length x 30 s x 250 Hz = signal length; a
+file whose signal is much longer than its hypnogram fails the shared length check instead of
+being silently shifted — dreem-learning-open pads such hypnograms symmetrically, which we do not
+copy without evidence). Lights times are not stored in the files. Licence: open (Dreem, see
 https://github.com/Dreem-Organization/dreem-learning-open).
 """
 

@@ -13,7 +13,7 @@ canonical channel accepts the referenced label (``C3-M2``), then the electrode p
 a last resort); Chin = ``Lchin-Cchin`` label, else Lchin − Cchin, else Lchin − Rchin, else a single
 ``Chin`` channel.
 
-Stages: AASM, NSRR or Profusion XML, epochs from the EDF start.
+Stages: NSRR or Profusion XML, epochs from the EDF start (stage 4 → N3 if present).
 Access: https://sleepdata.org/datasets/homepap (NSRR agreement).
 """
 
@@ -50,7 +50,7 @@ def find(src: Path):
 
 SPEC = DatasetSpec(
     name="homepap",
-    description="HomePAP lab studies: six EEG vs contralateral mastoid, E1-M2, E2-M1, Lchin-Cchin; AASM",
+    description="HomePAP lab studies: six EEG vs contralateral mastoid, E1-M2, E2-M1, Lchin-Cchin",
     layout="<src>/polysomnography/edfs/lab/{full,split}/homepap-lab-<kind>-NNNNNNN.edf + "
            "annotations-events-nsrr/lab/<kind>/<id>-nsrr.xml",
     url="https://sleepdata.org/datasets/homepap (NSRR, registration and data use agreement)",

@@ -17,8 +17,9 @@ F3-A2, C3-A2, O1-A2, F4-A1, C4-A1, O2-A1, X1 ... X8, SaO2, DC3, DC8`` (some lack
 nights use AASM names ``E1-M2, E2-M1, F3-M2, C3-M2, O1-M2, F4-M1, C4-M1, O2-M1``, with the
 auxiliary channels either ``X1 ... X8`` or ``24 ... 31``; a few store unreferenced electrodes
 ``F3, C3, O1, F4, C4, O2, LOC, ROC, A1, A2`` (re-referenced here to the contralateral mastoid).
-``X1`` is the chin EMG (ISRUC paper: X1 EMG chin, X2 ECG, X3/X4 leg EMG ...); in the numbered
-variant the chin is ``24`` (same position; LPSGM reference map).
+``X1`` is the chin EMG (ISRUC channel list as used by the LPSGM reference map; X2 is the ECG); in
+the numbered variant the chin is ``24`` (same position; LPSGM reference map). Not verified against
+the ISRUC documentation itself here.
 
 Stages: ``<n>_1.txt`` = scorer 1 (used, as in LPSGM and most literature; ``_2`` only when ``_1`` is
 missing — two scorers have no consensus to build), one code per line per 30-s epoch from the

@@ -51,7 +51,14 @@ from preprocess.core.annotations import (
     start_offset,
 )
 from preprocess.core.dataset import DatasetSpec, Record
-from preprocess.core.dataset_helpers import OffsetSource, grid_offset, lights, lights_kind, pad_to, signal_epochs
+from preprocess.core.dataset_helpers import (
+    OffsetSource,
+    grid_offset,
+    lights,
+    lights_kind,
+    pad_to,
+    signal_epochs,
+)
 from preprocess.core.edf import EdfReader
 
 CHANNEL_MAP = {

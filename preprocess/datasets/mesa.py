@@ -12,8 +12,8 @@ E2 ← EOG-R as recorded (no mastoid channel in the EDF to re-reference them). F
 bipolar leads without a mastoid reference and no canonical equivalent; they are not used
 (the published LPSGM preprocessing also keeps C4, E1, E2, Chin only).
 
-Stages: AASM-era scoring, NSRR or Profusion XML (R&K stage 4 → N3 if present), epochs from the
-EDF start. Access: https://sleepdata.org/datasets/mesa (NSRR agreement).
+Stages: NSRR or Profusion XML, epochs from the EDF start (Profusion codes 0 W, 1-3, 4 → N3,
+5 REM, others −1; the scoring criteria are not restated here). Access: https://sleepdata.org/datasets/mesa (NSRR agreement).
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ Access: https://sleepdata.org/datasets/wsc (NSRR agreement).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -46,7 +47,15 @@ import numpy as np
 
 from preprocess.core.annotations import AnnotationError, events_to_epochs, read_epoch_text, stage_code
 from preprocess.core.dataset import DatasetSpec, Record
-from preprocess.core.nsrr import clock_seconds, find_records, lights_kind, pad_to_signal, set_lights
+from preprocess.core.nsrr import (
+    clock_seconds,
+    edf_duration,
+    find_records,
+    first_last,
+    lights_kind,
+    pad_to_signal,
+    set_lights,
+)
 
 CHANNEL_MAP = {
     "F3": ["F3_M2", "F3_M1", "F3_AVG"],
@@ -62,6 +71,7 @@ CHANNEL_MAP = {
 
 STG_CODES = {0: 0, 1: 1, 2: 2, 3: 3, 4: 3, 5: 4, 6: -1, 7: -1}
 SCORING = (".stg.txt", ".allscore.txt", ".eannot")
+_CLOCK_FIELD = re.compile(r"\d{1,2}:\d{2}:\d{2}(\.\d+)?(\s+\S+)?")
 
 
 def _id(edf: Path) -> str:
@@ -107,15 +117,20 @@ def read_stg(path: Path) -> np.ndarray:
 
 
 def _rows(path: Path) -> list[tuple[str, str]]:
+    """(clock time, text) of every tab-separated row holding an ``hh:mm:ss[.fff]`` field."""
     rows = []
     with open(path, encoding="latin-1") as f:
         for line in f:
             fields = [x.strip() for x in line.rstrip("\r\n").split("\t")]
-            clock = next((x for x in fields if re.fullmatch(r"\d{1,2}:\d{2}:\d{2}(\.\d+)?(\s+\S+)?", x)), None)
-            text = " ".join(x for x in fields if x and x != clock)
+            clock = next((x for x in fields if _CLOCK_FIELD.fullmatch(x)), None)
             if clock:
-                rows.append((clock, text))
+                rows.append((clock, " ".join(x for x in fields if x and x != clock)))
     return rows
+
+
+def _origin(clock: str) -> dt.time:
+    h, m, s = clock.split()[0].split(":")
+    return dt.time(int(h), int(m), int(float(s)))
 
 
 def read_allscore(record: Record, signal_start) -> np.ndarray:
@@ -125,10 +140,11 @@ def read_allscore(record: Record, signal_start) -> np.ndarray:
     starts = [i for i, (_, text) in enumerate(rows) if text.upper() == "START RECORDING"]
     if not starts:
         raise AnnotationError(f"{path.name}: no START RECORDING row")
-    rows = rows[starts[-1]:]
-    origin = signal_start or _as_time(rows[0][0])  # clock times are counted from the EDF start
-    changes, lights = [], {}
-    for clock, text in rows:
+    origin = signal_start or _origin(rows[starts[-1]][0])  # clock times count from the EDF start
+    # several START RECORDING rows (restarts): the one at the EDF start
+    first = min(starts, key=lambda i: min(clock_seconds(rows[i][0], origin), 86400 - clock_seconds(rows[i][0], origin)))
+    changes, lights = [], []
+    for clock, text in rows[first:]:
         t = clock_seconds(clock, origin)
         upper = text.upper()
         if upper.startswith("STAGE"):
@@ -136,46 +152,24 @@ def read_allscore(record: Record, signal_start) -> np.ndarray:
             code = -1 if token in ("NO STAGE", "MVT") else stage_code(token)
             changes.append((t, -1 if code is None else code))
         elif lights_kind(text):
-            lights.setdefault(lights_kind(text), []).append(t)
+            lights.append((t, lights_kind(text)))
     if not changes:
         raise AnnotationError(f"{path.name}: no STAGE rows")
     changes.sort(key=lambda c: c[0])
-    end = _duration(record) or changes[-1][0] + 30.0  # the last stage lasts to the end of the EDF
+    end = edf_duration(record) or changes[-1][0] + 30.0  # the last stage lasts to the end of the EDF
     bounds = [c[0] for c in changes[1:]] + [max(end, changes[-1][0])]
     events = [(t, stop - t, code) for (t, code), stop in zip(changes, bounds) if stop > t]
-    set_lights(record, min(lights["off"]) if "off" in lights else None,
-               max(lights["on"]) if "on" in lights else None)
+    set_lights(record, *first_last(lights))
     return pad_to_signal(events_to_epochs(events), record)
 
 
 def read_log_lights(record: Record, signal_start) -> None:
+    """Lights Out / Lights On rows of the Gamma ``.log.txt`` next to the EDF, if any."""
     log = Path(str(record.signal)[: -len(".edf")] + ".log.txt")
     if not log.exists() or signal_start is None:
         return
-    lights: dict[str, list[float]] = {}
-    for clock, text in _rows(log):
-        kind = lights_kind(text)
-        t = clock_seconds(clock, signal_start)
-        if kind and t is not None:
-            lights.setdefault(kind, []).append(t)
-    set_lights(record, min(lights["off"]) if "off" in lights else None,
-               max(lights["on"]) if "on" in lights else None)
-
-
-def _as_time(clock: str):
-    import datetime as dt
-
-    h, m, s = clock.split()[0].split(":")
-    return dt.time(int(h), int(m), int(float(s)))
-
-
-def _duration(record: Record) -> float | None:
-    from preprocess.core.edf import read_header
-
-    try:
-        return read_header(record.signal).duration
-    except Exception:  # noqa: BLE001 - a bad EDF is reported by the signal reader
-        return None
+    rows = [(clock_seconds(clock, signal_start), lights_kind(text)) for clock, text in _rows(log)]
+    set_lights(record, *first_last([r for r in rows if r[1]]))
 
 
 def read_stages(record: Record, signal_start) -> np.ndarray:

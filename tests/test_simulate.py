@@ -1,0 +1,277 @@
+"""Simulated PSG: determinism, file formats, annotation round trip and stage physiology markers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import edfio
+import mne
+import numpy as np
+import pytest
+from scipy.signal import welch
+
+import simulate
+from simulate import formats, hypnogram, physiology
+from simulate.__main__ import main as cli_main
+
+mne.set_log_level("ERROR")
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+
+# A short designed night: every stage in blocks, a few movement epochs.
+DESIGN = np.array([0] * 12 + [1] * 10 + [2] * 12 + [3] * 12 + [2] * 4 + [4] * 12 + [-1] * 2 + [0] * 4, dtype=np.int8)
+
+# Independent label map (not simulate's own) for the round trip.
+LABELS = {
+    "Sleep stage W": 0, "Sleep stage 1": 1, "Sleep stage N1": 1, "Sleep stage 2": 2, "Sleep stage N2": 2,
+    "Sleep stage 3": 3, "Sleep stage 4": 3, "Sleep stage N3": 3, "Sleep stage R": 4,
+    "Sleep stage ?": -1, "Movement time": -1,
+}
+
+
+def _stages_from_annotations(path: Path, n_epochs: int) -> np.ndarray:
+    ann = mne.read_annotations(str(path))
+    out = np.full(n_epochs, -1, dtype=int)
+    for onset, dur, text in zip(ann.onset, ann.duration, ann.description):
+        if text not in LABELS:
+            assert "Lights" in text, text
+            continue
+        a, n = int(round(onset / 30)), int(round(dur / 30))
+        out[a : a + n] = LABELS[text]
+    return out
+
+
+@pytest.fixture(scope="module")
+def hmc_design(tmp_path_factory):
+    out = tmp_path_factory.mktemp("hmc")
+    recs = simulate.generate(out, 2, seed=11, dataset="hmc", stages=[DESIGN])
+    return out, recs
+
+
+# --------------------------------------------------------------------------------------------
+# determinism and formats
+# --------------------------------------------------------------------------------------------
+
+
+def _tree_bytes(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def test_same_seed_same_bytes_different_seed_differs(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    simulate.generate(a, 2, seed=5, dataset="generic", hours=0.2)
+    simulate.generate(b, 2, seed=5, dataset="generic", hours=0.2)
+    simulate.generate(c, 2, seed=6, dataset="generic", hours=0.2)
+    ta, tb, tc = _tree_bytes(a), _tree_bytes(b), _tree_bytes(c)
+    assert ta == tb
+    assert ta["SIM0001.edf"] != tc["SIM0001.edf"]
+    info = json.loads(ta["simulation.json"])
+    assert info["simulated"] is True and info["seed"] == 5 and info["dataset"] == "generic"
+    assert len(info["recordings"]) == 2 and "alpha_freq" in info["recordings"][0]["subject_params"]
+
+
+def test_sleepedf_layout(tmp_path):
+    recs = simulate.generate(tmp_path, 3, seed=0, dataset="sleepedf", hours=0.25)
+    assert [r["id"] for r in recs] == ["SC4001E0", "SC4002E0", "SC4011E0"]
+    assert [r["subject"] for r in recs] == ["SC400", "SC400", "SC401"]
+    psg = tmp_path / "SC4001E0-PSG.edf"
+    hyp = [f for f in recs[0]["files"] if f.name.endswith("-Hypnogram.edf")][0]
+    assert hyp.name.startswith("SC4001E") and psg in recs[0]["files"]
+    edf = edfio.read_edf(psg)
+    got = {s.label: s.sampling_frequency for s in edf.signals}
+    assert got == {"EEG Fpz-Cz": 100, "EEG Pz-Oz": 100, "EOG horizontal": 100, "Resp oro-nasal": 1,
+                   "EMG submental": 1, "Temp rectal": 1, "Event marker": 1}
+    assert edf.data_record_duration == 30 and edf.duration == len(recs[0]["stages"]) * 30
+    raw = mne.io.read_raw_edf(psg)
+    assert raw.ch_names[:3] == ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal"]
+    x = raw.get_data(picks=["EEG Fpz-Cz"])[0]
+    assert 5e-6 < x.std() < 100e-6  # volts, EEG-sized
+    assert edfio.read_edf(hyp).signals == ()  # annotation-only EDF+
+
+
+def test_hmc_layout_and_rates(hmc_design):
+    out, recs = hmc_design
+    assert [r["id"] for r in recs] == ["SN001", "SN002"]
+    edf = edfio.read_edf(out / "SN001.edf")
+    assert [s.label for s in edf.signals] == ["EEG F4-M1", "EEG C4-M1", "EEG O2-M1", "EEG C3-M2", "EMG chin",
+                                              "EOG E1-M2", "EOG E2-M2", "ECG"]
+    assert {s.sampling_frequency for s in edf.signals} == {256}
+    assert {s.physical_dimension for s in edf.signals} == {"uV"}
+    raw = mne.io.read_raw_edf(out / "SN001.edf")
+    assert raw.n_times == len(DESIGN) * 30 * 256
+    texts = set(mne.read_annotations(str(out / "SN001_sleepscoring.edf")).description)
+    assert {"Lights off@@EEG F4-A1", "Sleep stage N3", "Sleep stage R"} <= texts
+
+
+def test_generic_label_styles_rates_units(tmp_path):
+    simulate.generate(tmp_path, 8, seed=3, dataset="generic", hours=0.1)
+    info = json.loads((tmp_path / "simulation.json").read_text())
+    styles, units = set(), set()
+    for rec in info["recordings"]:
+        edf = edfio.read_edf(tmp_path / f"{rec['id']}.edf")
+        labels = [s.label for s in edf.signals]
+        assert labels == [c["label"] for c in rec["channels"]]
+        assert {s.sampling_frequency for s in edf.signals} <= {256, 200, 128, 100}
+        assert len(labels) >= 8 and (tmp_path / f"{rec['id']}-Hypnogram.edf").exists()
+        styles.add(rec["plan"]["label_style"])
+        units |= {s.physical_dimension for s in edf.signals}
+        raw = mne.io.read_raw_edf(tmp_path / f"{rec['id']}.edf")  # MNE scales every unit to volts
+        eeg = raw.get_data(picks=[0])[0]
+        assert 2e-6 < eeg.std() < 200e-6
+    assert len(styles) >= 3 and len(units) >= 2
+
+
+@pytest.mark.parametrize("dataset", ["sleepedf", "hmc", "generic"])
+def test_annotations_round_trip(tmp_path, dataset):
+    recs = simulate.generate(tmp_path, 2, seed=2, dataset=dataset, stages=[DESIGN])
+    for r in recs:
+        ann = [f for f in r["files"] if "Hypnogram" in f.name or "sleepscoring" in f.name]
+        assert len(ann) == 1
+        np.testing.assert_array_equal(_stages_from_annotations(ann[0], len(DESIGN)), r["stages"])
+        np.testing.assert_array_equal(r["stages"], DESIGN)
+    if dataset == "sleepedf":  # R&K: part of N3 written as stage 4
+        texts = set(mne.read_annotations(str(ann[0])).description)
+        assert {"Sleep stage 3", "Sleep stage 4", "Movement time"} <= texts
+
+
+def test_cli(tmp_path, capsys):
+    assert cli_main(["--out", str(tmp_path), "--recordings", "1", "--seed", "0", "--hours", "0.1"]) == 0
+    assert (tmp_path / "SC4001E0-PSG.edf").exists()
+    assert "simulated" in capsys.readouterr().out.lower()
+
+
+# --------------------------------------------------------------------------------------------
+# physiology markers (known answers), measured on the written EDF files
+# --------------------------------------------------------------------------------------------
+
+
+def _epochs(raw, label):
+    x = raw.get_data(picks=[label])[0] * 1e6
+    return x.reshape(len(DESIGN), -1)
+
+
+def _band(x, fs, lo, hi, rel=False):
+    f, p = welch(x, fs, nperseg=int(4 * fs), axis=-1)
+    a = p[:, (f >= lo) & (f < hi)].sum(1)
+    return a / p[:, (f >= 0.5) & (f < 35)].sum(1) if rel else a
+
+
+@pytest.fixture(scope="module")
+def hmc_raws(hmc_design):
+    out, recs = hmc_design
+    return [mne.io.read_raw_edf(out / f"{r['id']}.edf", preload=True) for r in recs]
+
+
+def _median(v, stage):
+    return float(np.median(v[DESIGN == stage]))
+
+
+def test_alpha_occipital_wake_vs_n2(hmc_raws):
+    for raw in hmc_raws:
+        a = _band(_epochs(raw, "EEG O2-M1"), 256, 8, 12, rel=True)
+        assert _median(a, 0) > 2.0 * _median(a, 2)
+
+
+def test_sigma_central_n2_vs_n1_rem(hmc_raws):
+    for raw in hmc_raws:
+        s = _band(_epochs(raw, "EEG C4-M1"), 256, 11, 16)
+        assert _median(s, 2) > 1.4 * max(_median(s, 1), _median(s, 4))
+
+
+def test_delta_n3_vs_n2(hmc_raws):
+    for raw in hmc_raws:
+        d = _band(_epochs(raw, "EEG F4-M1"), 256, 0.5, 2)
+        assert _median(d, 3) > 2.5 * _median(d, 2)
+
+
+def test_chin_emg_rem_below_wake(hmc_raws):
+    for raw in hmc_raws:
+        x = _epochs(raw, "EMG chin")
+        rms = np.sqrt(((x - x.mean(1, keepdims=True)) ** 2).mean(1))
+        assert _median(rms, 4) < 0.4 * _median(rms, 0)
+
+
+def test_eog_conjugate_in_rem(hmc_raws):
+    for raw in hmc_raws:
+        e1, e2 = _epochs(raw, "EOG E1-M2"), _epochs(raw, "EOG E2-M2")
+        rem, n3 = DESIGN == 4, DESIGN == 3
+        assert np.corrcoef(e1[rem].ravel(), e2[rem].ravel())[0, 1] < -0.5  # conjugate rapid eye movements
+        assert np.corrcoef(e1[n3].ravel(), e2[n3].ravel())[0, 1] > 0.0  # frontal delta reaches both in phase
+
+
+def test_movement_epochs_carry_artefact(hmc_raws):
+    for raw in hmc_raws:
+        x = _epochs(raw, "EEG C4-M1")
+        assert _median(x.std(1), -1) > 2 * _median(x.std(1), 2)
+
+
+def test_referencing_unreferenced_channels():
+    """Unreferenced C3 and M2 carry common-mode mains; their difference looks like C3-M2."""
+    p = physiology.draw_subject_params(np.random.default_rng(0))
+    p["line_freq"], p["line_common_uv"] = 50.0, 50.0
+    st = np.array([2] * 6)
+    sig = physiology.simulate_sites(st, {"C3": ("C3", 256), "M2": ("M2", 256), "C3-M2": ("C3-M2", 256)},
+                                    np.random.default_rng(1), p)
+    diff = sig["C3"] - sig["M2"]
+    f, pr = welch(sig["C3"], 256, nperseg=1024)
+    _, pd = welch(diff, 256, nperseg=1024)
+    k = np.argmin(np.abs(f - 50))
+    assert pr[k] > 100 * pd[k]
+    assert np.corrcoef(diff, sig["C3-M2"])[0, 1] > 0.95
+
+
+def test_simulate_site_shares_sources_between_calls():
+    p = physiology.draw_subject_params(np.random.default_rng(4))
+    st = np.array([4] * 6)
+    e1 = simulate.simulate_site(st, "E1-M2", 100, np.random.default_rng(0), p)
+    e2 = simulate.simulate_site(st, "E2-M1", 100, np.random.default_rng(0), p)
+    assert e1.shape == (6 * 3000,) and np.corrcoef(e1, e2)[0, 1] < -0.5
+
+
+def test_sleepedf_emg_envelope_follows_stage(tmp_path):
+    simulate.generate(tmp_path, 1, seed=1, dataset="sleepedf", stages=[DESIGN])
+    emg = edfio.read_edf(tmp_path / "SC4001E0-PSG.edf").get_signal("EMG submental").data
+    ep = emg.reshape(len(DESIGN), 30).mean(1)
+    assert emg.min() >= -0.01 and _median(ep, 4) < 0.5 * _median(ep, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# hypnograms
+# --------------------------------------------------------------------------------------------
+
+
+def test_markov_hypnogram():
+    h1 = hypnogram.markov_hypnogram(960, np.random.default_rng(0))
+    h2 = hypnogram.markov_hypnogram(960, np.random.default_rng(0))
+    np.testing.assert_array_equal(h1.stages, h2.stages)
+    assert len(h1) == 960 and set(np.unique(h1.stages)) <= {-1, 0, 1, 2, 3, 4}
+    np.testing.assert_allclose(hypnogram.MARKOV_TRANSITIONS.sum(axis=2), 1.0, atol=1e-9)
+    n3 = [np.mean(hypnogram.markov_hypnogram(960, np.random.default_rng(s)).stages[:320] == 3) for s in range(5)]
+    n3_late = [np.mean(hypnogram.markov_hypnogram(960, np.random.default_rng(s)).stages[640:] == 3) for s in range(5)]
+    assert np.mean(n3) > np.mean(n3_late)  # more N3 early
+    first_n2 = np.argmax(h1.stages == 2)
+    assert not (h1.stages[:first_n2] == 4).any()  # no sleep-onset REM
+
+
+@pytest.mark.skipif(not (REAL / "sleep-edf" / "hypnograms").is_dir(), reason="real hypnograms not present")
+def test_real_hypnograms_cropped_and_markov_fit():
+    files = hypnogram.find_real_hypnograms(REAL)
+    assert len(files) >= 30
+    h = hypnogram.load_real_hypnogram(REAL / "sleep-edf" / "hypnograms" / "SC4001EC-Hypnogram.edf")
+    onset = np.argmax(h.stages >= 1)
+    last = len(h) - 1 - np.argmax(h.stages[::-1] >= 1)
+    assert onset <= 60 and len(h) - 1 - last <= 60 and 700 < len(h) < 1000
+    assert h.stage4.any() and (h.stages == 3).sum() >= h.stage4.sum()
+    fit = hypnogram.fit_markov([hypnogram.load_real_hypnogram(f) for f in files])
+    np.testing.assert_allclose(fit["transitions"], hypnogram.MARKOV_TRANSITIONS, atol=0.002)
+
+
+def test_edf_helpers():
+    assert formats.record_duration([256, 100, 1]) == 1 and formats.record_duration([0.5, 100]) == 2
+    for m in [3.3e-5, 0.00042, 7.7, 345.0, 12000.0]:
+        v = formats.nice_physical_max(m)
+        assert v >= m and len(str(-v)) <= 8
+    ev = formats.stage_events(np.array([0, 0, 1, -1, 2]), {0: "W", 1: "N1", 2: "N2", -1: None}, merge_runs=True)
+    assert ev == [(0.0, 60.0, "W"), (60.0, 30.0, "N1"), (120.0, 30.0, "N2")]
+    with pytest.raises(ValueError, match="unknown dataset"):
+        formats.get_profile("nope")
