@@ -3,7 +3,9 @@
 #
 #   RAW_SHHS=/data/nsrr/shhs RAW_MASS=/data/mass OUT=/data/h5 WORKERS=16 bash preprocess.sh
 #   bash preprocess.sh --shard 3/10          # machine 3 of 10: every 10th recording of each dataset
-#   python -m preprocess --manifest "$OUT"   # after all shards finished (shared OUT): rebuild manifests
+#   python -m preprocess --manifest "$OUT"   # once all shards have finished (shared OUT): rebuild manifests
+#                                            # (each run rebuilds its dataset's manifest from the valid
+#                                            #  files present when it ends)
 #
 # A dataset runs when its RAW_<NAME> folder is set and exists (or RAW_ROOT/<name> exists); the rest
 # are listed as "not found". Re-running resumes: recordings whose .h5 is complete are skipped, and a
@@ -69,7 +71,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --shard) SHARD="$2"; shift 2 ;;
     --shard=*) SHARD="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^RAW_ABC=/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown argument: $1 (use --shard i/n; everything else is set by variables)" >&2; exit 2 ;;
   esac
 done
@@ -103,10 +105,6 @@ for name in "${DATASETS[@]}"; do
   if [[ $rc -ne 0 ]]; then status=1; fi
   summary+=("${line:-$name: did not run (exit $rc)}")
 done
-
-if [[ -d "$OUT" ]]; then
-  "$PYTHON" -m preprocess --manifest "$OUT" > /dev/null
-fi
 
 echo
 echo "== summary (${SHARD:+shard $SHARD, }output $OUT)"

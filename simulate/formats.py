@@ -17,7 +17,9 @@ Layouts:
   ``EMG submental`` (1 Hz envelope: high-pass 16 Hz, rectified, low-pass 0.7 Hz, as in the real
   files), ``Temp rectal``, ``Event marker`` at 1 Hz. Hypnogram ``SC4ssNE?-Hypnogram.edf`` (the
   scorer letter varies like the real files: C, H, J, P, ...), annotation-only EDF+C, runs of
-  ``Sleep stage W/1/2/3/4/R`` and ``Movement time`` (-1 epochs); deep N3 written as R&K stage 4.
+  ``Sleep stage W/1/2/3/4/R`` and ``Movement time`` (-1 epochs); deep N3 written as R&K stage 4;
+  as in the real files a final ``Sleep stage ?`` span starts where scoring ends and runs past the
+  end of the PSG.
   Two nights per subject (SC4ss1E0, SC4ss2E0).
 * ``hmc`` - Haaglanden Medisch Centrum: ``SNnnn.edf`` (EDF, 1-s records, 256 Hz) with ``EEG F4-M1``,
   ``EEG C4-M1``, ``EEG O2-M1``, ``EEG C3-M2``, ``EMG chin``, ``EOG E1-M2``, ``EOG E2-M2``, ``ECG``;
@@ -317,7 +319,8 @@ class SleepEDFProfile(EdfProfile):
         ]
         rec_id = f"SC4{subj:02d}{night + 1}E0"
         return RecordingPlan(rec_id, f"SC4{subj:02d}", ch, _start_time(rng, (1989, 1994)), subj,
-                             extra={"scorer": self.scorers[int(rng.integers(len(self.scorers)))]})
+                             extra={"scorer": self.scorers[int(rng.integers(len(self.scorers)))],
+                                    "trailing_unscored_s": 30.0 * int(rng.integers(20, 120))})
 
     def psg_path(self, out_dir, plan):
         return out_dir / f"{plan.rec_id}-PSG.edf"
@@ -338,6 +341,8 @@ class SleepEDFProfile(EdfProfile):
         codes[(codes == N3) & hyp.stage4] = 33  # R&K stage 4
         labels = {**self.labels, 33: "Sleep stage 4"}
         ev = stage_events(codes, labels, merge_runs=True)
+        # like the real files: an unscored "?" span from the end of scoring past the end of the PSG
+        ev.append((len(codes) * EPOCH_SEC, float(plan.extra["trailing_unscored_s"]), "Sleep stage ?"))
         return [write_annotation_edf(self.hypnogram_path(out_dir, plan), ev, plan.start,
                                      self.patient(plan, subject), self.recording(plan))]
 
@@ -360,7 +365,8 @@ class HMCProfile(EdfProfile):
             ChannelSpec("ECG", "ECG", fs),
         ]
         rec_id = f"SN{index + 1:03d}"
-        return RecordingPlan(rec_id, rec_id, ch, _start_time(rng, (2018, 2019)), index)
+        lights = {"lights_off_s": round(float(rng.uniform(1, 60)), 2), "lights_on_before_end_s": round(float(rng.uniform(1, 30)), 2)}
+        return RecordingPlan(rec_id, rec_id, ch, _start_time(rng, (2018, 2019)), index, extra=lights)
 
     def patient(self, plan, subject):
         return Patient(code=plan.rec_id)
@@ -374,9 +380,8 @@ class HMCProfile(EdfProfile):
     def annotation_files(self, out_dir, plan, hyp, subject):
         ev = stage_events(hyp.stages, self.labels, merge_runs=False)
         n_sec = len(hyp.stages) * EPOCH_SEC
-        rng = np.random.default_rng(plan.subject_key)
-        ev.append((round(float(rng.uniform(1, 60)), 2), 0.0, "Lights off@@EEG F4-A1"))
-        ev.append((round(n_sec - float(rng.uniform(1, 30)), 2), 0.0, "Lights on@@EEG F4-A1"))
+        ev.append((plan.extra["lights_off_s"], 0.0, "Lights off@@EEG F4-A1"))
+        ev.append((round(n_sec - plan.extra["lights_on_before_end_s"], 2), 0.0, "Lights on@@EEG F4-A1"))
         ev.sort(key=lambda e: e[0])
         return [write_annotation_edf(out_dir / f"{plan.rec_id}_sleepscoring.edf", ev, plan.start,
                                      self.patient(plan, subject), self.recording(plan))]

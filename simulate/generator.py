@@ -37,7 +37,7 @@ def _ensure_stage4(hyp: Hypnogram, rng: np.random.Generator) -> Hypnogram:
         return hyp
     n = len(hyp)
     phase = np.minimum(np.arange(n) * 3 // max(n, 1), 2)
-    # one draw per N3 run so a run is uniformly stage 3 or 4 most of the time
+    # per epoch within each N3 run (R&K hypnograms alternate 3 and 4 within slow-wave sleep)
     s4 = np.zeros(n, bool)
     i = 0
     while i < n:

@@ -243,10 +243,6 @@ def block_noise(
     return out[:n_samples]
 
 
-def _expand(values: np.ndarray, per: int, n: int) -> np.ndarray:
-    return np.repeat(values, per)[:n]
-
-
 def _smooth_blocks(x: np.ndarray, width: int) -> np.ndarray:
     if width <= 1:
         return x
@@ -340,6 +336,7 @@ class _Night:
         self._movement: np.ndarray | None = None
         self._movement_level: np.ndarray | None = None
         self._local_bank: np.ndarray | None = None
+        self._time: np.ndarray | None = None
         self._fast_banks: dict[float, np.ndarray] = {}
 
     def _rng(self, tag: str) -> np.random.Generator:
@@ -506,7 +503,7 @@ class _Night:
             prev = tg
         bt[-1], bv[-1] = n / fs + 1.0, prev
         order = np.argsort(bt, kind="stable")
-        time = np.arange(n, dtype=np.float64) / fs
+        time = self.time()
         h = np.interp(time, bt[order], bv[order]).astype(np.float32)
         # slow rolling eye movements (N1, drowsy wake), 0.1-0.5 Hz, at 4 Hz then interpolated
         sem_level = np.select([bs == N1, (bs == W) & ec, bs == N2], [35.0, 15.0, 8.0], 3.0) * g
@@ -565,11 +562,19 @@ class _Night:
         tt = np.arange(int(0.7 * fs)) / fs - 0.25
         waves = [(0.12, -0.17, 0.025), (-0.12, -0.03, 0.01), (1.0, 0.0, 0.012), (-0.25, 0.03, 0.012), (0.3, 0.25, 0.05)]
         tmpl = sum(a * np.exp(-0.5 * ((tt - mu) / sd) ** 2) for a, mu, sd in waves) * amp_uv
-        x = np.zeros(n, np.float32)
+        L, off = len(tmpl), int(0.25 * fs)  # the template starts 0.25 s before the R peak
+        x = np.zeros(n + L + off, np.float32)
+        if L == 0:
+            return x[:n]
+        start = np.round(self.beats() * fs).astype(np.int64)
+        start = start[start < n + off]
+        idx = start[:, None] + np.arange(L)[None, :]
         tmpl = tmpl.astype(np.float32)
-        for i in (np.round(self.beats() * fs).astype(np.int64) - int(0.25 * fs)).tolist():
-            _add(x, i, tmpl)
-        return x
+        # beats i and i + 3 never overlap (template 0.7 s < three RR intervals): vectorised adds
+        for k in range(3):
+            rows = idx[k::3]
+            x[rows.ravel()] += np.tile(tmpl, len(rows))
+        return x[off : off + n]
 
     # -- artefacts --------------------------------------------------------------------------------
     def movement_level(self) -> np.ndarray:
@@ -594,6 +599,10 @@ class _Night:
         hop = int(round(HOP_SEC * fs))
         f = np.fft.rfftfreq(2 * hop, 1.0 / fs)
         shapes = np.stack([_bandpass_mag(f, 0.3, 4.0, 1), _bandpass_mag(f, 4.0, min(60.0, 0.45 * fs), 1)])
+        if rng is not None:  # electrode-specific part: only in movement (-1) epochs
+            lvl = np.where(np.repeat(self.stages, self.bpe) == UNKNOWN, lvl, 0.0)
+            if not lvl.any():
+                return np.zeros(n, np.float32)
         x = block_noise(rng or self.rng_art, np.stack([lvl * 2.0, lvl], axis=1), shapes, hop, n)
         if rng is None:
             self._movement = x
@@ -606,9 +615,11 @@ class _Night:
             return self._electrode_cache[name]
         region = _region(name)
         mix, gain = _SCALP[region]
-        mix = np.asarray(mix) / np.linalg.norm(mix) * gain
+        mix = (np.asarray(mix) / np.linalg.norm(mix) * gain).astype(np.float32)
         P = self.patches()
-        x = (mix[0] * P[0] + mix[1] * P[1] + mix[2] * P[2]).astype(np.float32)
+        x = mix[0] * P[0]
+        x += mix[1] * P[1]
+        x += mix[2] * P[2]
         side = _side(name)
         ev = self.events()
         ri = _REGION_INDEX[region]
@@ -635,7 +646,9 @@ class _Night:
         ecg_gain = {"M": 7.0 if side < 0 else 4.0, "E": 2.0}.get(region, 1.0)
         x += np.float32(ecg_gain) * self.ecg_brain()
         # sweat: slow (<0.3 Hz) drift in episodes
-        x += self._sweat(erng)
+        sweat = self._sweat(erng)
+        if sweat is not None:
+            x += sweat
         # electrode pops: step + exponential recovery
         hours = self.n_epochs * EPOCH_SEC / 3600
         for t0 in erng.uniform(0, self.n / self.fs, erng.poisson(self.p["pop_rate_per_hour"] * hours)):
@@ -667,23 +680,27 @@ class _Night:
             self._fast_banks[sfreq] = block_noise(self._rng(f"fast:{sfreq}"), amps, shapes, hop, n)
         return self._fast_banks[sfreq]
 
-    def _sweat(self, erng: np.random.Generator) -> np.ndarray:
+    def _sweat(self, erng: np.random.Generator) -> np.ndarray | None:
+        """Slow (0.02-0.3 Hz) electrode drift during sweat episodes; None when the night has none."""
+        ep = np.zeros(self.n_epochs)
+        n_ep = erng.poisson(4 * self.p["sweat"] * self.n_epochs / 960)
+        for c in erng.integers(0, self.n_epochs, n_ep):
+            ep[c : c + int(erng.integers(10, 80))] = erng.uniform(15, 60)
+        if not ep.any():
+            return None
         fs_l = 1.0
         n_l = int(self.n_epochs * EPOCH_SEC * fs_l) + 2
         z = np.fft.rfft(erng.standard_normal(n_l))
         fl = np.fft.rfftfreq(n_l, 1 / fs_l)
         d = np.fft.irfft(z * _bandpass_mag(fl, 0.02, 0.3, 1), n_l)
         d /= max(d.std(), 1e-12)
-        # episodes: a handful per night for sweaty subjects, more in slow-wave sleep
-        ep = np.zeros(self.n_epochs)
-        n_ep = erng.poisson(4 * self.p["sweat"] * self.n_epochs / 960)
-        for c in erng.integers(0, self.n_epochs, n_ep):
-            L = int(erng.integers(10, 80))
-            ep[c : c + L] = erng.uniform(15, 60)
-        lvl = 2.0 + np.interp(np.arange(n_l) / fs_l, (np.arange(self.n_epochs) + 0.5) * EPOCH_SEC, ep)
-        d = d * lvl
-        t = np.arange(self.n) / self.fs
-        return np.interp(t, np.arange(n_l) / fs_l, d).astype(np.float32)
+        d *= np.interp(np.arange(n_l) / fs_l, (np.arange(self.n_epochs) + 0.5) * EPOCH_SEC, ep)
+        return np.interp(self.time(), np.arange(n_l) / fs_l, d).astype(np.float32)
+
+    def time(self) -> np.ndarray:
+        if self._time is None:
+            self._time = np.arange(self.n, dtype=np.float64) / self.fs
+        return self._time
 
     # -- chin -------------------------------------------------------------------------------------
     def chin(self, fs: float, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -741,11 +758,14 @@ def simulate_sites(
     phasors: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
     def line(sfreq: float, n: int, amp: float, phase: float) -> np.ndarray:
-        if sfreq not in phasors:
-            ph = (2 * np.pi) * ((np.arange(n, dtype=np.float64) * (line_f / sfreq)) % 1.0)
-            phasors[sfreq] = (np.sin(ph).astype(np.float32), np.cos(ph).astype(np.float32))
+        if sfreq not in phasors:  # exact periodic sin/cos, tiled (cheap, no float32 phase error)
+            r = Fraction(line_f / sfreq).limit_denominator(100000)
+            ph = 2 * np.pi * ((np.arange(r.denominator) * r.numerator) % r.denominator) / r.denominator
+            phasors[sfreq] = (np.resize(np.sin(ph).astype(np.float32), n), np.resize(np.cos(ph).astype(np.float32), n))
         sn, cs = phasors[sfreq]
-        return np.float32(amp * np.cos(phase)) * sn + np.float32(amp * np.sin(phase)) * cs
+        out = np.float32(amp * np.cos(phase)) * sn
+        out += np.float32(amp * np.sin(phase)) * cs
+        return out
 
     for name, (site, sfreq) in channels.items():
         sfreq = float(sfreq)
@@ -773,7 +793,7 @@ def simulate_sites(
                 if sfreq > 2 * line_f:
                     x += line(sfreq, n, p["line_common_uv"], ph)
                 x += (20.0 * np.sin(2 * np.pi * 0.01 * np.arange(n) / sfreq + ph)).astype(np.float32)
-        out[name] = x.astype(np.float64) * 1e-6
+        out[name] = np.multiply(x, 1e-6, dtype=np.float64)
     return out
 
 

@@ -196,7 +196,7 @@ def test_preprocess_sh_runs_present_datasets_with_shards(tmp_path):
     first = subprocess.run(cmd + ["--shard", "1/2"], env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "boas: 2 done, 0 skipped, 0 failed" in first.stdout and "shhs: not found" in first.stdout
-    second = subprocess.run(cmd, env=_env(RAW_BOAS=str(src), OUT=str(out), WORKERS="2", SHARD="2/2"),
+    second = subprocess.run(cmd, env=_env(RAW_BOAS=str(src), OUT=str(out), WORKERS="1", SHARD="2/2"),
                             capture_output=True, text=True, timeout=300)
     assert "boas: 1 done, 0 skipped, 0 failed" in second.stdout, second.stdout + second.stderr
     assert len(read_manifest(out / "boas")) == 3  # manifest rebuilt over all shards
@@ -204,7 +204,7 @@ def test_preprocess_sh_runs_present_datasets_with_shards(tmp_path):
 
 def test_kill_midway_then_resume_skips_finished(tmp_path):
     src, dst = tmp_path / "boas", tmp_path / "h5"
-    raw_more.write_boas(src, np.random.default_rng(8), n_recordings=6, minutes=20, physiology=False)
+    raw_more.write_boas(src, np.random.default_rng(8), n_recordings=6, minutes=10, physiology=False)
     cmd = [sys.executable, "-m", "preprocess", "boas", "--src", str(src), "--dst", str(dst), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
