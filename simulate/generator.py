@@ -50,6 +50,21 @@ def _ensure_stage4(hyp: Hypnogram, rng: np.random.Generator) -> Hypnogram:
     return Hypnogram(hyp.stages, s4, hyp.source, hyp.meta)
 
 
+def _ensure_movement(hyp: Hypnogram, rng: np.random.Generator, min_count: int = 2) -> Hypnogram:
+    """Real nights often have no movement time; mark a few in-sleep epochs -1 (movement) so every
+    simulated night exercises the unknown-label path. Recorded in ``meta['added_movement']``."""
+    st = hyp.stages.copy()
+    sleep = np.flatnonzero(st >= 1)
+    have = int(np.sum(st[sleep[0] : sleep[-1] + 1] == -1)) if len(sleep) else 0
+    if len(sleep) < 20 or have >= min_count:
+        return hyp
+    pick = np.sort(rng.choice(np.arange(sleep[0] + 1, sleep[-1]), size=min_count - have, replace=False))
+    st[pick] = -1
+    s4 = hyp.stage4.copy()
+    s4[pick] = False
+    return Hypnogram(st, s4, hyp.source, {**hyp.meta, "added_movement": pick.tolist()})
+
+
 def _channel_requests(plan: RecordingPlan) -> dict[str, tuple[str, float]]:
     req = {}
     for c in plan.channels:
@@ -70,7 +85,8 @@ def generate(
     """Write ``n_recordings`` simulated nights in ``dataset``'s raw layout under ``out_dir``.
 
     Hypnograms: real scored nights from ``../shared/data/real`` (cropped to lights-off, distinct per
-    recording while available) when ``hours`` is None, else Markov nights of ``hours``; ``stages``
+    recording while available, at least two in-sleep epochs marked movement/-1) when ``hours`` is
+    None, else Markov nights of ``hours``; ``stages``
     (a list of per-recording stage arrays) overrides both (tests). Deterministic given ``seed``
     and the set of real hypnogram files present (the source used is recorded).
 
@@ -94,7 +110,7 @@ def generate(
             st = np.asarray(stages[i % len(stages)], dtype=np.int8)
             hyp = Hypnogram(st, np.zeros(len(st), bool), source="given")
         elif sources:
-            hyp = load_real_hypnogram(sources[order[i % len(sources)]])
+            hyp = _ensure_movement(load_real_hypnogram(sources[order[i % len(sources)]]), rng)
         else:
             hyp = choose_hypnogram(rng, hours=hours if hours is not None else 8.0, sources=[])
         hyp = _ensure_stage4(hyp, rng)
@@ -124,6 +140,7 @@ def generate(
             "stage_counts": counts,
             "hypnogram_source": hyp.source,
             "hypnogram_crop_epochs": hyp.meta.get("crop_epochs"),
+            "added_movement_epochs": hyp.meta.get("added_movement", []),
             "channels": [
                 {"label": c.label, "site": c.site, "sfreq": c.sfreq, "dimension": c.dimension, "kind": c.kind}
                 for c in plan.channels

@@ -137,6 +137,7 @@ def process_record(spec: DatasetSpec, record: Record, dst: Path, params: SignalP
             if raw_stages is not None:
                 name = Path(record.annotation or record.signal).name
                 stages = align_to_signal(raw_stages, m.n_epochs, name, max_mismatch_epochs)
+        # dataset readers record lights-off/on (s from signal start) while reading the scoring
         lights = record.extra.get("lights")
         write_recording(
             out, to_epochs(m.signals, params.epoch_samples), m.channels, stages,
@@ -144,7 +145,8 @@ def process_record(spec: DatasetSpec, record: Record, dst: Path, params: SignalP
             start_time=m.start_time.isoformat() if m.start_time else "",
             source_files=[Path(p).name for p in record.files], montage=m.montage,
             preprocessing=params.to_dict(), labels=record.labels, dtype=dtype,
-            extra_attrs={"dropped_channels": str(m.dropped)} | ({"lights": list(lights)} if lights else {}),
+            extra_attrs={"dropped_channels": str(m.dropped)} | (
+                {"lights": [np.nan if v is None else float(v) for v in lights]} if lights else {}),
         )
     except Exception as exc:  # one bad recording must not stop the dataset
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
