@@ -37,19 +37,23 @@ def build_optimizer(groups: list[dict], betas: tuple[float, float] = (0.9, 0.999
 def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.01) -> float:
     """Multiplier of the peak LR at ``step`` (0-based): linear warmup, then cosine to ``min_ratio``.
 
-    Warmup: ``(step + 1) / warmup_steps`` (so step 0 already trains), floored at ``min_ratio``.
+    Warmup (steps ``0 .. warmup_steps-1``): from ``min_ratio`` up, reaching 1 at the last warmup
+    step, ``min_ratio + (1 - min_ratio) * (step + 1) / warmup_steps``, so step 0 already trains.
     Cosine: from 1 at ``warmup_steps`` down to ``min_ratio`` at ``total_steps``; stays there after.
-    The factor is always in ``[min_ratio, 1]`` with ``min_ratio > 0``: no step has LR 0.
+    The factor is always in ``[min_ratio, 1]`` with ``min_ratio > 0``: no step has LR 0 (the
+    reference implementation's warmup started at exactly 0). A warmup longer than the run is
+    cut to the run.
 
     Examples
     --------
     >>> [round(lr_factor(s, 2, 6, 0.1), 3) for s in range(7)]
-    [0.5, 1.0, 1.0, 0.868, 0.55, 0.232, 0.1]
+    [0.55, 1.0, 1.0, 0.868, 0.55, 0.232, 0.1]
     """
     if not 0 < min_ratio <= 1:
         raise ValueError("min_ratio must be in (0, 1]")
+    warmup_steps = min(warmup_steps, total_steps)
     if step < warmup_steps:
-        return max(min_ratio, (step + 1) / warmup_steps)
+        return min_ratio + (1.0 - min_ratio) * (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
