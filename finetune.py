@@ -62,6 +62,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--fold", type=int, default=0, help="held-out fold, 0..K-1")
     g.add_argument("--val-fraction", type=float, default=0.2,
                    help="inner validation subjects (from the training folds) for model selection")
+    g.add_argument("--channels", nargs="+", choices=CANONICAL, metavar="CH",
+                   help="use only these canonical channels (default: every channel of each recording)")
     g.add_argument("--channel-dropout", type=float, default=0.0)
     g.add_argument("--wake-margin", type=float, default=30.0, help="minutes; < 0 = whole night")
     g.add_argument("--class-weights", choices=["inverse", "sqrt", "none"], default="inverse")
@@ -132,9 +134,9 @@ def main(argv=None) -> dict:
     train_rows, test_rows = kfold_by_subject(rows, args.folds, args.fold, seed=args.seed)
     inner = split_by_subject(train_rows, val_fraction=args.val_fraction, seed=args.seed)
     margin = args.wake_margin if args.wake_margin >= 0 else None
-    train_set = WindowDataset(inner["train"], seq_len, margin, args.channel_dropout)
-    val_set = WindowDataset(inner["val"], seq_len, margin) if inner["val"] else None
-    test_set = WindowDataset(test_rows, seq_len, margin)
+    train_set = WindowDataset(inner["train"], seq_len, margin, args.channel_dropout, args.channels)
+    val_set = WindowDataset(inner["val"], seq_len, margin, channels=args.channels) if inner["val"] else None
+    test_set = WindowDataset(test_rows, seq_len, margin, channels=args.channels)
     sampler = WindowSampler(train_set, seed=args.seed, rank=dist.rank, world_size=dist.world_size)
     steps_per_epoch = max(1, len(sampler) // args.batch_size)
     max_steps = args.max_steps or max(1, round(args.epochs * steps_per_epoch))

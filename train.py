@@ -51,6 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--mixing", choices=MIXING_MODES, default="proportional", help="dataset mixing weights")
     g.add_argument("--temperature", type=float, default=2.0, help="T of --mixing temperature")
     g.add_argument("--samples-per-epoch", type=int, help="windows per epoch (default: one pass over the data)")
+    g.add_argument("--channels", nargs="+", choices=CANONICAL, metavar="CH",
+                   help="use only these canonical channels (default: every channel of each recording)")
     g.add_argument("--channel-dropout", type=float, default=0.5,
                    help="probability that a window keeps only a random channel subset (>= 1 EEG)")
     g.add_argument("--wake-margin", type=float, default=30.0,
@@ -108,8 +110,9 @@ def main(argv=None) -> dict:
     rows = load_recordings(args.data, args.datasets)
     split = split_by_subject(rows, args.val_fraction, args.test_fraction, seed=args.seed)
     margin = args.wake_margin if args.wake_margin >= 0 else None
-    train_set = WindowDataset(split["train"], args.seq_len, margin, args.channel_dropout)
-    val_set = WindowDataset(split["val"], args.seq_len, margin) if split["val"] else None
+    train_set = WindowDataset(split["train"], args.seq_len, margin, args.channel_dropout, args.channels)
+    val_set = WindowDataset(split["val"], args.seq_len, margin, channels=args.channels) if split["val"] else None
+    val_set = val_set if val_set is not None and len(val_set) else None
     sampler = WindowSampler(train_set, args.mixing, args.temperature, args.samples_per_epoch,
                             seed=args.seed, rank=dist.rank, world_size=dist.world_size)
     steps_per_epoch = max(1, len(sampler) // args.batch_size)
@@ -165,7 +168,7 @@ def main(argv=None) -> dict:
     if split["test"] and summary["step"] >= max_steps:
         chosen = out / ("best" if (out / "best.safetensors").exists() else "last")
         test_model = load_checkpoint(chosen, map_location=dist.device)
-        test_set = WindowDataset(split["test"], args.seq_len, margin)
+        test_set = WindowDataset(split["test"], args.seq_len, margin, channels=args.channels)
         metrics, _ = evaluate(test_model, test_set, dist.device, args.batch_size, workers=args.workers,
                               bf16=cfg.bf16)
         summary["test"] = metrics

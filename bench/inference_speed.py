@@ -159,8 +159,11 @@ def child_yasa(a) -> dict:
                                 emg_name=names.get("Chin"))
         hyp = sls.predict()
         times.append(time.perf_counter() - t)
-    order = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "R": 4}
-    stages = np.array([order[str(s)] for s in np.asarray(hyp)])
+    if hasattr(hyp, "as_int"):  # yasa >= 0.7 returns a Hypnogram (W=0 N1=1 N2=2 N3=3 REM=4)
+        stages = np.asarray(hyp.as_int(), dtype=int)
+    else:  # older yasa: an array of "W", "N1", "N2", "N3", "R"
+        order = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "R": 4}
+        stages = np.array([order[str(s)] for s in np.asarray(hyp)])
     np.save(Path(a.out) / "stages_yasa.npy", stages)
     return {"epochs": len(stages), "channels": 3, "read_s": t1 - t0, "first_s": times[0], "warm_s": times[1],
             "peak_rss_mb": peak_rss_mb()}

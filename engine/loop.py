@@ -333,6 +333,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, trai
 
     # ---- loop -------------------------------------------------------------------------------
     train_mode(model)
+    start_step = step
     pbar = tqdm(total=cfg.max_steps, initial=step, disable=not dist.is_main, dynamic_ncols=True, desc="train")
     t0, seen, losses = time.time(), 0, []
     stop = cfg.max_steps if cfg.stop_at is None else min(cfg.max_steps, cfg.stop_at)
@@ -379,7 +380,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, trai
             save(last_val)
     pbar.close()
 
-    if step >= cfg.max_steps:  # finished: check that every rank holds the same weights
+    if step >= cfg.max_steps and step > start_step:  # finished here: do all ranks hold the same weights?
         broadcast_buffers(raw)
         hashes = all_gather_object(params_sha256(model))
         logger.record({"step": step, "split": "done", "weights_sha256": hashes})

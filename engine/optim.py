@@ -91,6 +91,7 @@ class WarmupCosine:
                 "total_steps": self.total_steps, "min_ratio": self.min_ratio}
 
     def load_state_dict(self, state: dict) -> None:
-        self.warmup_steps, self.total_steps = int(state["warmup_steps"]), int(state["total_steps"])
-        self.min_ratio, self.last_step = float(state["min_ratio"]), int(state["last_step"])
+        """Restore the position (``last_step``); the shape (warmup, total, floor) stays the one
+        this scheduler was built with, so a resumed run may extend ``total_steps``."""
+        self.last_step = int(state["last_step"])
         self._apply()

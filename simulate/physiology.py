@@ -131,7 +131,7 @@ _TOPO = {  # per component: anterior, central, posterior patch weights
 #                      W     N1    N2    N3    REM
 _STAGE_AMP = {
     "pink": (9.0, 10.0, 12.0, 13.0, 8.5),
-    "slow": (5.0, 9.0, 20.0, 55.0, 8.0),
+    "slow": (5.0, 9.0, 17.0, 55.0, 8.0),
     "theta": (4.0, 11.0, 8.0, 9.0, 8.0),
     "alpha": (16.0, 3.0, 2.0, 1.5, 3.0),
     "sigma": (1.5, 1.5, 4.0, 2.5, 1.2),
@@ -369,8 +369,9 @@ class _Night:
         near_b = np.repeat(near_n3, self.bpe)
         slow = amps[:, col["slow"]]
         slow[st == N3] *= 0.6 + 0.8 * depth_b[st == N3]
-        slow[st == N2] *= 1.0 + 0.6 * near_b[st == N2]
-        slow *= p["delta_scale"]
+        slow[st == N2] *= 1.0 + 0.35 * near_b[st == N2]
+        # age/subject slow-wave scale: full effect on N3, damped elsewhere (N2 keeps < 20 % slow waves)
+        slow *= np.where(st == N3, p["delta_scale"], np.sqrt(p["delta_scale"]))
         alpha = amps[:, col["alpha"]]
         alpha[(st == W) & ~ec] *= 0.3
         # N1 keeps intermittent alpha fragments early in drowsiness
@@ -615,6 +616,8 @@ class _Night:
             return self._electrode_cache[name]
         region = _region(name)
         mix, gain = _SCALP[region]
+        if region == "E":  # E2 sits above the eye, nearer frontal cortex, than E1 below it
+            gain = gain * (1.2 if _side(name) > 0 else 0.8)
         mix = (np.asarray(mix) / np.linalg.norm(mix) * gain).astype(np.float32)
         P = self.patches()
         x = mix[0] * P[0]

@@ -53,7 +53,7 @@ def test_scheduler_scales_each_group_and_round_trips():
     lrs = sched.get_last_lr()
     opt2 = build_optimizer(param_groups(backbone.named_parameters(), 1e-4, 0.1)
                            + param_groups(head.named_parameters(), 1e-2, 0.1))
-    sched2 = WarmupCosine(opt2, 1, 1)
+    sched2 = WarmupCosine(opt2, 4, 10, 0.1)
     sched2.load_state_dict(state)
     assert sched2.get_last_lr() == pytest.approx(lrs)
 

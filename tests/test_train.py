@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -112,9 +111,44 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path):
 
 # ---- learning on simulated PSG: train on one simulated montage, test on another ---------------
 
-LEARN_BAR = None  # set below from measurements
+# Measured on simulated data (2-core CPU, this configuration): held-out Sleep-EDF-montage accuracy
+# 0.74 after 60 steps and 0.85 after 80 steps; chance (5 classes) is 0.2, the majority class ~0.35.
+LEARN_BAR = 0.60
 
 
-@pytest.mark.slow
 def test_learns_simulated_psg_and_transfers_to_another_montage(tmp_path):
-    pytest.skip("calibrating")
+    """Train on the simulated HMC montage (C3-M2 + E1-M2, 256 Hz EDF), test on simulated Sleep-EDF
+    subjects (Fpz-Cz as F3, Pz-Oz as O1, horizontal ROC-LOC EOG as E1; 100 Hz), both through the
+    real preprocessing pipeline. SIMULATED data: the number says that learning happens, nothing
+    about real sleep staging."""
+    import simulate
+    import train
+    from data import WindowDataset, load_recordings
+    from engine.loop import evaluate
+    from models import load_checkpoint
+    from preprocess.core.pipeline import run_dataset
+    from preprocess.datasets import get_dataset
+
+    t0 = time.time()
+    simulate.generate(tmp_path / "raw" / "hmc", 8, seed=11, dataset="hmc", hours=2.0)
+    simulate.generate(tmp_path / "raw" / "sleepedf", 4, seed=12, dataset="sleepedf", hours=2.0)
+    run_dataset(get_dataset("hmc"), tmp_path / "raw" / "hmc", tmp_path / "train", progress=False)
+    run_dataset(get_dataset("sleepedf"), tmp_path / "raw" / "sleepedf", tmp_path / "test", progress=False)
+    t1 = time.time()
+    out = tmp_path / "run"
+    train.main(["--data", str(tmp_path / "train"), "--channels", "C3", "E1", "--model", "lpsgm-small",
+                "--seq-len", "10", "--batch-size", "8", "--lr", "1e-3", "--warmup-steps", "10",
+                "--max-steps", "80", "--min-lr-ratio", "0.05", "--val-fraction", "0", "--workers", "0",
+                "--channel-dropout", "0.5", "--eval-every", "1000", "--ckpt-every", "1000",
+                "--log-every", "20", "--seed", "0", "--device", "cpu", "--out", str(out)])
+    t2 = time.time()
+    model = load_checkpoint(out / "last")
+    test = WindowDataset(load_recordings(tmp_path / "test"), seq_len=10, wake_margin=30)
+    assert {c for names in test.channel_names for c in names} == {"F3", "O1", "E1"}
+    metrics, _ = evaluate(model, test, torch.device("cpu"), batch_size=16)
+    print(f"simulated cross-montage accuracy {metrics['accuracy']:.3f} macro-F1 {metrics['macro_f1']:.3f} "
+          f"kappa {metrics['kappa']:.3f} (data {t1 - t0:.0f} s, training {t2 - t1:.0f} s, "
+          f"eval {time.time() - t2:.0f} s)")
+    assert metrics["n_epochs"] > 500
+    assert metrics["accuracy"] > LEARN_BAR, metrics["confusion"]
+    assert metrics["kappa"] > 0.4
