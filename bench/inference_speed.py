@@ -107,20 +107,22 @@ def child_lpsgm(a) -> dict:
     model = load_model(find_weights(a.weights), a.device)
     predict_proba(model, np.zeros((1, 3000 * 25), np.float32), [2], 5, device=a.device)  # warm-up, untimed
     rss_ready = peak_rss_mb()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     reader = EdfReader(a.edf)
     m = load_montage(reader, auto_channel_map(), name=Path(a.edf).name)
     reader.close()
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     probs = predict_proba(model, m.signals, channel_indices(m.channels), a.stride, a.batch_size, a.device)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     stats = sleep_statistics(probs.argmax(1))
     paths = output_paths(Path(a.out), f"stride{a.stride}", ("csv", "stats", "png"))
     write_outputs(paths, probs, stats, {"bench": True}, m.start_time, "bench")
-    t3 = time.perf_counter()
+    t3, c3 = time.perf_counter(), time.process_time()
     np.save(Path(a.out) / f"stages_stride{a.stride}.npy", probs.argmax(1))
     return {"epochs": len(probs), "channels": len(m.channels), "preprocess_s": t1 - t0, "model_s": t2 - t1,
-            "outputs_s": t3 - t2, "total_s": t3 - t0, "peak_rss_mb": peak_rss_mb(), "rss_ready_mb": rss_ready}
+            "outputs_s": t3 - t2, "total_s": t3 - t0, "preprocess_cpu_s": c1 - c0, "model_cpu_s": c2 - c1,
+            "total_cpu_s": c3 - c0, "threads": torch.get_num_threads(), "peak_rss_mb": peak_rss_mb(),
+            "rss_ready_mb": rss_ready}
 
 
 def child_yasa(a) -> dict:
@@ -152,13 +154,14 @@ def child_yasa(a) -> dict:
         else:
             names[s.canonical] = s.positive
     t1 = time.perf_counter()
-    times = []
+    times, cpu = [], []
     for _ in range(2):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         sls = yasa.SleepStaging(raw, eeg_name=names[eeg.canonical], eog_name=names[eog.canonical],
                                 emg_name=names.get("Chin"))
         hyp = sls.predict()
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     if hasattr(hyp, "as_int"):  # yasa >= 0.7 returns a Hypnogram (W=0 N1=1 N2=2 N3=3 REM=4)
         stages = np.asarray(hyp.as_int(), dtype=int)
     else:  # older yasa: an array of "W", "N1", "N2", "N3", "R"
@@ -166,7 +169,7 @@ def child_yasa(a) -> dict:
         stages = np.array([order[str(s)] for s in np.asarray(hyp)])
     np.save(Path(a.out) / "stages_yasa.npy", stages)
     return {"epochs": len(stages), "channels": 3, "read_s": t1 - t0, "first_s": times[0], "warm_s": times[1],
-            "peak_rss_mb": peak_rss_mb()}
+            "warm_cpu_s": cpu[1], "peak_rss_mb": peak_rss_mb()}
 
 
 def run_child(kind: str, a, **extra) -> dict:
@@ -285,7 +288,8 @@ def main() -> None:
         acc = float(np.mean(stages[stride] == truth[: len(stages[stride])])) if truth is not None else float("nan")
         print(f"inference_speed lpsgm stride={stride} device={a.device} night={what} epochs={r['epochs']} "
               f"channels={r['channels']} preprocess_s={r['preprocess_s']:.1f} model_s={r['model_s']:.1f} "
-              f"outputs_s={r['outputs_s']:.1f} total_s={r['total_s']:.1f} peak_rss_mb={r['peak_rss_mb']:.0f} "
+              f"outputs_s={r['outputs_s']:.1f} total_s={r['total_s']:.1f} cpu_s={r['total_cpu_s']:.1f} "
+              f"threads={r['threads']} peak_rss_mb={r['peak_rss_mb']:.0f} "
               f"(model loaded: {r['rss_ready_mb']:.0f}) agree_s1={agree:.3f} acc_sim={acc:.3f} "
               f"weights={a.weights_label}", flush=True)
     if a.no_yasa:
@@ -299,7 +303,8 @@ def main() -> None:
     ys = np.load(a.out / "stages_yasa.npy")
     acc = float(np.mean(ys == truth[: len(ys)])) if truth is not None else float("nan")
     print(f"inference_speed yasa device=cpu night={what} epochs={r['epochs']} channels=3 read_s={r['read_s']:.1f} "
-          f"first_s={r['first_s']:.1f} warm_s={r['warm_s']:.1f} read+warm_s={r['read_s'] + r['warm_s']:.1f} "
+          f"first_s={r['first_s']:.1f} warm_s={r['warm_s']:.1f} warm_cpu_s={r['warm_cpu_s']:.1f} "
+          f"read+warm_s={r['read_s'] + r['warm_s']:.1f} "
           f"peak_rss_mb={r['peak_rss_mb']:.0f} acc_sim={acc:.3f}", flush=True)
 
 

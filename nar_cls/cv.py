@@ -25,6 +25,7 @@ import csv
 import json
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -172,12 +173,12 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
         from torch.utils.tensorboard import SummaryWriter
 
         tb = SummaryWriter(str(out / "tb"))
-    result = fit(runner, trainable, groups, batches, steps, validate, cfg, weights, device,
-                 lambda: train_mode(model, args.strategy), out / "history.csv", log, tb)
+    with _head_threads(emb is not None and device.type == "cpu"):
+        result = fit(runner, trainable, groups, batches, steps, validate, cfg, weights, device,
+                     lambda: train_mode(model, args.strategy), out / "history.csv", log, tb)
+        prob = predict(win["test"])
     if tb is not None:
         tb.close()
-
-    prob = predict(win["test"])
     test_ev = evaluate(prob, win["test"], cohort, y, task, args.subject_agg, weights)
     val_ev = result["best_val"]
     metrics = {
@@ -201,6 +202,19 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
     log(f"fold {k}: best epoch {result['best_epoch']}; test subjects: AUC {_f(s['roc_auc'])} "
         f"bacc {_f(s['balanced_accuracy'])} acc {_f(s['accuracy'])} macro-F1 {_f(s['macro_f1'])}")
     return metrics
+
+
+@contextmanager
+def _head_threads(single: bool):
+    """One torch thread while training a head on cached embeddings on CPU: the tensors are tiny and
+    the intra-op thread pool costs more than it gives (100x on a busy machine)."""
+    n = torch.get_num_threads()
+    if single:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _f(v) -> str:

@@ -138,6 +138,7 @@ def generate(
             "n_epochs": int(len(hyp)),
             "hours": round(len(hyp) * EPOCH_SEC / 3600, 3),
             "stage_counts": counts,
+            "stages": "".join("?W123R"[int(k) + 1] for k in hyp.stages),  # one char per 30 s, ? = -1
             "hypnogram_source": hyp.source,
             "hypnogram_crop_epochs": hyp.meta.get("crop_epochs"),
             "added_movement_epochs": hyp.meta.get("added_movement", []),
