@@ -200,12 +200,11 @@ def from_preprocessed(a) -> None:
         print("inference_speed from-preprocessed device=cuda skipped: no CUDA device visible")
         return
     if a.h5:
-        import h5py
+        from preprocess.core.hdf5 import Recording
 
-        with h5py.File(a.h5, "r") as f:
-            signals = f["signals"][:]  # (n_epochs, n_channels, 3000), float16 by default
-            channels = [c.decode() if isinstance(c, bytes) else str(c) for c in f.attrs["channels"]]
-        source = Path(a.h5).name
+        rec = Recording(a.h5)
+        signals = rec._h5()["signals"][:]  # (n_epochs, n_channels, 3000), float16 by default
+        channels, source = rec.channels, Path(a.h5).name
     else:
         from preprocess.core.edf import EdfReader
         from preprocess.core.pipeline import load_montage
@@ -230,7 +229,8 @@ def from_preprocessed(a) -> None:
             times.append(time.perf_counter() - t)
         print(f"inference_speed from-preprocessed device={device_name} stride={stride} epochs={len(probs)} "
               f"channels={len(idx)} dtype_in={np.asarray(signals).dtype} best_s={min(times):.3f} "
-              f"median_s={sorted(times)[1]:.3f} source={source} weights={a.weights_label} target_s<=0.3",
+              f"median_s={sorted(times)[1]:.3f} source={source} weights={a.weights_label}"
+              + (" target_s<=0.3" if a.device.startswith("cuda") else ""),
               flush=True)
 
 

@@ -494,15 +494,14 @@ class _Night:
         amp_scale = np.where(is_rem, 170.0, 90.0)
         targets = np.clip(rng.normal(0, 1, len(t)), -2, 2) * amp_scale * g
         rise = rng.uniform(0.04, 0.09, len(t))
+        # breakpoints: (start of jump, previous gaze), (end of jump, new gaze)
         bt = np.empty(2 * len(t) + 2)
-        bv = np.empty_like(bt)
-        bt[0], bv[0] = 0.0, 0.0
-        prev = 0.0
-        for i, (ti, tg, r) in enumerate(zip(t, targets, rise)):
-            bt[2 * i + 1], bv[2 * i + 1] = ti, prev
-            bt[2 * i + 2], bv[2 * i + 2] = ti + r, tg
-            prev = tg
-        bt[-1], bv[-1] = n / fs + 1.0, prev
+        bv = np.zeros_like(bt)
+        bt[0] = 0.0
+        bt[1:-1:2], bt[2:-1:2] = t, t + rise
+        bv[2:-1:2] = targets
+        bv[3:-1:2] = targets[:-1]
+        bt[-1], bv[-1] = n / fs + 1.0, targets[-1] if len(t) else 0.0
         order = np.argsort(bt, kind="stable")
         time = self.time()
         h = np.interp(time, bt[order], bv[order]).astype(np.float32)

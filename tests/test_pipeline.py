@@ -149,3 +149,15 @@ def test_hypnogram_reader_agrees_with_fixture(tmp_path):
     sleepedf_fixture(tmp_path)
     got = read_edfplus_stages(tmp_path / "SC4011EC-Hypnogram.edf")
     np.testing.assert_array_equal(got, STAGES)
+
+
+def test_generic_folder_with_auto_montage_matches_simulated_truth(tmp_path):
+    import simulate
+
+    truth = simulate.generate(tmp_path / "raw", 3, seed=5, dataset="generic", hours=0.25)
+    results = run_dataset(get_dataset("generic"), tmp_path / "raw", tmp_path / "h5", progress=False)
+    assert [r.status for r in results] == ["done"] * 3, [r.reason for r in results]
+    for t in truth:
+        rec = Recording(tmp_path / "h5" / "generic" / f"{t['id']}.h5")
+        assert rec.channels == ["F3", "F4", "C3", "C4", "O1", "O2", "E1", "E2", "Chin"]
+        np.testing.assert_array_equal(rec.stages, t["stages"][: rec.n_epochs])

@@ -68,6 +68,11 @@ def test_same_seed_same_bytes_different_seed_differs(tmp_path):
     info = json.loads(ta["simulation.json"])
     assert info["simulated"] is True and info["seed"] == 5 and info["dataset"] == "generic"
     assert len(info["recordings"]) == 2 and "alpha_freq" in info["recordings"][0]["subject_params"]
+    recs = simulate.generate(c, 1, seed=6, dataset="generic", hours=0.2)
+    assert (c / "SIM0001.edf").read_bytes() == tc["SIM0001.edf"]  # recording i does not depend on N
+    codes = {"?": -1, "W": 0, "1": 1, "2": 2, "3": 3, "R": 4}
+    traced = json.loads((c / "simulation.json").read_text())["recordings"][0]["stages"]
+    np.testing.assert_array_equal([codes[ch] for ch in traced], recs[0]["stages"])
 
 
 def test_sleepedf_layout(tmp_path):
@@ -142,9 +147,9 @@ def test_cli(tmp_path, capsys):
 
 # --------------------------------------------------------------------------------------------
 # physiology markers (known answers), measured on the written EDF files. Thresholds leave room:
-# over 48 simulated subjects on DESIGN the worst cases were alpha W/N2 3.6x, sigma N2/max(N1, REM)
-# 1.5x, delta N3/N2 2.3x (the N2 here borders N3), EMG RMS REM/W 0.19, E1-E2 correlation REM -0.43
-# and N3 +0.44, movement/N2 std 5.6x; AASM slow-wave share on F4-M1: N3 median >= 0.25, N2 <= 0.22.
+# over 48 simulated subjects on DESIGN the worst cases were alpha W/N2 3.1x, sigma N2/max(N1, REM)
+# 1.5x, delta N3/N2 2.7x (the N2 here borders N3), EMG RMS REM/W 0.19, E1-E2 correlation REM -0.43
+# and N3 +0.44, movement/N2 std 5.7x; AASM slow-wave share on F4-M1: N3 median >= 0.25, N2 <= 0.22.
 # --------------------------------------------------------------------------------------------
 
 
@@ -184,7 +189,7 @@ def test_sigma_central_n2_vs_n1_rem(hmc_raws):
 def test_delta_n3_vs_n2(hmc_raws):
     for raw in hmc_raws:
         d = _band(_epochs(raw, "EEG F4-M1"), 256, 0.5, 2)
-        assert _median(d, 3) > 2.0 * _median(d, 2)
+        assert _median(d, 3) > 2.5 * _median(d, 2)
 
 
 def _slow_wave_fraction(x, fs):
