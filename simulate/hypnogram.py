@@ -19,32 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocess.core.annotations import stage_code
+
 EPOCH_SEC = 30.0
 W, N1, N2, N3, REM, UNKNOWN = 0, 1, 2, 3, 4, -1
 STAGE_NAMES = {W: "W", N1: "N1", N2: "N2", N3: "N3", REM: "REM", UNKNOWN: "?"}
 
-# Label text (lower case, surrounding spaces stripped) -> stage code. R&K stage 4 merges into N3.
-_LABEL_TO_STAGE = {
-    "sleep stage w": W,
-    "sleep stage 1": N1,
-    "sleep stage n1": N1,
-    "sleep stage 2": N2,
-    "sleep stage n2": N2,
-    "sleep stage 3": N3,
-    "sleep stage 4": N3,
-    "sleep stage n3": N3,
-    "sleep stage n4": N3,
-    "sleep stage r": REM,
-    "sleep stage rem": REM,
-    "sleep stage ?": UNKNOWN,
-    "movement time": UNKNOWN,
-}
 _RK_STAGE4 = {"sleep stage 4", "sleep stage n4"}
 
 
 def stage_from_label(text: str) -> int | None:
     """Stage code for an annotation text, or None when the text is not a stage (e.g. lights off)."""
-    return _LABEL_TO_STAGE.get(text.strip().lower())
+    return stage_code(text)
 
 
 @dataclass
