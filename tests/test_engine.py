@@ -106,7 +106,7 @@ def test_weighted_cross_entropy_ignores_unknown_and_matches_torch():
     assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
     empty = weighted_cross_entropy(logits, torch.full((3, 4), -1), w)
     empty.backward()                                  # still differentiable (DDP needs a graph)
-    assert float(empty) == 0.0 and float(logits.grad.abs().sum()) == 0.0
+    assert empty.item() == 0.0 and logits.grad.abs().sum().item() == 0.0
 
 
 # ---- state -----------------------------------------------------------------------------------

@@ -87,12 +87,15 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path):
     common = ["--data", str(root), "--max-steps", "6", "--eval-every", "3", "--ckpt-every", "2",
               "--seed", "5", "--deterministic", *TINY]
     common[common.index("--workers") + 1] = "1"  # exercise a DataLoader worker too
-    full = train.main(common + ["--out", str(tmp_path / "full")])
-    part = train.main(common + ["--out", str(tmp_path / "resumed"), "--stop-at", "4"])
-    assert part["step"] == 4 and not (tmp_path / "resumed" / "test_metrics.json").exists()
-    state = torch.load(tmp_path / "resumed" / "state.pt", weights_only=True)
-    assert state["step"] == 4 and state["sampler"]["epoch"] >= 0
-    resumed = train.main(common + ["--out", str(tmp_path / "resumed"), "--resume"])
+    try:
+        full = train.main(common + ["--out", str(tmp_path / "full")])
+        part = train.main(common + ["--out", str(tmp_path / "resumed"), "--stop-at", "4"])
+        assert part["step"] == 4 and not (tmp_path / "resumed" / "test_metrics.json").exists()
+        state = torch.load(tmp_path / "resumed" / "state.pt", weights_only=True)
+        assert state["step"] == 4 and state["sampler"]["epoch"] >= 0
+        resumed = train.main(common + ["--out", str(tmp_path / "resumed"), "--resume"])
+    finally:
+        torch.use_deterministic_algorithms(False)  # --deterministic is process-wide; do not leak it
     assert full["step"] == resumed["step"] == 6
     a = load_file(tmp_path / "full" / "last.safetensors")
     b = load_file(tmp_path / "resumed" / "last.safetensors")
