@@ -51,7 +51,7 @@ PROFUSION_XML = "profusion"
 _XML_SUFFIX = {NSRR_XML: "-nsrr.xml", PROFUSION_XML: "-profusion.xml"}
 
 __all__ = [
-    "NSRR_XML", "PROFUSION_XML", "referenced", "last_field", "visit_field", "find_records",
+    "NSRR_XML", "PROFUSION_XML", "referenced", "eeg_vs_contralateral_mastoid", "last_field", "visit_field", "find_records",
     "read_xml_stages", "read_annot_stages", "pad_to_signal", "set_lights", "clock_seconds",
     "lights_kind", "first_last", "edf_duration", "xml_lights", "annot_lights", "read_tsv_stages", "tsv_lights", "read_scoring",
 ]
@@ -73,6 +73,16 @@ def referenced(site: str, refs: Sequence[str], raw: bool = False) -> list[Option
     if raw:
         options.append(site)
     return options
+
+
+def eeg_vs_contralateral_mastoid(refs_left=("M2", "A2"), refs_right=("M1", "A1")) -> dict[str, list[Option]]:
+    """The six EEG channels of the AASM montage, each against its contralateral mastoid.
+
+    Left sites (F3, C3, O1) are referenced to ``refs_left``, right sites to ``refs_right``, in
+    order; see :func:`referenced` for the option order.
+    """
+    return {site: referenced(site, refs_left if site.endswith(("3", "1")) else refs_right)
+            for site in ("F3", "F4", "C3", "C4", "O1", "O2")}
 
 
 # --------------------------------------------------------------------------------------------

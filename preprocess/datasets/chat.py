@@ -21,15 +21,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from preprocess.core.dataset import DatasetSpec
-from preprocess.core.nsrr import find_records, read_xml_stages, referenced, visit_field
+from preprocess.core.nsrr import (
+    eeg_vs_contralateral_mastoid,
+    find_records,
+    read_xml_stages,
+    referenced,
+    visit_field,
+)
 
 CHANNEL_MAP = {
-    "F3": referenced("F3", ("M2", "A2")),
-    "F4": referenced("F4", ("M1", "A1")),
-    "C3": referenced("C3", ("M2", "A2")),
-    "C4": referenced("C4", ("M1", "A1")),
-    "O1": referenced("O1", ("M2", "A2")),
-    "O2": referenced("O2", ("M1", "A1")),
+    **eeg_vs_contralateral_mastoid(),
     "E1": referenced("E1", ("M2", "A2"), raw=True),
     "E2": referenced("E2", ("M1", "A1"), raw=True),
     "Chin": ["Lchin-Cchin", ("Lchin", "Cchin"), ("Rchin", "Cchin"), ("Lchin", "Rchin")],

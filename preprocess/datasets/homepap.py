@@ -22,15 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from preprocess.core.dataset import DatasetSpec
-from preprocess.core.nsrr import find_records, read_xml_stages, referenced
+from preprocess.core.nsrr import eeg_vs_contralateral_mastoid, find_records, read_xml_stages, referenced
 
 CHANNEL_MAP = {
-    "F3": referenced("F3", ("M2", "A2")),
-    "F4": referenced("F4", ("M1", "A1")),
-    "C3": referenced("C3", ("M2", "A2")),
-    "C4": referenced("C4", ("M1", "A1")),
-    "O1": referenced("O1", ("M2", "A2")),
-    "O2": referenced("O2", ("M1", "A1")),
+    **eeg_vs_contralateral_mastoid(),
     "E1": referenced("E1", ("M2", "A2")) + referenced("E-1", ("M2", "A2")) + referenced("L-EOG", ("M2", "A2"))
     + referenced("LOC", ("M2", "A2")) + ["E1", "E-1", "L-EOG", "LOC"],
     "E2": referenced("E2", ("M1", "A1")) + referenced("E-2", ("M1", "A1")) + referenced("R-EOG", ("M1", "A1"))

@@ -25,15 +25,16 @@ import re
 from pathlib import Path
 
 from preprocess.core.dataset import DatasetSpec
-from preprocess.core.nsrr import NSRR_XML, PROFUSION_XML, find_records, read_scoring, referenced
+from preprocess.core.nsrr import (
+    NSRR_XML,
+    PROFUSION_XML,
+    eeg_vs_contralateral_mastoid,
+    find_records,
+    read_scoring,
+)
 
 CHANNEL_MAP = {
-    "F3": referenced("F3", ("M2", "A2")),
-    "F4": referenced("F4", ("M1", "A1")),
-    "C3": referenced("C3", ("M2", "A2")),
-    "C4": referenced("C4", ("M1", "A1")),
-    "O1": referenced("O1", ("M2", "A2")),
-    "O2": referenced("O2", ("M1", "A1")),
+    **eeg_vs_contralateral_mastoid(),
     "E1": ["LOC", "E1-M2", ("E1", "M2")],
     "E2": ["ROC", "E2-M1", "E2-M2", ("E2", "M1")],
     "Chin": ["EMG", "Chin", ("lchin", "cchin"), ("rchin", "cchin"), ("lchin", "rchin")],
