@@ -192,6 +192,7 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         if len(existing) == len(paths):
             res.status, res.reason = "skipped", "outputs exist (use --overwrite to replace them)"
             res.stats = _existing_stats(options.out / f"{name}.stats.json")
+            res.n_epochs = int(res.stats.get("n_epochs") or 0)
             return res
         res.lines.append(f"kept existing {', '.join(paths[f].name for f in existing)} (no --overwrite)")
         paths = {f: p for f, p in paths.items() if f not in existing}
@@ -222,7 +223,8 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
                "channels": res.channels, "montage": montaged.montage, "dropped_channels": montaged.dropped,
                "stride": options.stride, **(info or {})}
         title = (f"{name}   TST {res.stats['TST']:.0f} min   SE {res.stats['SE']:.0f} %   "
-                 f"{len(res.channels)} ch: {' '.join(res.channels)}")
+                 f"{len(res.channels)} ch: {' '.join(res.channels)}"
+                 + ("   [DEMO weights trained on simulated data]" if doc.get("demo_weights") else ""))
         write_outputs(paths, probs, res.stats, doc, montaged.start_time, title, options.params.epoch_seconds)
         res.status = "ok"
     except Exception as exc:  # one bad file must not stop the batch

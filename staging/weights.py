@@ -130,4 +130,8 @@ def load_model(weights: Weights, device: str = "cpu"):
     """Load the chosen weights with :func:`models.load_checkpoint` (eval mode, on ``device``)."""
     from models import load_checkpoint
 
-    return load_checkpoint(weights.path, map_location=device)
+    try:
+        return load_checkpoint(weights.path, map_location=device)
+    except Exception as exc:  # corrupt file, foreign state dict, unknown architecture keys
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WeightsError(f"{weights.path}: cannot load weights ({type(exc).__name__}: {reason})") from None
