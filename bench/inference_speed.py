@@ -109,7 +109,10 @@ def child_lpsgm(a) -> dict:
     rss_ready = peak_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     reader = EdfReader(a.edf)
-    m = load_montage(reader, auto_channel_map(), name=Path(a.edf).name)
+    cmap = auto_channel_map()
+    if a.channels:  # restrict the montage, e.g. to YASA's three channels
+        cmap = {c: cmap[c] for c in a.channels.split(",")}
+    m = load_montage(reader, cmap, name=Path(a.edf).name)
     reader.close()
     t1, c1 = time.perf_counter(), time.process_time()
     probs = predict_proba(model, m.signals, channel_indices(m.channels), a.stride, a.batch_size, a.device)
@@ -177,6 +180,8 @@ def run_child(kind: str, a, **extra) -> dict:
            "--out", str(a.out), "--device", a.device, "--batch-size", str(a.batch_size)]
     if a.threads:
         cmd += ["--threads", str(a.threads)]
+    if a.channels:
+        cmd += ["--channels", a.channels]
     for k, v in extra.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -247,6 +252,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--channels", default="", help="canonical channels to use, e.g. C4,E1,Chin (default: all)")
     p.add_argument("--no-yasa", action="store_true")
     p.add_argument("--from-preprocessed", nargs="?", const="", default=None, metavar="H5")
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "lpsgm_bench"))

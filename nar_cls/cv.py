@@ -128,6 +128,8 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
                                     for name, idx in (("train", train), ("val", val), ("test", test))})
     win = {name: cohort.windows_of(idx) for name, idx in (("train", train), ("val", val), ("test", test))}
     weights = class_weights(y[train], task.n_classes)
+    if len(win["train"]) < 2:
+        raise ValueError(f"fold {k}: fewer than two training windows")
     log(f"fold {k}: {len(train)} train / {len(val)} val / {len(test)} test subjects, "
         f"{len(win['train'])} train windows, class weights {np.round(weights, 3).tolist()}")
 
@@ -333,7 +335,9 @@ def run(args, log=print) -> dict | None:
     for k in (args.fold if args.fold is not None else range(args.folds)):
         run_fold(k, args, cohort, y, folds, task, backbone, backbone_source, emb, cfg, device, log)
     pooled = pool(out)
-    if pooled is not None:
+    if pooled is None:
+        log(f"pooled metrics are written once every fold of {out} has finished (or use --pool-only)")
+    else:
         s = pooled["pooled"]["subject"]
         log(f"pooled over {args.folds} folds, {pooled['n_subjects']} subjects{sim}: AUC {_f(s['roc_auc'])} "
             f"bacc {_f(s['balanced_accuracy'])} acc {_f(s['accuracy'])} kappa {_f(s['kappa'])} "

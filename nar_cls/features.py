@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -73,8 +74,10 @@ def cohort_embeddings(backbone: LPSGM, cohort: Cohort, device: torch.device, cac
         warnings.warn(f"feature cache {cache} was made for other windows or weights: recomputing", stacklevel=2)
     emb = extract_embeddings(backbone, cohort, np.arange(len(cohort.win_rec)), device, **kw)
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(cache).with_suffix(".tmp.npz")
-        np.savez(tmp, emb=emb, recording=names, start=cohort.win_start, signature=json.dumps(sig))
+        cache = Path(cache)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.stem}.", suffix=".npz")
+        with os.fdopen(fd, "wb") as fh:  # unique temp + rename: concurrent --fold runs never clash
+            np.savez(fh, emb=emb, recording=names, start=cohort.win_start, signature=json.dumps(sig))
         os.replace(tmp, cache)
     return emb

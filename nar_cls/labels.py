@@ -207,7 +207,8 @@ def assign_labels(rows: Sequence[dict], task: Task, label_key: str = "diagnosis"
             continue
         classes[key], raw[key] = c, sorted(values)[0]
     if missing:
-        warnings.warn(f"{missing} recordings have no '{label_key}' label: left out", stacklevel=2)
+        where = "row in the labels CSV" if labels_csv is not None else f"'{label_key}' label"
+        warnings.warn(f"{missing} recordings have no {where}: left out", stacklevel=2)
     if unknown:
         warnings.warn(f"labels not part of task {task.name} (subjects left out): {dict(unknown)}", stacklevel=2)
     if conflict:

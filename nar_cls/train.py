@@ -85,7 +85,7 @@ def window_batches(cohort: Cohort, subjects: np.ndarray, batch_size: int, rng: n
                    workers: int = 0) -> Iterable[dict]:
     """One epoch of training windows of ``subjects`` (random offsets, shuffled, full batches)."""
     keys = cohort.train_keys(subjects, rng)
-    return make_loader(cohort.data, batch_size, keys, workers, drop_last=True)
+    return make_loader(cohort.data, max(2, min(batch_size, len(keys))), keys, workers, drop_last=True)
 
 
 @torch.no_grad()

@@ -3,13 +3,13 @@
 Three groups, each with its own hypnogram model (30-s epochs, W=0 N1=1 N2=2 N3=3 REM=4):
 
 * ``control``: the normal-architecture Markov night of :func:`simulate.hypnogram.markov_hypnogram`
-  (REM only after N2 has been reached, so no sleep-onset REM).
+  with a normal REM latency (first REM 45-110 min after sleep onset, about 75 min on average).
 * ``type 1 narcolepsy``: fast sleep onset, a sleep-onset REM period (SOREMP: REM starting within
   15 min of sleep onset) in most nights, hence a short REM latency, and fragmented sleep (many
   awakenings and N1 transitions, less N3, more REM).
 * ``other hypersomnia`` (type 2 narcolepsy / idiopathic hypersomnia): fast sleep onset, very few
   awakenings and no final awakening, i.e. long total sleep and high sleep efficiency; normal
-  REM latency.
+  REM latency as in controls.
 
 Signals come from :mod:`simulate.physiology` (stage-dependent EEG, EOG and chin EMG in volts,
 simulated at the output rate of 100 Hz) and go through the same signal chain as real data
@@ -140,6 +140,11 @@ def group_hypnogram(group: str, n_epochs: int, rng: np.random.Generator, soremp_
         raise ValueError(f"unknown group {group!r}; expected one of {GROUPS}")
     stages = markov_hypnogram(n_epochs, rng, _scaled(MARKOV_TRANSITIONS, TRANSITION_SCALES[group])).stages.copy()
     onset = sleep_onset(stages)
+    if group != "type 1 narcolepsy" and onset is not None:
+        # normal REM latency (about 60-90 min): REM drawn earlier by the chain stays NREM (N2)
+        latency = int(max(45.0, rng.normal(75.0, 12.0)) * EPOCHS_PER_MIN)
+        early = stages[onset : onset + latency]
+        early[early == REM] = N2
     if group == "other hypersomnia":
         # sleeps to the end of the recording: the generic final awakening is replaced by sleep
         tail = np.flatnonzero(stages != W)

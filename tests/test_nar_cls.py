@@ -113,7 +113,8 @@ def test_assign_labels_from_attributes_and_csv(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("subject,group\na,control\nD/b,insomnia\n")
     table = read_labels_csv(path, label_key="group")
-    classes, _ = assign_labels(rows, get_task("custom", ["control", "insomnia"]), labels_csv=table)
+    with pytest.warns(UserWarning, match="no row in the labels CSV"):
+        classes, _ = assign_labels(rows, get_task("custom", ["control", "insomnia"]), labels_csv=table)
     assert classes == {"D/a": 0, "D/b": 1}
 
 
