@@ -43,6 +43,7 @@ RAW_SVUH="${RAW_SVUH:-}"                    # PhysioNet ucddb (St Vincent's)
 RAW_PHYSIONET2018="${RAW_PHYSIONET2018:-}"  # PhysioNet challenge-2018 training/
 RAW_SLEEPEDF="${RAW_SLEEPEDF:-}"            # PhysioNet sleep-edfx
 RAW_BOAS="${RAW_BOAS:-}"                    # OpenNeuro ds005555 (BIDS)
+RAW_GENERIC="${RAW_GENERIC:-}"              # your own folder of scored EDFs (see `python -m preprocess --list`)
 RAW_MASS="${RAW_MASS:-}"                    # MASS root holding SS1/ and SS3/ (used by mass_ss1 and mass_ss3)
 RAW_MASS_SS1="${RAW_MASS_SS1:-$RAW_MASS}"   #   or one folder per subset
 RAW_MASS_SS3="${RAW_MASS_SS3:-$RAW_MASS}"

@@ -1,6 +1,6 @@
 """Narcolepsy / disorder classification (nar_cls) on simulated cohorts (all numbers SIMULATED).
 
-The learning test writes a small simulated MNC-like cohort (30 subjects, 1.5-h nights, C4/E1/Chin),
+The learning test writes a small simulated MNC-like cohort (45 subjects, 1-h nights, C4/E1/Chin),
 freezes a random LPSGM-Small saved in the official ``.pth`` format and runs the 5-fold CLI for
 type 1 narcolepsy vs all others. It must reach a pooled subject AUC >= 0.9, and the same run with
 shuffled subject labels must not (so the bar fails when the head ignores the data).
@@ -42,10 +42,10 @@ METRIC_KEYS = {"n", "accuracy", "balanced_accuracy", "kappa", "macro_f1", "f1", 
 
 @pytest.fixture(scope="module")
 def cohort_root(tmp_path_factory):
-    """30 simulated subjects (10 per group, some with two nights), 1.5-h nights, C4/E1/Chin."""
+    """45 simulated subjects (15 per group, some with two nights), 1-h nights, C4/E1/Chin."""
     root = tmp_path_factory.mktemp("nar_h5")
-    write_cohort(root, per_group=(10, 10, 10), hours=1.5, channels=("C4", "E1", "Chin"), seed=0,
-                 second_visit=0.15, workers=2)
+    write_cohort(root, per_group=(15, 15, 15), hours=1.0, channels=("C4", "E1", "Chin"), seed=0,
+                 second_visit=0.1, workers=2)
     return root
 
 
@@ -61,13 +61,14 @@ def official_pth(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def nt1_runs(cohort_root, official_pth, tmp_path_factory):
-    """The merge_NT1 partial run and the same run with permuted labels (embeddings cached once)."""
+    """The merge_NT1 partial run and two runs with permuted labels (embeddings computed once, cached)."""
     out = tmp_path_factory.mktemp("nar_runs")
     common = ["--data", str(cohort_root), "--init", str(official_pth[0]), "--merge_NT1", "--strategy", "partial",
               "--epochs", "20", "--feature-cache", str(out / "features.npz"), "--no-progress"]
     assert nar_main(common + ["--out", str(out / "nt1")]) == 0
-    assert nar_main(common + ["--out", str(out / "nt1_perm"), "--permute-labels", "0", "--no-save"]) == 0
-    return out / "nt1", out / "nt1_perm"
+    for seed in (0, 1):
+        assert nar_main(common + ["--out", str(out / f"perm{seed}"), "--permute-labels", str(seed), "--no-save"]) == 0
+    return out / "nt1", [out / "perm0", out / "perm1"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,10 +186,10 @@ def test_group_hypnograms_differ_as_specified():
 def test_cohort_files(cohort_root):
     task = get_task("3class")
     cohort = build_cohort(cohort_root, task)
-    assert len(cohort.subjects) == 30 and np.bincount(cohort.y).tolist() == [10, 10, 10]
-    assert cohort.simulated and len(cohort.rows) > 30  # some subjects have two recordings
+    assert len(cohort.subjects) == 45 and np.bincount(cohort.y).tolist() == [15, 15, 15]
+    assert cohort.simulated and len(cohort.rows) > 45  # some subjects have two recordings
     assert cohort.rows[0]["channels"] == ["C4", "E1", "Chin"]
-    assert np.all(np.bincount(cohort.win_subject) >= 9)  # 1.5 h = 9 windows of 20 epochs
+    assert np.all(np.bincount(cohort.win_subject) >= 6)  # 1 h = 6 windows of 20 epochs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ def test_official_pth_backbone_gives_the_same_embeddings(official_pth, tmp_path)
 def test_full_strategy_updates_backbone(tmp_path, official_pth):
     """A few full fine-tuning steps on a tiny cohort: the saved backbone differs from the init."""
     root = tmp_path / "h5"
-    write_cohort(root, per_group=(2, 2, 2), hours=0.5, channels=("C4",), seed=1)
+    write_cohort(root, per_group=(3, 3, 3), hours=0.5, channels=("C4",), seed=1)
     out = tmp_path / "full"
     assert nar_main(["--data", str(root), "--init", str(official_pth[0]), "--merge_NT1", "--strategy", "full",
                      "--folds", "2", "--val-fraction", "0.34", "--epochs", "1", "--steps-per-epoch", "2",
@@ -252,11 +253,12 @@ def _pooled_auc(run) -> float:
 @pytest.mark.slow
 def test_nt1_vs_others_learns_from_the_signals(nt1_runs):
     run, permuted = nt1_runs
-    auc, chance = _pooled_auc(run), _pooled_auc(permuted)
+    auc, chance = _pooled_auc(run), [_pooled_auc(p) for p in permuted]
     print(f"SIMULATED cohort, merge_NT1, partial (frozen random backbone): pooled subject AUC {auc:.3f}, "
-          f"with permuted labels {chance:.3f}")
+          f"with permuted labels {chance}")
     assert auc >= 0.9
-    assert chance <= 0.75  # same pipeline, labels shuffled across subjects: near chance
+    # same pipeline, subject labels shuffled: near chance (0.5 +- ~0.09 per run with 45 subjects)
+    assert np.mean(chance) <= 0.75 and max(chance) <= 0.85
 
 
 def test_run_outputs_have_documented_keys(nt1_runs, official_pth):
@@ -272,7 +274,7 @@ def test_run_outputs_have_documented_keys(nt1_runs, official_pth):
     with open(run / "predictions.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0])[:6] == ["subject", "fold", "true", "pred", "p_non_NT1", "p_NT1"]
-    assert len(rows) == len({r["subject"] for r in rows}) == 30  # every subject predicted once
+    assert len(rows) == len({r["subject"] for r in rows}) == 45  # every subject predicted once
     with open(run / "subjects.csv", newline="") as fh:
         fold_of = {r["subject"]: r["fold"] for r in csv.DictReader(fh)}
     seen = set()
@@ -287,7 +289,7 @@ def test_run_outputs_have_documented_keys(nt1_runs, official_pth):
         with open(fold / "windows.csv", newline="") as fh:
             wins = list(csv.DictReader(fh))
         assert {w["subject"] for w in wins} == set(split["test"])  # all windows of a subject in its test fold
-    assert len(seen) == 30
+    assert len(seen) == 45
     # the saved head + official backbone reproduce the fold's window probabilities
     model = load_fold_model(run / "fold_0")
     cohort = build_cohort(json.loads((run / "config.json").read_text())["args"]["data"], get_task("merge_NT1"))
