@@ -65,7 +65,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 DATASETS=(abc apples ccshs cfs chat homepap mesa mros nchsdb pats shhs wsc stages
-          dcsm dodh dodo hmc isruc svuh physionet2018 sleepedf boas mass_ss1 mass_ss3
+          dcsm dodh dodo hmc isruc svuh physionet2018 sleepedf boas generic mass_ss1 mass_ss3
           mnc-cnc mnc-dhc mnc-fhc mnc-ihc mnc-khc mnc-ssc)
 
 while [[ $# -gt 0 ]]; do
