@@ -103,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.fold is not None and any(not 0 <= k < args.folds for k in args.fold):
         p.error(f"--fold values must be in [0, {args.folds})")
     result = run(args)
-    if args.pool_only and result is None:
-        print("not every fold has finished: nothing pooled")
-        return 1
+    if args.pool_only:
+        if result is None:
+            print("not every fold has finished: nothing pooled")
+            return 1
+        print(f"pooled metrics of {result['n_folds']} folds written to {args.out}/metrics.json")
     return 0
 
 

@@ -261,7 +261,8 @@ def test_nt1_vs_others_learns_from_the_signals(nt1_runs):
     assert np.mean(chance) <= 0.75 and max(chance) <= 0.85
 
 
-def test_run_outputs_have_documented_keys(nt1_runs, official_pth):
+@pytest.mark.slow
+def test_run_outputs_have_documented_keys(nt1_runs):
     run, _ = nt1_runs
     config = json.loads((run / "config.json").read_text())
     assert config["simulated"] is True and config["backbone"]["format"] == "official"
