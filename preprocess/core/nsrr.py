@@ -75,14 +75,15 @@ def referenced(site: str, refs: Sequence[str], raw: bool = False) -> list[Option
     return options
 
 
-def eeg_vs_contralateral_mastoid(refs_left=("M2", "A2"), refs_right=("M1", "A1")) -> dict[str, list[Option]]:
-    """The six EEG channels of the AASM montage, each against its contralateral mastoid.
+def eeg_vs_contralateral_mastoid(refs_left=("M2", "A2"), refs_right=("M1", "A1"), raw: bool = False,
+                                 sites=("F3", "F4", "C3", "C4", "O1", "O2")) -> dict[str, list[Option]]:
+    """The EEG channels of the AASM montage, each against its contralateral mastoid.
 
-    Left sites (F3, C3, O1) are referenced to ``refs_left``, right sites to ``refs_right``, in
-    order; see :func:`referenced` for the option order.
+    Left sites (F3, C3, O1, E1) are referenced to ``refs_left``, right sites to ``refs_right``,
+    in order; see :func:`referenced` for the option order and ``raw``.
     """
-    return {site: referenced(site, refs_left if site.endswith(("3", "1")) else refs_right)
-            for site in ("F3", "F4", "C3", "C4", "O1", "O2")}
+    return {site: referenced(site, refs_left if site.endswith(("3", "1")) else refs_right, raw=raw)
+            for site in sites}
 
 
 # --------------------------------------------------------------------------------------------

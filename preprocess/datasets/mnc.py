@@ -63,6 +63,7 @@ from pathlib import Path
 from preprocess.core.annotations import read_epoch_text, read_nsrr_xml
 from preprocess.core.dataset import DatasetSpec, Record
 from preprocess.core.dataset_helpers import find_near, id_key, pick_column, read_table
+from preprocess.core.nsrr import eeg_vs_contralateral_mastoid
 
 COHORTS = {
     "cnc": "Chinese narcolepsy cohort",
@@ -75,19 +76,8 @@ COHORTS = {
 DIAGNOSES = ("non-narcolepsy control", "type 1 narcolepsy", "other hypersomnia")
 
 
-def _eeg(site: str, ref: str, alt: str) -> list:
-    return [f"{site}-{ref}", (site, ref), (site, alt), site]
-
-
 CHANNEL_MAP = {
-    "F3": _eeg("F3", "M2", "A2"),
-    "F4": _eeg("F4", "M1", "A1"),
-    "C3": _eeg("C3", "M2", "A2"),
-    "C4": _eeg("C4", "M1", "A1"),
-    "O1": _eeg("O1", "M2", "A2"),
-    "O2": _eeg("O2", "M1", "A1"),
-    "E1": _eeg("E1", "M2", "A2"),
-    "E2": _eeg("E2", "M1", "A1"),
+    **eeg_vs_contralateral_mastoid(raw=True, sites=("F3", "F4", "C3", "C4", "O1", "O2", "E1", "E2")),
     "Chin": ["chin", "cchin_l", ("lchin", "cchin"), ("rchin", "lchin"), "rchin_c", "cchin", "lchin"],
 }
 _STA_CODES = {
