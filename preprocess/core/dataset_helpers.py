@@ -12,8 +12,8 @@ Kept out of the individual modules so that each stays declarative:
   signal's 30-s grid starts on the scoring grid (scorings whose first epoch does not start on a
   multiple of 30 s from the file start), :func:`grid_offset`, :func:`signal_epochs` (length of an
   EDF in epochs from its header) and :func:`pad_to` (trailing unscored epochs up to the signal end);
-* :func:`lights_kind` / :func:`lights` recognise lights annotations and build the ``(off, on)``
-  pair stored as the ``lights`` attribute.
+* lights annotations: use :func:`preprocess.core.annotations.lights_kind` and
+  :func:`~preprocess.core.annotations.lights_pair`.
 """
 
 from __future__ import annotations
@@ -310,22 +310,3 @@ def pad_to(stages: np.ndarray, n_epochs: int) -> np.ndarray:
     if len(stages) >= n_epochs:
         return stages
     return np.concatenate([stages, np.full(n_epochs - len(stages), UNKNOWN, dtype=np.int8)])
-
-
-def lights_kind(text: str) -> str | None:
-    """``"off"`` / ``"on"`` for a lights annotation (``Lights Off``, ``LightsOut``, ``Lights on@@EEG``),
-    else None."""
-    key = re.sub(r"[^a-z]", "", str(text).split("@@", 1)[0].lower())
-    if key in ("lightsoff", "lightsout", "lightoff", "lightout"):
-        return "off"
-    if key in ("lightson", "lighton"):
-        return "on"
-    return None
-
-
-def lights(off_s: float | None, on_s: float | None) -> tuple[float, float] | None:
-    """``(lights_off_s, lights_on_s)`` from the signal start, NaN for the missing one; None when
-    neither is known."""
-    if off_s is None and on_s is None:
-        return None
-    return (float("nan") if off_s is None else float(off_s), float("nan") if on_s is None else float(on_s))

@@ -38,6 +38,7 @@ import numpy as np
 from .annotations import (
     AnnotationError,
     events_to_epochs,
+    lights_pair,
     read_csv_events,
     read_nsrr_annot,
     read_nsrr_xml,
@@ -198,10 +199,9 @@ def lights_kind(text: str | None) -> str | None:
 
 def set_lights(record: Record, off: float | None, on: float | None) -> None:
     """Store lights-off/on (seconds from the signal start) for the pipeline; NaN for a missing half."""
-    if off is None and on is None:
-        return
-    record.extra["lights"] = (float("nan") if off is None else float(off),
-                              float("nan") if on is None else float(on))
+    pair = lights_pair(off, on)
+    if pair is not None:
+        record.extra["lights"] = pair
 
 
 def first_last(events: list[tuple[float, str]]) -> tuple[float | None, float | None]:

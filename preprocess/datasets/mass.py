@@ -45,6 +45,8 @@ import numpy as np
 from preprocess.core.annotations import (
     AnnotationError,
     events_to_epochs,
+    lights_kind,
+    lights_pair,
     read_edf_annotations,
     read_edf_start,
     stage_code,
@@ -54,8 +56,6 @@ from preprocess.core.dataset import DatasetSpec, Record
 from preprocess.core.dataset_helpers import (
     OffsetSource,
     grid_offset,
-    lights,
-    lights_kind,
     pad_to,
     signal_epochs,
 )
@@ -119,7 +119,7 @@ def open_signals(record: Record):
 def read_stages(record: Record, signal_start):
     stages, (off, on), base_start, psg_offset, grid = _scoring(record)
     shift = start_offset(base_start, signal_start) if signal_start and base_start else psg_offset - grid
-    record.extra["lights"] = lights(None if off is None else off + shift, None if on is None else on + shift)
+    record.extra["lights"] = lights_pair(None if off is None else off + shift, None if on is None else on + shift)
     return pad_to(events_to_epochs(stages, offset_s=shift), signal_epochs(record.signal, skip_s=grid))
 
 

@@ -53,14 +53,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from preprocess.core.annotations import AnnotationError, events_to_epochs, read_edf_start, start_offset
+from preprocess.core.annotations import (
+    AnnotationError,
+    events_to_epochs,
+    lights_kind,
+    lights_pair,
+    read_edf_start,
+    start_offset,
+)
 from preprocess.core.dataset import DatasetSpec, Record
 from preprocess.core.dataset_helpers import (
     OffsetSource,
     clock_time,
     grid_offset,
-    lights,
-    lights_kind,
     pad_to,
     read_event_rows,
     signal_epochs,
@@ -161,7 +166,7 @@ def open_signals(record: Record):
 def read_stages(record: Record, signal_start):
     events, header_start, grid, (off, on) = _scoring(record)
     shift = start_offset(header_start, signal_start) if signal_start is not None else -grid
-    record.extra["lights"] = lights(None if off is None else off + shift, None if on is None else on + shift)
+    record.extra["lights"] = lights_pair(None if off is None else off + shift, None if on is None else on + shift)
     stages = events_to_epochs(events, offset_s=shift)
     return pad_to(stages, signal_epochs(record.signal, skip_s=-shift))
 
