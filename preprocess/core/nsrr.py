@@ -45,6 +45,7 @@ from .annotations import (
 )
 from .channels import Option
 from .dataset import Record
+from .dataset_helpers import pad_to
 from .edf import read_header
 
 NSRR_XML = "nsrr"
@@ -296,12 +297,7 @@ def pad_to_signal(stages: np.ndarray, record: Record) -> np.ndarray:
     duration = edf_duration(record)
     if duration is None:
         return stages
-    n = int(math.floor(duration / 30.0 + 1e-9))
-    if len(stages) >= n:
-        return stages
-    out = np.full(n, -1, dtype=np.int8)
-    out[: len(stages)] = stages
-    return out
+    return pad_to(stages, int(math.floor(duration / 30.0 + 1e-9)))
 
 
 def read_xml_stages(record: Record, signal_start=None) -> np.ndarray:
