@@ -68,6 +68,26 @@ class ChannelDropped(ValueError):
     """A channel that carries no usable signal (flat, all NaN, or a rate too low for its band)."""
 
 
+def usable_band(sfreq: float, low: float | None, high: float | None) -> tuple[float | None, float | None]:
+    """The pass band a recording at ``sfreq`` can carry.
+
+    A ``high`` edge at or above 95 % of the Nyquist rate is dropped (the sampling already limits
+    the band); a ``low`` edge there raises :class:`ChannelDropped` (nothing is left to keep).
+    """
+    nyq = sfreq / 2.0
+    if high is not None and high >= 0.95 * nyq:
+        high = None
+    if low is not None and low >= 0.95 * nyq:
+        raise ChannelDropped(f"sampling rate {sfreq:g} Hz is too low for a {low:g} Hz high-pass")
+    return low, high
+
+
+def _rational(sfreq: float, target: float) -> tuple[Fraction, bool]:
+    """``target/sfreq`` as a fraction (denominator ≤ 1000) and whether it is exact."""
+    ratio = Fraction(target / sfreq).limit_denominator(1000)
+    return ratio, abs(float(ratio) - target / sfreq) <= 1e-9 * target / sfreq
+
+
 def butter_filter(x: np.ndarray, sfreq: float, low: float | None, high: float | None,
                   order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth filter.
@@ -78,17 +98,13 @@ def butter_filter(x: np.ndarray, sfreq: float, low: float | None, high: float | 
     sfreq : float
         Sampling rate of ``x`` (Hz).
     low, high : float or None
-        Pass-band edges (Hz). ``high=None`` gives a high-pass, ``low=None`` a low-pass. A ``high``
-        edge at or above 95 % of the Nyquist rate is dropped: the band is already limited by the
-        sampling (e.g. a 35 Hz low-pass on a 50 Hz recording).
+        Pass-band edges (Hz). ``high=None`` gives a high-pass, ``low=None`` a low-pass; edges the
+        sampling rate cannot carry are handled by :func:`usable_band` (e.g. a 35 Hz low-pass on a
+        50 Hz recording is dropped).
     order : int
         Filter order of each pass (the forward-backward filter doubles it).
     """
-    nyq = sfreq / 2.0
-    if high is not None and high >= 0.95 * nyq:
-        high = None
-    if low is not None and low >= 0.95 * nyq:
-        raise ChannelDropped(f"sampling rate {sfreq:g} Hz is too low for a {low:g} Hz high-pass")
+    low, high = usable_band(sfreq, low, high)
     if low is None and high is None:
         return np.asarray(x, dtype=np.float64)
     if low is not None and high is not None:
@@ -107,16 +123,16 @@ def resample(x: np.ndarray, sfreq: float, target: float = 100.0) -> np.ndarray:
     """
     if sfreq == target:
         return np.asarray(x, dtype=np.float64)
-    ratio = Fraction(target / sfreq).limit_denominator(1000)
-    if abs(float(ratio) - target / sfreq) > 1e-9 * target / sfreq:
+    ratio, exact = _rational(sfreq, target)
+    if not exact:
         warnings.warn(f"resampling {sfreq} Hz → {target} Hz approximated by {ratio}", stacklevel=2)
     return sps.resample_poly(x, ratio.numerator, ratio.denominator)
 
 
 def _smooth_ratio(sfreq: float, target: float) -> Fraction | None:
     """``target/sfreq`` as up/down when both are 2-3-5-smooth (fast FFT lengths), else None."""
-    ratio = Fraction(target / sfreq).limit_denominator(1000)
-    if abs(float(ratio) - target / sfreq) > 1e-9 * target / sfreq:
+    ratio, exact = _rational(sfreq, target)
+    if not exact:
         return None
     for n in (ratio.numerator, ratio.denominator):
         for p in (2, 3, 5):
@@ -171,11 +187,7 @@ def filter_and_resample(x: np.ndarray, sfreq: float, low: float | None, high: fl
     Falls back to the two-step chain when the rate ratio has no fast FFT length.
     """
     ratio = _smooth_ratio(sfreq, target)
-    nyq_native = sfreq / 2.0
-    if high is not None and high >= 0.95 * nyq_native:
-        high = None
-    if low is not None and low >= 0.95 * nyq_native:
-        raise ChannelDropped(f"sampling rate {sfreq:g} Hz is too low for a {low:g} Hz high-pass")
+    low, high = usable_band(sfreq, low, high)
     if ratio is None or len(x) < 4 * sfreq:
         return resample(butter_filter(x, sfreq, low, high, order), sfreq, target)
     up, down = ratio.numerator, ratio.denominator
