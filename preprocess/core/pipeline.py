@@ -185,7 +185,7 @@ def run_dataset(spec: DatasetSpec, src: str | os.PathLike, dst: str | os.PathLik
     records = shard(spec.find(src), shard_spec)
     out_dir = dst / spec.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".*.h5.tmp"):  # left by a killed run; the final files are intact
+    for stale in out_dir.glob(".*.h5*.tmp"):  # left by a killed run; the final files are intact
         stale.unlink(missing_ok=True)
     log_path = out_dir / "preprocess.log"
     jobs = [(spec.name, r, dst, params, dtype, overwrite, max_mismatch_epochs) for r in records]
