@@ -47,6 +47,7 @@ from engine.metrics import json_safe
 from engine.optim import WarmupCosine, build_optimizer, param_groups
 from models import PRESETS, build_model, load_checkpoint
 from preprocess.core.channels import CANONICAL
+from preprocess.core.stages import STAGE_NAMES
 
 STRATEGIES = ("full", "partial", "scratch")
 HEAD = "classifier"
@@ -165,7 +166,7 @@ def main(argv=None) -> dict:
     subjects = {"train": sorted({r["subject"] for r in inner["train"]}),
                 "val": sorted({r["subject"] for r in inner["val"]}),
                 "test": sorted({r["subject"] for r in test_rows})}
-    meta = {"task": "staging-finetune", "channels": list(CANONICAL), "stages": ["W", "N1", "N2", "N3", "REM"],
+    meta = {"task": "staging-finetune", "channels": list(CANONICAL), "stages": list(STAGE_NAMES),
             "args": vars(args), "provenance": provenance(), "dataset": args.dataset, "fold": args.fold,
             "folds": args.folds, "strategy": args.strategy, "init": args.init, "max_steps": max_steps,
             "warmup_steps": warmup, "class_weights": weights.tolist(), "subjects": subjects,

@@ -20,9 +20,9 @@ import numpy as np
 
 from .atomic import atomic_write
 from .channels import CANONICAL, CHANNEL_INDEX
+from .stages import STAGE_NAMES
 
 FORMAT_VERSION = 1
-STAGE_NAMES = ("W", "N1", "N2", "N3", "REM")
 MANIFEST = "manifest.csv"
 MANIFEST_FIELDS = ["recording", "subject", "n_epochs", "channels", "n_W", "n_N1", "n_N2", "n_N3",
                    "n_REM", "n_unknown", "scored", "labels", "file"]
