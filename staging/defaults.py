@@ -1,6 +1,6 @@
 """Defaults shared by the CLI and the pipeline (kept import-light so ``--help`` is instant)."""
 
-DEFAULT_STRIDE = 10
+DEFAULT_STRIDE = 1
 """Default window stride in epochs; the measurement behind it is in the README (inference)."""
 
 DEFAULT_BATCH_SIZE = 32

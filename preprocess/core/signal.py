@@ -219,14 +219,18 @@ def published_filter(x: np.ndarray, sfreq: float, low: float | None, high: float
     x = np.asarray(x, dtype=np.float64)
     if low is None and high is None:
         return x
+    # edges normalised as ``edge * 2 / fs`` exactly as published: (b, a) at 0.3 Hz is so
+    # ill-conditioned at 512 Hz that the last bit of Wn moves the output by 4e-4 SD
     if low is not None and high is not None:
-        wn, btype = [low, high], "bandpass"
+        wn, btype = [low * 2 / sfreq, high * 2 / sfreq], "bandpass"
+    elif low is not None:
+        wn, btype = low * 2 / sfreq, "highpass"
     else:
-        wn, btype = (low if low is not None else high), ("highpass" if low is not None else "lowpass")
+        wn, btype = high * 2 / sfreq, "lowpass"
     if sfreq < BA_MAX_RATE:
-        b, a = sps.butter(order, wn, btype=btype, fs=sfreq)
+        b, a = sps.butter(N=order, Wn=wn, btype=btype)
         return sps.filtfilt(b, a, x)
-    sos = sps.butter(order, wn, btype=btype, fs=sfreq, output="sos")
+    sos = sps.butter(N=order, Wn=wn, btype=btype, output="sos")
     n_coef = (2 if btype == "bandpass" else 1) * order + 1
     return sps.sosfiltfilt(sos, x, padlen=3 * n_coef)
 
@@ -236,8 +240,8 @@ def stretched_linear_resample(x: np.ndarray, sfreq: float, target: float = SFREQ
 
     ``round(target / sfreq * n)`` output samples evenly spaced from the first to the last input
     sample (``np.linspace(0, n - 1, ...)`` in input-sample units): the grid is slightly stretched,
-    so the output lags the true 100-Hz grid by up to ``1/target − 1/sfreq`` at the end of the night
-    (6 ms at 256 Hz). No anti-aliasing filter. ``sfreq`` equal to ``target`` returns ``x``.
+    so output sample ``k`` shows the input at ``k / target`` plus a shift growing to
+    ``1/target − 1/sfreq`` at the end of the night (6 ms at 256 Hz). No anti-aliasing filter. ``sfreq`` equal to ``target`` returns ``x``.
     """
     x = np.asarray(x, dtype=np.float64)
     if sfreq == target:
