@@ -107,7 +107,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
              "meaningful for real recordings. Put the official LPSGM file "
              "ched32_seqed64_ch9_seql20_block6.pth in weights/ (or pass --weights) for real use.")
     model = load_model(chosen, device)
-    params = SignalParams.from_dict(chosen.meta.get("preprocessing", {}) or {})
+    params = SignalParams.from_dict(chosen.preprocessing)  # the chain travels with the weights
+    echo(f"signal chain: {params.chain} (the chain these weights were trained on)")
     files = find_inputs(inputs)
     echo(f"montage: {map_origin}; device: {device}; stride: {stride}; {len(files)} file(s) -> {out}")
     options = Options(out=Path(out), stride=stride, formats=tuple(formats or DEFAULT_FORMATS),

@@ -32,8 +32,13 @@ def auto_channel_map() -> dict:
     return ALIASES
 
 
+PUBLISHED_CHANNELS = Path(__file__).with_name("published_channels.json")
+"""The channel map of the published ``inference.py`` (F3…E2 against the contralateral mastoid, else
+the raw electrode; the chin commented out): ``--channels published`` reproduces a published run."""
+
+
 def channel_map_from_arg(arg: str | None) -> tuple[dict, str]:
-    """Channel map from ``--channels``: ``auto``/None, a JSON file path or an inline JSON string.
+    """Channel map from ``--channels``: ``auto``/None, ``published``, a JSON file path or inline JSON.
 
     Returns
     -------
@@ -42,6 +47,8 @@ def channel_map_from_arg(arg: str | None) -> tuple[dict, str]:
     """
     if arg is None or arg.strip().lower() == "auto":
         return auto_channel_map(), "auto (shared alias table)"
+    if arg.strip().lower() == "published":
+        arg = str(PUBLISHED_CHANNELS)
     text, origin = arg, "inline JSON"
     if not arg.lstrip().startswith("{"):
         path = Path(arg)
