@@ -14,7 +14,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from .channels import ChannelMap, register_aliases
+from .channels import ChannelMap
 from .edf import EdfReader
 
 
@@ -102,9 +102,6 @@ class DatasetSpec:
     open_signals: Callable[[Record], SignalSource] = lambda record: EdfReader(record.signal)
     max_mismatch_epochs: int | None = 1
     notes: str = ""
-
-    def __post_init__(self) -> None:
-        register_aliases(self.channel_map)
 
 
 def find_pairs(src: Path, signal_glob: str, annotation_for: Callable[[Path], Path | None],

@@ -286,10 +286,13 @@ def _signal_problem(cols: dict, i: int, spr: int, duration: float) -> str | None
     dmin, dmax = _float_or_nan(cols["digital_min"][i]), _float_or_nan(cols["digital_max"][i])
     if spr <= 0:
         return "samples per record is 0 (no data)"
-    for what, value in (("physical minimum", pmin), ("physical maximum", pmax),
-                        ("digital minimum", dmin), ("digital maximum", dmax)):
+    for what, key, value in (("physical minimum", "physical_min", pmin), ("physical maximum", "physical_max", pmax),
+                             ("digital minimum", "digital_min", dmin), ("digital maximum", "digital_max", dmax)):
         if not np.isfinite(value):
-            return f"{what} is not a number ({cols[what.replace(' ', '_').replace('imum', '')][i]!r})"
+            text = cols[key][i]
+            kind = "NaN" if text.lower() == "nan" else "infinite" if text.lower().lstrip("+-") in ("inf", "infinity") \
+                else "not a number"
+            return f"{what} is {kind} ({text!r}): values cannot be scaled"
     if dmin == dmax:
         return f"digital minimum equals digital maximum ({dmin:g}): values cannot be scaled"
     if pmin == pmax:
@@ -338,7 +341,6 @@ def _open(path: Path):
 
 
 def _header_from(path: Path, edf, raw: _Raw) -> EdfHeader:
-    name = path.name
     notes: list[str] = []
     n_records = raw.n_available
     if raw.n_declared >= 0 and raw.n_available < raw.n_declared:
@@ -371,10 +373,6 @@ def _header_from(path: Path, edf, raw: _Raw) -> EdfHeader:
         units=[raw.cols["dimension"][i] for i in indices], n_records=n_records,
         record_duration=raw.duration, start_time=start, variant=raw.variant, dropped=dropped,
         warnings=notes, declared_records=raw.n_declared, samples_per_record=[raw.spr[i] for i in indices])
-    for note in notes:
-        log.warning("%s: %s", name, note)
-    for lab, why in dropped.items():
-        log.warning("%s: signal '%s' dropped: %s", name, lab, why)
     return header
 
 
@@ -437,6 +435,11 @@ class EdfReader:
         if raw.variant.endswith("+D") and not allow_discontinuous:
             raise EdfError(f"{path.name}: {raw.variant} (discontinuous) recordings are not supported")
         self.header = _header_from(path, self._edf, raw)
+        # Reported once, when the signals are opened (read_header alone stays quiet).
+        for note in self.header.warnings:
+            log.warning("%s: %s", path.name, note)
+        for lab, why in self.header.dropped.items():
+            log.warning("%s: signal '%s' dropped: %s", path.name, lab, why)
         if not self.header.signal_labels:
             reasons = "; ".join(f"{k}: {v}" for k, v in self.header.dropped.items())
             raise EdfError(f"{path.name}: no readable signal ({reasons or 'annotation-only file'})")

@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from preprocess.core.annotations import read_edf_start, read_edfplus_stages, start_offset
-from preprocess.core.channels import ALIASES
 from preprocess.core.dataset import DatasetSpec, Record, first_existing
+from preprocess.datasets import AUTO_MAP
 from preprocess.core.nsrr import read_scoring
 
 _SCORING_SUFFIXES = ("-Hypnogram.edf", "_sleepscoring.edf", "-nsrr.xml", ".xml", ".annot", ".tsv")
@@ -51,7 +51,7 @@ SPEC = DatasetSpec(
     description="any folder of scored EDF/BDF files (EDF+ hypnogram, NSRR XML, .annot or .tsv beside each)",
     layout="<src>/**/<name>.edf + <name>-Hypnogram.edf | <name>_sleepscoring.edf | <name>.xml | <name>.annot | <name>.tsv",
     url="your own data (also: python -m simulate --dataset generic)",
-    channel_map=ALIASES,
+    channel_map=AUTO_MAP,
     find=find,
     read_stages=read_stages,
 )
