@@ -117,7 +117,7 @@ def find_pairs(src: Path, signal_glob: str, annotation_for: Callable[[Path], Pat
     """
     records = []
     for path in sorted(Path(src).rglob(signal_glob)):
-        if path.name.startswith("."):
+        if path.name.startswith(".") or not path.is_file():  # a folder named x.edf is not a recording
             continue
         rid = id_of(path)
         records.append(Record(id=rid, subject=subject_of(rid), signal=path, annotation=annotation_for(path)))

@@ -389,6 +389,22 @@ def read_header(path: str | os.PathLike) -> EdfHeader:
     return _header_from(path, edf, raw)
 
 
+def is_annotation_only(path: str | os.PathLike) -> bool:
+    """Whether an EDF+/BDF+ file holds only annotation signals (a scoring file, not a recording).
+
+    False for anything that is not a readable EDF header (the reader reports those itself).
+    """
+    try:
+        with open(path, "rb") as fh:
+            fixed = fh.read(256)
+            n_signals = int(fixed[252:256].replace(b"\x00", b" ").decode("latin-1").strip())
+            labels = fh.read(16 * n_signals).decode("latin-1")
+    except (OSError, ValueError):
+        return False
+    found = [labels[i * 16:(i + 1) * 16].strip() for i in range(n_signals)]
+    return bool(found) and all(lab in _ANNOTATION_LABELS for lab in found)
+
+
 def unit_scale(unit: str) -> float:
     """Factor converting a physical dimension to volts.
 

@@ -131,6 +131,10 @@ def process_record(spec: DatasetSpec, record: Record, dst: Path, params: SignalP
                 raise FileNotFoundError(f"{Path(path).name}: missing")
         source = spec.open_signals(record)
         m = load_montage(source, spec.channel_map, params, Path(record.signal).name)
+        if not any(CHANNEL_KIND[c] in ("eeg", "eog") for c in m.channels):
+            # a chin-only (or EMG-only) training file would teach the model nothing about sleep stages
+            raise MontageError(f"{Path(record.signal).name}: no usable EEG or EOG channel "
+                               f"(only {', '.join(m.channels)}); not written")
         stages = None
         if spec.read_stages is not None:
             raw_stages = spec.read_stages(record, m.start_time)
