@@ -47,9 +47,9 @@ from engine.metrics import json_safe
 from engine.optim import WarmupCosine, build_optimizer, param_groups
 from models import PRESETS, build_model, checkpoint_preprocessing, load_checkpoint
 from preprocess.core.channels import CANONICAL
-from preprocess.core.stages import STAGE_NAMES
 from preprocess.core.hdf5 import training_preprocessing
 from preprocess.core.signal import CHAINS
+from preprocess.core.stages import STAGE_NAMES
 
 STRATEGIES = ("full", "partial", "scratch")
 HEAD = "classifier"

@@ -36,8 +36,8 @@ from engine.metrics import json_safe
 from engine.optim import WarmupCosine, build_optimizer, param_groups
 from models import PRESETS, build_model, load_checkpoint
 from preprocess.core.channels import CANONICAL
-from preprocess.core.stages import STAGE_NAMES
 from preprocess.core.hdf5 import training_preprocessing
+from preprocess.core.stages import STAGE_NAMES
 
 
 def parse_args(argv=None) -> argparse.Namespace:

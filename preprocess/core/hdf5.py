@@ -20,8 +20,8 @@ import numpy as np
 
 from .atomic import atomic_write
 from .channels import CANONICAL, CHANNEL_INDEX
-from .stages import STAGE_NAMES
 from .signal import EPOCH_SAMPLES, EPOCH_SECONDS, SFREQ
+from .stages import STAGE_NAMES
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.csv"

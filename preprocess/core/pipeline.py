@@ -22,7 +22,15 @@ from .annotations import align_to_signal
 from .channels import CHANNEL_KIND, ChannelMap, MontageError, Source, resolve_montage
 from .dataset import DatasetSpec, Record, SignalSource
 from .hdf5 import is_valid, recording_path, write_manifest, write_recording
-from .signal import EPOCH_SAMPLES, ChannelDropped, SignalParams, fft_upsample, process_channel, resample, to_epochs
+from .signal import (
+    EPOCH_SAMPLES,
+    ChannelDropped,
+    SignalParams,
+    fft_upsample,
+    process_channel,
+    resample,
+    to_epochs,
+)
 
 log = logging.getLogger("preprocess")
 
@@ -167,6 +175,10 @@ def process_record(spec: DatasetSpec, record: Record, dst: Path, params: SignalP
                 raise FileNotFoundError(f"{Path(path).name}: missing")
         source = spec.open_signals(record)
         m = load_montage(source, spec.channel_map, params, Path(record.signal).name)
+        if not any(CHANNEL_KIND[c] in ("eeg", "eog") for c in m.channels):
+            # a chin-only (or EMG-only) training file would teach the model nothing about sleep stages
+            raise MontageError(f"{Path(record.signal).name}: no usable EEG or EOG channel "
+                               f"(only {', '.join(m.channels)}); not written")
         stages = None
         if spec.read_stages is not None:
             raw_stages = spec.read_stages(record, m.start_time)
