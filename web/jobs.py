@@ -66,6 +66,7 @@ class Job:
         return {"id": self.id, "file": self.filename, "name": self.name, "size_bytes": self.size_bytes,
                 "state": self.state, "reason": self.reason, "phase": self.phase, "progress": round(fraction, 4),
                 "queue_position": position, "montage": self.montage, "result": self.result or None,
+                "started_at": self.started_at or None, "finished_at": self.finished_at or None,
                 "seconds": round(self.finished_at - self.started_at, 2) if self.finished_at and self.started_at
                 else None}
 
