@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", dest="keep_going", action="store_false",
                    help="same as --no-keep-going")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--explain", metavar="EPOCHS",
+                   help="also explain these epochs (Grad-CAM + channel attribution, docs/explain.md): all, "
+                        "100-140, low-confidence[:P] or a stage W|N1|N2|N3|REM; writes NAME.explain.npz and "
+                        "NAME.explain/ pages (python -m staging.explain has more options)")
     return p
 
 
@@ -87,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         results, code = stage(inputs, out=args.out, weights=args.weights, channels=args.channels,
                               device=args.device, stride=args.stride, formats=formats,
                               batch_size=args.batch_size, overwrite=args.overwrite,
-                              keep_going=args.keep_going, progress_bar=False if args.no_progress else None)
+                              keep_going=args.keep_going, progress_bar=False if args.no_progress else None,
+                              explain=args.explain)
     except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

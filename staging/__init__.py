@@ -58,7 +58,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
           channels: str | None = "auto", device: str = "auto", stride: int = DEFAULT_STRIDE,
           formats: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE, overwrite: bool = False,
           keep_going: bool = True, echo: Callable[[str], None] = print,
-          progress_bar: bool | None = None) -> tuple[list[FileResult], int]:
+          progress_bar: bool | None = None, explain: str | None = None) -> tuple[list[FileResult], int]:
     """Stage EDF/BDF files and folders; the Python form of ``inference.py``.
 
     Parameters
@@ -112,7 +112,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     echo(f"montage: {map_origin}; device: {device}; stride: {stride}; {len(files)} file(s) -> {out}")
     options = Options(out=Path(out), stride=stride, formats=tuple(formats or DEFAULT_FORMATS),
                       batch_size=batch_size, overwrite=overwrite, keep_going=keep_going, device=device,
-                      params=params)
+                      params=params, explain=explain)
     info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
             "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}
     if not files:

@@ -72,6 +72,7 @@ class Options:
     short: str = "window"
     device: str = "cpu"
     params: SignalParams = field(default_factory=SignalParams)
+    explain: str | None = None  # epochs to explain (staging.explain.select_epochs), None = none
 
 
 @dataclass
@@ -216,6 +217,8 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         res.n_epochs = montaged.n_epochs
         probs = predict_proba(model, montaged.signals, channel_indices(montaged.channels), options.stride,
                               options.batch_size, options.device, options.short, progress)
+        if options.explain:
+            res.lines.append(_explain(options, name, model, montaged, probs, info or {}))
         del montaged.signals
         res.stats = sleep_statistics(probs.argmax(axis=1), options.params.epoch_seconds)
         doc = {"recording": name, "source_file": str(path),
@@ -231,6 +234,17 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         res.status, res.reason = "failed", _reason(exc, path)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _explain(options: Options, name: str, model, montaged, probs, info: dict) -> str:
+    """Write NAME.explain.npz and pages (``--explain``); returns the line reported for the file."""
+    from .explain import write_explanation
+
+    ex = write_explanation(options.out, name, model, montaged.signals, list(montaged.channels), probs,
+                           options.explain, device=options.device, demo=bool(info.get("demo_weights")),
+                           info={"weights": info.get("weights"), "demo_weights": info.get("demo_weights")})
+    return (f"explained {ex['n_epochs']} epochs -> {ex['npz'].name}, {len(ex['pages'])} pages "
+            f"({ex['seconds_per_epoch']:.2f} s per epoch)")
 
 
 def _existing_stats(path: Path) -> dict:

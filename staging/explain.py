@@ -682,9 +682,67 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
             "cpu_seconds_per_epoch": c_explain / n, "explanation": exp}
 
 
-__all__ = ["Explanation", "branch_last_convs", "explain_features", "explain_recording", "explain_windows",
+__all__ = ["Explanation", "band_power", "branch_last_convs", "channel_shapley", "event_mask", "mass_ratio", "explain_features", "explain_recording", "explain_windows",
            "explainable_model", "guided_envelope", "render_page", "save_npz", "select_epochs", "step_centres",
            "upsample_steps", "window_for", "write_explanation"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Checking explanations against known event times (simulated PSG: simulate.read_events)
+# ------------------------------------------------------------------------------------------------
+
+
+def event_mask(events: Sequence[dict], epochs: Sequence[int], kinds: set[str], channel: str | None = None,
+               sfreq: float = SFREQ, epoch_samples: int = EPOCH_SAMPLES) -> np.ndarray:
+    """Samples of the given epochs covered by events of the given kinds.
+
+    Parameters
+    ----------
+    events : sequence of dict
+        ``{"onset": s, "duration": s, "kind": str, "channels": [site, ...] or ["all"]}`` (the rows of
+        :func:`simulate.read_events`); onsets in seconds from the first sample.
+    epochs : sequence of int
+    kinds : set of str
+    channel : str, optional
+        Canonical channel (``C3``): only events whose ``channels`` reach it (a site ``C3-M2``
+        matches ``C3``; ``all`` matches every channel). None: every event of the kinds.
+
+    Returns
+    -------
+    ndarray of bool, (len(epochs), epoch_samples)
+    """
+    epochs = np.asarray(list(epochs), dtype=np.int64)
+    out = np.zeros((len(epochs), epoch_samples), bool)
+    row = {int(e): i for i, e in enumerate(epochs)}
+    for ev in events:
+        if ev["kind"] not in kinds:
+            continue
+        sites = [c.split("-")[0].upper() for c in ev["channels"]]
+        if channel is not None and "ALL" not in sites and channel.upper() not in sites:
+            continue
+        a = ev["onset"] * sfreq
+        b = a + ev["duration"] * sfreq
+        for e in range(int(a // epoch_samples), int(np.ceil(b / epoch_samples))):
+            if e in row:
+                lo, hi = max(a - e * epoch_samples, 0), min(b - e * epoch_samples, epoch_samples)
+                out[row[e], int(np.floor(lo)):int(np.ceil(hi))] = True
+    return out
+
+
+def mass_ratio(saliency: np.ndarray, mask: np.ndarray) -> float:
+    """Mean saliency inside ``mask`` divided by the mean outside (1 = no preference)."""
+    inside, outside = saliency[mask], saliency[~mask]
+    if inside.size == 0 or outside.size == 0 or outside.mean() <= 0:
+        return float("nan")
+    return float(inside.mean() / outside.mean())
+
+
+def band_power(x: np.ndarray, lo: float, hi: float, sfreq: float = SFREQ) -> np.ndarray:
+    """Welch power of ``x`` (..., samples) summed over ``lo``–``hi`` Hz (4-s segments)."""
+    from scipy.signal import welch
+
+    f, p = welch(np.asarray(x, dtype=np.float64), fs=sfreq, nperseg=int(4 * sfreq), axis=-1)
+    return p[..., (f >= lo) & (f <= hi)].sum(-1)
 
 
 # ------------------------------------------------------------------------------------------------
