@@ -146,7 +146,7 @@ def _text_file(p):
 def _gzipped(p):
     tmp = p.with_name(".tmp_gz_source.edf")
     write(tmp, PSG, seconds=60.0)
-    p.write_bytes(gzip.compress(tmp.read_bytes()))
+    p.write_bytes(gzip.compress(tmp.read_bytes(), mtime=0))  # mtime=0: the same bytes every time
     tmp.unlink()
 
 
@@ -253,7 +253,7 @@ def _comma_decimals(p):
 def _data_cut(p):
     write(p, PSG)
     data = p.read_bytes()
-    p.write_bytes(data[: len(data) - 37 * 1234])  # mid-record: 85 s of 300 lost, a partial record left
+    p.write_bytes(data[: len(data) - 37 * 1234])  # 44.6 of 300 1-s records (1024 bytes each) lost
 
 
 def _extra_data(p):
@@ -315,7 +315,8 @@ CASES: list[tuple[Case, Callable[[Path], None]]] = [
     # ---- refused: not a readable EDF at all
     (Case("empty.edf", "failed", "file is empty (0 bytes)"), lambda p: p.write_bytes(b"")),
     (Case("text_file.edf", "failed", "not an EDF/BDF file (bad version field b'this is ')"), _text_file),
-    (Case("gzipped.edf", "failed", "not an EDF/BDF file (bad version field b'\\x1f\\x8b\\x08\\x00"), _gzipped),
+    (Case("gzipped.edf", "failed", "not an EDF/BDF file (bad version field "
+          "b'\\x1f\\x8b\\x08\\x00\\x00\\x00\\x00\\x00')"), _gzipped),
     (Case("tiny_file.edf", "failed", "not an EDF file (only 100 bytes, header needs 256)"),
      lambda p: p.write_bytes(b"0       " + b" " * 92)),
     (Case("wrong_version.edf", "failed", "not an EDF/BDF file (bad version field b'1       ')"),
@@ -337,7 +338,7 @@ CASES: list[tuple[Case, Callable[[Path], None]]] = [
     (Case("cut_in_first_record.edf", "failed", "truncated: not one complete data record"), _cut_in_first_record),
     (Case("discontinuous.edf", "failed", "EDF+D (discontinuous) recordings are not supported"),
      _edit(lambda p: patch_fixed(p, "reserved", "EDF+D"))),
-    (Case("discontinuous.bdf", "failed", "BDF+D (discontinuous) recordings are not supported"), _bdf_discontinuous),
+    (Case("discontinuous_bdf.bdf", "failed", "BDF+D (discontinuous) recordings are not supported"), _bdf_discontinuous),
     (Case("all_samples_zero.edf", "failed", "no signal has samples (samples per record is 0 for every signal)"),
      _all_spr_zero),
     (Case("nan_range.edf", "failed", "no readable signal (EEG C3-M2: physical minimum is NaN ('nan'): values "
@@ -374,8 +375,8 @@ CASES: list[tuple[Case, Callable[[Path], None]]] = [
     (Case("annotation_only.edf", "skipped", "annotation-only EDF+ (no signals to stage)"), _annotation_only),
     (Case("folder.edf", "ignored", "is a folder, not an EDF file"), _folder),
     # ---- staged, with what was tolerated said
-    (Case("data_cut.edf", "ok", "truncated: header declares 300 data records but the file holds 244; read up to "
-          "the last complete record (244 s)"), _data_cut),
+    (Case("data_cut.edf", "ok", "truncated: header declares 300 data records but the file holds 255; read up to "
+          "the last complete record (255 s)"), _data_cut),
     (Case("extra_data.edf", "ok", "the file holds 303 data records, more than the 300 the header declares; the "
           "extra data is ignored"), _extra_data),
     (Case("unknown_record_count.edf", "ok", "number of data records unknown (-1) in the header: 300 read"),

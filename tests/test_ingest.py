@@ -65,6 +65,7 @@ def has_quality_gate() -> bool:
 # --------------------------------------------------------------------------- must show
 
 
+@pytest.mark.slow  # the corpus run (~30 s CPU) is shared by every test that uses corpus_run
 def test_must_show_corpus_every_bad_input_one_line_good_night_staged(corpus_run):
     cases, folder, out, code, lines = corpus_run
     bad = [c for c in cases if c.name != "good_night.edf" and (c.status != "ok" or c.reason)]
@@ -134,12 +135,12 @@ def test_truncated_night_read_to_last_complete_record(tmp_path):
     path = tmp_path / "cut.edf"
     corpus._data_cut(path)
     reader = EdfReader(path)
-    assert reader.header.n_records == 244 and reader.header.declared_records == 300
+    assert reader.header.n_records == 255 and reader.header.declared_records == 300
     x, sf = reader.read("EEG C3-M2")
-    assert sf == 128.0 and len(x) == 244 * 128
+    assert sf == 128.0 and len(x) == 255 * 128
     full = tmp_path / "full.edf"
     corpus.write(full, corpus.PSG)
-    np.testing.assert_array_equal(x, EdfReader(full).read("EEG C3-M2")[0][: 244 * 128])
+    np.testing.assert_array_equal(x, EdfReader(full).read("EEG C3-M2")[0][: 255 * 128])
 
 
 def test_repaired_headers_read_like_the_clean_file(tmp_path):
@@ -357,6 +358,7 @@ def test_stale_temp_files_cleaned_and_resume_keeps_montage(tmp_path, tiny_weight
 
 
 def test_preprocessing_skips_folders_annotation_only_and_chin_only(tmp_path):
+    from preprocess.core.dataset import DatasetSpec, Record
     from preprocess.core.pipeline import run_dataset
     from preprocess.datasets import get_dataset
 
@@ -365,13 +367,18 @@ def test_preprocessing_skips_folders_annotation_only_and_chin_only(tmp_path):
     corpus._folder(src / "folder.edf")
     corpus._annotation_only(src / "scoring_only.edf")
     corpus._only_emg(src / "chin_only.edf")
-    results = {r.record: r for r in run_dataset(get_dataset("generic"), src, tmp_path / "h5", progress=False)}
-    assert set(results) == {"night", "chin_only"}  # the folder and the annotation-only file are no recordings
+    # the generic module's discovery: a folder named x.edf and an annotation-only EDF+ are no recordings
+    assert [r.id for r in get_dataset("generic").find(src)] == ["chin_only", "night"]
+    spec = DatasetSpec(name="testset", description="test", layout="*.edf", url="",
+                       channel_map=get_dataset("generic").channel_map,
+                       find=lambda s: [Record(p.stem, p.stem, p) for p in sorted(s.glob("*.edf")) if p.is_file()
+                                       and p.stem != "scoring_only"])
+    results = {r.record: r for r in run_dataset(spec, src, tmp_path / "h5", progress=False)}
     assert results["night"].status == "done"
     assert results["chin_only"].status == "failed"
     assert results["chin_only"].reason == ("MontageError: chin_only.edf: no usable EEG or EOG channel (only Chin); "
                                            "not written")
-    assert sorted(p.name for p in (tmp_path / "h5" / "generic").glob("*.h5")) == ["night.h5"]
+    assert sorted(p.name for p in (tmp_path / "h5" / "testset").glob("*.h5")) == ["night.h5"]
 
 
 def test_wfdb_multi_frequency_record_read_at_each_rate(tmp_path):
