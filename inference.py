@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder holding them. Default: weights/ched32_seqed64_ch9_seql20_block6.pth, then "
                         "..._block4.pth, then weights/*.safetensors (demo weights are flagged)")
     p.add_argument("--channels", default="auto", metavar="JSON|auto",
-                   help="montage: 'auto' detects it from the shared alias table (default); otherwise a "
+                   help="montage: 'auto' detects it from the shared alias table (default, chin included); "
+                        "'published' = the published inference.py map (F3..E2, no chin; "
+                        "staging/published_channels.json); otherwise a "
                         "JSON file or inline JSON mapping canonical channels (F3 F4 C3 C4 O1 O2 E1 E2 Chin) to "
                         "ordered options, each a label or a [a, b] pair meaning a - b, "
                         "e.g. '{\"C4\": [\"C4-M1\", [\"C4\", \"M1\"]]}'")

@@ -116,7 +116,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
              "meaningful for real recordings. Put the official LPSGM file "
              "ched32_seqed64_ch9_seql20_block6.pth in weights/ (or pass --weights) for real use.")
     model = load_model(chosen, device)
-    params = SignalParams.from_dict(chosen.meta.get("preprocessing", {}) or {})
+    params = SignalParams.from_dict(chosen.preprocessing)  # the chain travels with the weights
+    echo(f"signal chain: {params.chain} (the chain these weights were trained on)")
     notes: list[str] = []
     files = find_inputs(inputs, notes)
     for note in notes:

@@ -22,8 +22,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from preprocess.core.channels import (CANONICAL, CHANNEL_KIND, MontageError, normalize_label,
-                                      parse_channel_map, resolve_montage)
+from preprocess.core.channels import (
+    CANONICAL,
+    CHANNEL_KIND,
+    MontageError,
+    normalize_label,
+    parse_channel_map,
+    resolve_montage,
+)
 
 
 class ChannelMapError(ValueError):
@@ -40,13 +46,18 @@ def auto_channel_map() -> dict:
     return alias_table()
 
 
+PUBLISHED_CHANNELS = Path(__file__).with_name("published_channels.json")
+"""The channel map of the published ``inference.py`` (F3…E2 against the contralateral mastoid, else
+the raw electrode; the chin commented out): ``--channels published`` reproduces a published run."""
+
+
 def channel_map_from_arg(arg: str | None, dataset: str | None = None) -> tuple[dict, str]:
     """Channel map from ``--channels`` / ``--dataset``.
 
     Parameters
     ----------
     arg : str or None
-        ``auto``/None, a JSON file path or an inline JSON string.
+        ``auto``/None, ``published``, a JSON file path or an inline JSON string.
     dataset : str, optional
         A dataset module name: its channel map is used (``--dataset``; not with a JSON map).
 
@@ -68,6 +79,8 @@ def channel_map_from_arg(arg: str | None, dataset: str | None = None) -> tuple[d
         return dict(spec.channel_map), f"dataset {spec.name} (forced by --dataset)"
     if auto:
         return auto_channel_map(), AUTO_ORIGIN
+    if arg.strip().lower() == "published":
+        arg = str(PUBLISHED_CHANNELS)
     text, origin = arg, "inline JSON"
     if not arg.lstrip().startswith("{"):
         path = Path(arg)

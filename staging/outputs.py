@@ -27,12 +27,11 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
+
+from preprocess.core.atomic import atomic_write, atomic_write_text
 
 from .defaults import DEFAULT_FORMATS, FORMATS
 from .stats import STAGE_NAMES, UNITS
@@ -99,31 +98,6 @@ def parse_formats(text: str) -> tuple[str, ...]:
 def output_paths(out_dir: Path, name: str, formats) -> dict[str, Path]:
     """Format → output path for recording ``name``."""
     return {f: Path(out_dir) / f"{name}{SUFFIX[f]}" for f in formats}
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temp file onto ``path`` (same folder)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _comment_lines(lines) -> str:

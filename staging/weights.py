@@ -47,6 +47,13 @@ class Weights:
     demo: bool = False
     meta: dict = field(default_factory=dict)
 
+    @property
+    def preprocessing(self) -> dict:
+        """Signal-chain parameters these weights were trained with (official: the published chain)."""
+        from models.checkpoint import checkpoint_preprocessing
+
+        return checkpoint_preprocessing({"format": "official"} if self.kind == "official" else self.meta)
+
     def describe(self) -> str:
         tag = " (DEMO: trained on simulated data)" if self.demo else ""
         return f"{self.path} [{self.kind}]{tag}"

@@ -19,8 +19,8 @@ from pathlib import Path
 from preprocess.core.annotations import read_edf_start, read_edfplus_stages, start_offset
 from preprocess.core.dataset import DatasetSpec, Record, first_existing
 from preprocess.core.edf import is_annotation_only
-from preprocess.datasets import AUTO_MAP
 from preprocess.core.nsrr import read_scoring
+from preprocess.datasets import AUTO_MAP
 
 _SCORING_SUFFIXES = ("-Hypnogram.edf", "_sleepscoring.edf", "-nsrr.xml", ".xml", ".annot", ".tsv")
 
