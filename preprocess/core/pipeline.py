@@ -22,7 +22,15 @@ from .annotations import align_to_signal
 from .channels import CHANNEL_KIND, ChannelMap, MontageError, Source, resolve_montage
 from .dataset import DatasetSpec, Record, SignalSource
 from .hdf5 import is_valid, recording_path, write_manifest, write_recording
-from .signal import EPOCH_SAMPLES, ChannelDropped, SignalParams, fft_upsample, process_channel, resample, to_epochs
+from .signal import (
+    EPOCH_SAMPLES,
+    ChannelDropped,
+    SignalParams,
+    fft_upsample,
+    process_channel,
+    resample,
+    to_epochs,
+)
 
 log = logging.getLogger("preprocess")
 
