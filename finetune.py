@@ -49,6 +49,7 @@ from models import PRESETS, build_model, checkpoint_preprocessing, load_checkpoi
 from preprocess.core.channels import CANONICAL
 from preprocess.core.hdf5 import training_preprocessing
 from preprocess.core.signal import CHAINS
+from preprocess.core.stages import STAGE_NAMES
 
 STRATEGIES = ("full", "partial", "scratch")
 HEAD = "classifier"
@@ -194,7 +195,7 @@ def main(argv=None) -> dict:
     subjects = {"train": sorted({r["subject"] for r in inner["train"]}),
                 "val": sorted({r["subject"] for r in inner["val"]}),
                 "test": sorted({r["subject"] for r in test_rows})}
-    meta = {"task": "staging-finetune", "channels": list(CANONICAL), "stages": ["W", "N1", "N2", "N3", "REM"],
+    meta = {"task": "staging-finetune", "channels": list(CANONICAL), "stages": list(STAGE_NAMES),
             "args": vars(args), "provenance": provenance(), "dataset": args.dataset, "fold": args.fold,
             "folds": args.folds, "strategy": args.strategy, "init": args.init, "max_steps": max_steps,
             "warmup_steps": warmup, "class_weights": weights.tolist(), "subjects": subjects,

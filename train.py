@@ -37,6 +37,7 @@ from engine.optim import WarmupCosine, build_optimizer, param_groups
 from models import PRESETS, build_model, load_checkpoint
 from preprocess.core.channels import CANONICAL
 from preprocess.core.hdf5 import training_preprocessing
+from preprocess.core.stages import STAGE_NAMES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -146,7 +147,7 @@ def main(argv=None) -> dict:
 
     # ---- provenance ---------------------------------------------------------------------------
     subjects = {side: sorted({f"{r['dataset']}/{r['subject']}" for r in split[side]}) for side in split}
-    meta = {"task": "staging", "channels": list(CANONICAL), "stages": ["W", "N1", "N2", "N3", "REM"],
+    meta = {"task": "staging", "channels": list(CANONICAL), "stages": list(STAGE_NAMES),
             "args": vars(args), "provenance": provenance(), "world_size": dist.world_size,
             "max_steps": max_steps, "warmup_steps": warmup, "steps_per_epoch": steps_per_epoch,
             "class_weights": weights.tolist(), "mixing_weights": sampler.weights,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from preprocess.core.atomic import atomic_write
 
 from .config import CNN_DIM, ModelConfig
 from .lpsgm import LPSGM
@@ -50,18 +51,6 @@ def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
     if p.suffix in (".safetensors", ".json"):
         p = p.with_suffix("")
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temp file in the same folder + rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(
@@ -94,8 +83,8 @@ def save_checkpoint(
     # safetensors refuses non-contiguous or memory-sharing tensors; copies to CPU avoid both.
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     text = json.dumps({"model": model.cfg.to_dict(), **meta}, indent=2, sort_keys=False) + "\n"
-    _atomic_write(w_path, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-    _atomic_write(j_path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(w_path, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+    atomic_write(j_path, lambda tmp: Path(tmp).write_text(text))
     return w_path, j_path
 
 

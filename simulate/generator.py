@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .events import events_path, write_events
 from .formats import RecordingPlan, _aux_signal, emg_envelope, get_profile
 from .hypnogram import (
     EPOCH_SEC,
@@ -18,7 +19,6 @@ from .hypnogram import (
     find_real_hypnograms,
     load_real_hypnogram,
 )
-from .events import events_path, write_events
 from .physiology import draw_subject_params, simulate_sites
 
 FORMAT_VERSION = 1

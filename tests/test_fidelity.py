@@ -142,7 +142,7 @@ def stage_csv(tmp_path, edf: Path, weights: Path, stride: int, name: str = "out"
                           progress_bar=False)
     assert code == 0, results[0].reason
     with open(tmp_path / name / f"{edf.stem}.hypnogram.csv") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(line for line in fh if not line.startswith("#")))
     probs = np.array([[float(r[f"p_{s}"]) for s in ("W", "N1", "N2", "N3", "REM")] for r in rows])
     return probs, lines
 

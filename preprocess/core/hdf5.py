@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -19,11 +18,12 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
+from .atomic import atomic_write
 from .channels import CANONICAL, CHANNEL_INDEX
 from .signal import EPOCH_SAMPLES, EPOCH_SECONDS, SFREQ
+from .stages import STAGE_NAMES
 
 FORMAT_VERSION = 1
-STAGE_NAMES = ("W", "N1", "N2", "N3", "REM")
 MANIFEST = "manifest.csv"
 MANIFEST_FIELDS = ["recording", "subject", "n_epochs", "channels", "n_W", "n_N1", "n_N2", "n_N3",
                    "n_REM", "n_unknown", "scored", "labels", "file"]
@@ -74,9 +74,8 @@ def write_recording(path: str | os.PathLike, signals: np.ndarray, channels: Sequ
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".h5.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: str) -> None:
         with h5py.File(tmp, "w") as f:
             n_epochs, n_channels, n_samples = signals.shape
             chunks = (min(20, max(1, n_epochs)), n_channels, n_samples) if n_epochs else None
@@ -97,11 +96,8 @@ def write_recording(path: str | os.PathLike, signals: np.ndarray, channels: Sequ
             for key, value in attrs.items():
                 f.attrs[key] = value
             f.attrs["complete"] = True  # written last: a file without it is not valid
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write)
 
 
 def is_valid(path: str | os.PathLike) -> bool:
@@ -229,13 +225,14 @@ def write_manifest(dataset_dir: str | os.PathLike) -> Path:
     """Rebuild ``manifest.csv`` of a dataset folder from its valid ``.h5`` files (atomic)."""
     dataset_dir = Path(dataset_dir)
     rows = [manifest_row(read_info(p)) for p in sorted(dataset_dir.glob("*.h5")) if is_valid(p)]
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".csv.tmp", dir=dataset_dir)
-    with os.fdopen(fd, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, dataset_dir / MANIFEST)
-    return dataset_dir / MANIFEST
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(dataset_dir / MANIFEST, write)
 
 
 def read_manifest(dataset_dir: str | os.PathLike) -> list[dict]:

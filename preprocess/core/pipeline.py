@@ -175,6 +175,10 @@ def process_record(spec: DatasetSpec, record: Record, dst: Path, params: SignalP
                 raise FileNotFoundError(f"{Path(path).name}: missing")
         source = spec.open_signals(record)
         m = load_montage(source, spec.channel_map, params, Path(record.signal).name)
+        if not any(CHANNEL_KIND[c] in ("eeg", "eog") for c in m.channels):
+            # a chin-only (or EMG-only) training file would teach the model nothing about sleep stages
+            raise MontageError(f"{Path(record.signal).name}: no usable EEG or EOG channel "
+                               f"(only {', '.join(m.channels)}); not written")
         stages = None
         if spec.read_stages is not None:
             raw_stages = spec.read_stages(record, m.start_time)
@@ -229,7 +233,7 @@ def run_dataset(spec: DatasetSpec, src: str | os.PathLike, dst: str | os.PathLik
     records = shard(spec.find(src), shard_spec)
     out_dir = dst / spec.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".*.h5.tmp"):  # left by a killed run; the final files are intact
+    for stale in out_dir.glob(".*.h5*.tmp"):  # left by a killed run; the final files are intact
         stale.unlink(missing_ok=True)
     log_path = out_dir / "preprocess.log"
     jobs = [(spec.name, r, dst, params, dtype, overwrite, max_mismatch_epochs) for r in records]
