@@ -243,7 +243,7 @@ async function showEpoch(epoch) {
   const scale = Number($("scale").value);
   const traces = page.data.map((row, c) => ({
     x: row.map((_, i) => page.t0_s + i / page.rate_hz), y: row.map((v) => v - c * scale),
-    type: "scattergl", mode: "lines", line: { width: 0.8, color: "#1d2430" }, name: page.channels[c],
+    type: "scatter", mode: "lines", line: { width: 0.8, color: "#1d2430" }, name: page.channels[c],
     hovertemplate: `${page.channels[c]} %{customdata:.1f} µV<extra></extra>`, customdata: row,
   }));
   const k = STAGES.indexOf(state.hyp.stage[epoch]);
