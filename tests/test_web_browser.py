@@ -62,7 +62,7 @@ def server(tmp_path):
         except OSError:
             if proc.poll() is not None or time.monotonic() - t0 > 120:
                 proc.kill()
-                raise AssertionError("the service did not start: " + (tmp_path / "server.log").read_text())
+                raise AssertionError("the service did not start: " + (tmp_path / "server.log").read_text()) from None
             time.sleep(0.2)
     yield url
     proc.terminate()

@@ -83,7 +83,6 @@ def inspect_recording(path: Path, channels: dict | None = None) -> dict:
     """
     from preprocess.core.channels import MontageError, resolve_montage
     from preprocess.core.edf import read_header
-
     from staging.montage import has_eeg_or_eog
 
     try:
@@ -193,7 +192,6 @@ class Stager:
 def load_stager(weights: str | None, device: str = "cpu", stride: int | None = None) -> Stager:
     """Load the model once per worker, as :func:`staging.stage` does per call."""
     from preprocess.core.signal import SignalParams
-
     from staging import FORMATS, resolve_device
     from staging.defaults import DEFAULT_STRIDE
     from staging.weights import find_weights as _find
@@ -219,7 +217,6 @@ def stage_recording(stager: Stager, path: Path, name: str, out: Path, montage: d
         as printed by ``inference.py``), ``n_epochs``, ``channels``, ``montage``.
     """
     from preprocess.core.edf import read_header
-
     from staging.batch import Options, stage_file, write_summary
 
     try:
