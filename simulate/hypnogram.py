@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from preprocess.core.annotations import stage_code
+from preprocess.core.stages import N1, N2, N3, REM, UNKNOWN, W
 
 EPOCH_SEC = 30.0
-W, N1, N2, N3, REM, UNKNOWN = 0, 1, 2, 3, 4, -1
 STAGE_NAMES = {W: "W", N1: "N1", N2: "N2", N3: "N3", REM: "REM", UNKNOWN: "?"}
 
 _RK_STAGE4 = {"sleep stage 4", "sleep stage n4"}
