@@ -73,6 +73,11 @@ def server(tmp_path):
     log.close()
 
 
+def _csv_rows(path: Path) -> list[dict]:
+    """Rows of a hypnogram CSV after its ``#`` comment lines."""
+    return list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))
+
+
 def _chromium_context(playwright, executable: str, profile: Path):
     return playwright.chromium.launch_persistent_context(
         str(profile), executable_path=executable, headless=True, args=CHROMIUM_ARGS, accept_downloads=True,
@@ -131,8 +136,8 @@ def test_page_stages_example_like_inference(chromium, server, tmp_path):
     out = tmp_path / "cli"
     subprocess.run([sys.executable, "inference.py", str(EXAMPLE), "--out", str(out), "--channels", channels,
                     "--formats", "csv", "--no-progress"], cwd=REPO, check=True, capture_output=True)
-    ref = list(csv.DictReader(open(out / f"{EXAMPLE.stem}.hypnogram.csv")))
-    web = list(csv.DictReader(open(got)))
+    ref = _csv_rows(out / f"{EXAMPLE.stem}.hypnogram.csv")
+    web = _csv_rows(got)
     assert [r["stage"] for r in web] == [r["stage"] for r in ref]
     cols = [c for c in ref[0] if c.startswith("p_")]
     np.testing.assert_allclose(np.array([[float(r[c]) for c in cols] for r in web]),

@@ -77,7 +77,10 @@ function upload(file, montage) {
     state.recording = body.recording;
     const r = body.recording;
     $("recording-info").textContent = `${r.variant}, ${(r.duration_s / 3600).toFixed(2)} h (${r.n_epochs} epochs), ` +
-      `start ${r.start_time || "unknown"}, ${r.labels.length} signals`;
+      `start ${r.start_time || "unknown"}, ${r.labels.length} signals` +
+      (r.layout ? `; ${r.layout}` : "") +
+      r.warnings.map((w) => `\nwarning: ${w}`).join("") +
+      Object.entries(r.dropped_signals || {}).map(([k, v]) => `\nsignal ${k} not usable: ${v}`).join("");
     showMontage(r.labels, r.montage, false);
   };
   xhr.send(file);
