@@ -178,6 +178,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if job.state in ("failed", "cancelled") or not job.input_path.exists():
             raise HTTPException(409, f"job is {job.state}: its upload was deleted, upload the file again")
         montage = body.montage if body else None
+        if montage and _same_montage(montage, job.recording.get("montage") or {}):
+            montage = None  # unchanged: staged exactly as `inference.py` (automatic montage) stages it
         if montage:
             try:
                 adapter.inspect_recording(job.input_path, montage)
@@ -270,6 +272,12 @@ def _auth_dependency(token: str | None):
             raise HTTPException(401, "a valid token is required (Authorization: Bearer TOKEN, or open the page "
                                      "with ?token=TOKEN)")
     return check
+
+
+def _same_montage(edited: dict, auto: dict) -> bool:
+    def norm(m):
+        return {k: (v if isinstance(v, str) else list(v)) for k, v in m.items() if v not in (None, "", [])}
+    return norm(edited) == norm(auto)
 
 
 def _parse_montage_arg(text: str | None) -> dict | None:
