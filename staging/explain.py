@@ -109,6 +109,9 @@ def explainable_model(model: nn.Module) -> nn.Module:
     unfuse = getattr(m, "unfused", None)  # an inference-optimised model may offer its plain form
     if callable(unfuse):
         m = unfuse().float().eval()
+    enc = getattr(m, "epoch_encoder", None)
+    if hasattr(enc, "fused"):
+        enc.fused = False  # the folded-BN fast path is for no-grad inference; use the plain layers
     for mod in m.modules():
         if isinstance(mod, nn.ReLU):
             mod.inplace = False
