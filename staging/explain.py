@@ -405,6 +405,21 @@ def explain_windows(model: nn.Module, x: torch.Tensor, channels: torch.Tensor, p
 # ------------------------------------------------------------------------------------------------
 
 
+def epoch_signals(signals: np.ndarray, epochs: Sequence[int]) -> np.ndarray:
+    """``(len(epochs), C, 3000)`` float32 copies of the given epochs from ``(C, n_samples)`` or
+    ``(n_epochs, C, 3000)`` signals (a trailing partial epoch is ignored)."""
+    idx = np.asarray(list(epochs), dtype=np.int64)
+    if signals.ndim == 2:
+        n = signals.shape[1] // EPOCH_SAMPLES
+        if idx.size and idx.max() >= n:
+            raise ValueError(f"epoch {idx.max()} beyond the {n} epochs of the signals")
+        view = signals[:, : n * EPOCH_SAMPLES].reshape(signals.shape[0], n, EPOCH_SAMPLES)
+        return np.ascontiguousarray(view[:, idx].transpose(1, 0, 2), dtype=np.float32)
+    if signals.ndim == 3 and signals.shape[2] == EPOCH_SAMPLES:
+        return np.ascontiguousarray(signals[idx], dtype=np.float32)
+    raise ValueError(f"signals must be (channels, samples) or (epochs, channels, 3000), got {signals.shape}")
+
+
 def window_for(epoch: np.ndarray, n_epochs: int, length: int, position: str | int = "centre") -> tuple:
     """Window start and position of each explained epoch.
 
@@ -467,11 +482,10 @@ def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[
     Explanation
         In the order of ``epochs``; ``meta`` holds ``epochs``, ``window_start``, ``position``.
     """
-    from .predict import _per_channel_epochs, encode_recording
+    from .predict import encode_recording
 
     m = explainable_model(model).to(device)
     feats = encode_recording(m, signals, device)  # (E, C, 512), each token once
-    per_channel = _per_channel_epochs(signals)
     n_epochs = feats.shape[0]
     epochs = np.asarray(list(epochs), dtype=np.int64)
     if epochs.size and (epochs.min() < 0 or epochs.max() >= n_epochs):
@@ -487,8 +501,7 @@ def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[
         sl = slice(b, b + batch_size)
         e, s = epochs[sl], torch.as_tensor(start[sl], device=device)
         ctx = feats[s[:, None] + offsets]  # (B, L, C, 512)
-        tx = torch.as_tensor(np.stack([np.stack([pc[i] for pc in per_channel]) for i in e]),
-                             dtype=torch.float32, device=device)
+        tx = torch.as_tensor(epoch_signals(signals, e), device=device)
         tg = None if target is None else torch.as_tensor(target[sl], device=device)
         parts.append(explain_features(m, tx, ctx, ch[None].expand(len(e), -1),
                                       torch.as_tensor(pos[sl], device=device), tg, shapley_samples))
@@ -654,7 +667,7 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
     """
     import time
 
-    from .predict import _per_channel_epochs, channel_indices
+    from .predict import channel_indices
 
     t0, c0 = time.perf_counter(), time.process_time()
     epochs = select_epochs(spec, probs)
@@ -672,10 +685,9 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
     if len(epochs) and (max_pages is None or max_pages > 0):
         folder = out / f"{name}.explain"
         folder.mkdir(exist_ok=True)
-        per_channel = _per_channel_epochs(signals)
         sal = getattr(exp, map_name)
         for i, e in enumerate(epochs[: max_pages]):
-            sig = np.stack([pc[e] for pc in per_channel]).astype(np.float32)
+            sig = epoch_signals(signals, [e])[0]
             title = page_title(name, int(e), int(exp.target[i]), probs[e], int(exp.meta["position"][i]),
                                int(exp.meta["window_start"][i]), min(model.cfg.seq_len, len(probs)), demo)
             pages.append(render_page(folder / f"epoch_{e:05d}.png", sig, sal[i], exp.channel_attribution[i],
