@@ -24,7 +24,7 @@ from preprocess.core.signal import SignalParams
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
 from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
-from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, write_outputs
+from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, software_version, write_outputs
 from .predict import channel_indices, predict_proba
 from .stats import sleep_statistics
 
@@ -211,7 +211,7 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         Window progress.
     """
     t0 = time.perf_counter()
-    info = info or {}
+    info = {"software_version": software_version()} | (info or {})
     res = FileResult(path, name, "failed", weights=Path(str(info.get("weights", ""))).name,
                      software=info.get("software_version", ""), demo=bool(info.get("demo_weights")))
     paths = output_paths(options.out, name, options.formats)

@@ -228,7 +228,8 @@ def stage_recording(stager: Stager, path: Path, name: str, out: Path, montage: d
     except Exception as exc:
         return {"status": "failed", "reason": _reason(exc, path), "lines": []}
     options = Options(out=out, stride=stager.stride, formats=stager.formats, overwrite=True,
-                      device=stager.device, params=stager.params)
+                      device=stager.device, params=stager.params,
+                      auto_montage=not montage)  # an explicit montage is never replaced by a dataset layout
     out.mkdir(parents=True, exist_ok=True)
     res = stage_file(path, name, stager.model, channel_map, options, stager.info, progress)
     if res.status == "ok":
