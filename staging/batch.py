@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from preprocess.core.channels import CHANNEL_KIND, MontageError
-from preprocess.core.edf import EdfError, EdfReader, read_header
+from preprocess.core.edf import EdfError, EdfReader, is_voltage, read_header
 from preprocess.core.pipeline import load_montage
 from preprocess.core.signal import SignalParams
 
@@ -237,9 +237,12 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
             cmap = layout.channel_map if layout is not None else channel_map
             montaged = load_montage(reader, cmap, options.params, path.name)
         sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
+        units = {s.canonical: reader.unit(s.positive) for s in montaged.sources}
         reader.close()
         res.lines += describe(montaged, sfreqs, options.params, layout)
         res.warnings += [w.split(": ", 1)[-1] for w in warnings_seen if ": dropped " not in w]
+        res.warnings += [f"{c} <- {src}: unit {units[c]!r} is not a voltage" for c, src in
+                         ((s.canonical, s.describe()) for s in montaged.sources) if not is_voltage(units[c])]
         res.channels, res.montage = list(montaged.channels), montage_string(montaged)
         _check_eeg(montaged.channels, options.allow_no_eeg, res.warnings)
         res.lines += [f"warning: {w}" for w in res.warnings]
