@@ -13,8 +13,9 @@ Per-epoch problem kinds, in the order they are reported in the ``flag`` column:
 ==============  ===========================================================================
 ``nan``         at least one NaN/inf sample in the epoch (the chain replaces them by the
                 channel median, so the epoch's content is not the recorded one).
-``flat``        at least half of the epoch's 1-s segments have a peak-to-peak amplitude
-                below ``FLAT_PTP_UV`` (0.5 µV; exactly 0 for a non-voltage unit).
+``flat``        at least half of the epoch's 1-s segments (10 samples below 10 Hz) have a
+                peak-to-peak amplitude below ``FLAT_PTP_UV`` (0.5 µV; exactly 0 for a
+                non-voltage unit).
 ``saturated``   at least ``SATURATED_SHARE`` (5 %) of the epoch's samples sit at the
                 channel's extreme values (the digital limits of a clipped recorder).
 ``gap``         the channel ends before the epoch does (a channel shorter than the
@@ -45,6 +46,8 @@ UNUSABLE_MASK = sum(BIT[k] for k in UNUSABLE)
 
 FLAT_PTP_UV = 0.5
 """A 1-s segment with a peak-to-peak amplitude below this (µV) is flat."""
+MIN_SEGMENT_SAMPLES = 10
+"""Segments hold at least this many samples (a 1-Hz envelope channel is checked over 10 s)."""
 FLAT_SEGMENT_SHARE = 0.5
 """An epoch is flat when at least this share of its 1-s segments is flat."""
 SATURATED_SHARE = 0.05
@@ -88,7 +91,7 @@ class ChannelQuality:
 
 def _segments(x: np.ndarray, sfreq: float, n_epochs: int, epoch_seconds: float) -> np.ndarray:
     """``(n_epochs, segments per epoch, samples per segment)`` view of 1-s segments (NaN padded)."""
-    seg = max(1, int(round(sfreq)))
+    seg = max(MIN_SEGMENT_SAMPLES, int(round(sfreq)))
     per_epoch = int(round(epoch_seconds * sfreq)) // seg
     need = n_epochs * per_epoch * seg
     y = np.full(need, np.nan)
@@ -236,6 +239,12 @@ class QualityReport:
     n_epochs: int
     channels: dict = field(default_factory=dict)
     dropped: dict = field(default_factory=dict)
+    canonical: dict = field(default_factory=dict)  # dropped label -> canonical channel it was meant for
+
+    def dropped_channels(self, kept: Iterable[str]) -> dict[str, str]:
+        """Canonical channel → ``"label: reason"`` for channels lost to the gate (not in ``kept``)."""
+        kept = set(kept)
+        return {c: f"{lab}: {self.dropped[lab]}" for lab, c in self.canonical.items() if c not in kept}
 
     def canonical_masks(self, sources: Sequence, n_epochs: int) -> dict[str, np.ndarray]:
         """Canonical channel → per-epoch mask (union over the labels of its derivation)."""
@@ -309,6 +318,7 @@ def screen(source, channel_map, name: str, epoch_seconds: float = 30.0) -> tuple
             checked[label] = q
             if q.reason:
                 report.dropped[label] = q.reason
+                report.canonical[label] = canonical
     report.channels = {lab: q for lab, q in checked.items() if lab not in report.dropped}
     if all(q.kind == "saturated" for q in checked.values() if q.reason) and report.dropped and \
             not report.channels:
