@@ -14,8 +14,8 @@ Per-epoch problem kinds, in the order they are reported in the ``flag`` column:
 ``nan``         at least one NaN/inf sample in the epoch (the chain replaces them by the
                 channel median, so the epoch's content is not the recorded one).
 ``flat``        at least half of the epoch's 1-s segments (10 samples below 10 Hz) have a
-                peak-to-peak amplitude below ``FLAT_PTP_UV`` (0.5 µV; exactly 0 for a
-                non-voltage unit).
+                peak-to-peak amplitude below ``FLAT_PTP_UV`` (0.1 µV, about one step of a
+                16-bit recorder; exactly 0 for a non-voltage unit).
 ``saturated``   at least ``SATURATED_SHARE`` (5 %) of the epoch's samples sit at the
                 channel's extreme values (the digital limits of a clipped recorder).
 ``gap``         the channel ends before the epoch does (a channel shorter than the
@@ -44,7 +44,7 @@ UNUSABLE = ("nan", "flat", "saturated", "gap")
 BIT = {k: 1 << i for i, k in enumerate(KINDS)}
 UNUSABLE_MASK = sum(BIT[k] for k in UNUSABLE)
 
-FLAT_PTP_UV = 0.5
+FLAT_PTP_UV = 0.1
 """A 1-s segment with a peak-to-peak amplitude below this (µV) is flat."""
 MIN_SEGMENT_SAMPLES = 10
 """Segments hold at least this many samples (a 1-Hz envelope channel is checked over 10 s)."""
