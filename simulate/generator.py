@@ -18,6 +18,7 @@ from .hypnogram import (
     find_real_hypnograms,
     load_real_hypnogram,
 )
+from .events import events_path, write_events
 from .physiology import draw_subject_params, simulate_sites
 
 FORMAT_VERSION = 1
@@ -90,7 +91,12 @@ def generate(
     (a list of per-recording stage arrays) overrides both (tests). Deterministic given ``seed``
     and the set of real hypnogram files present (the source used is recorded).
 
-    Returns one dict per recording: ``id``, ``subject``, ``files`` (paths), ``stages`` (int8 array:
+    Beside each signal EDF it writes ``<stem>.events.tsv``: where the simulator placed spindles,
+    K-complexes, eye movements, twitches, artefacts... (:mod:`simulate.events`; read it back with
+    :func:`simulate.read_events`).
+
+    Returns one dict per recording: ``id``, ``subject``, ``files`` (paths), ``events`` (path of the
+    events table), ``stages`` (int8 array:
     exactly what the annotation file encodes), ``hypnogram_source``, ``subject_params``.
     Also writes ``simulation.json`` (seed, dataset, per-recording parameters) in ``out_dir``.
     """
@@ -114,18 +120,23 @@ def generate(
         else:
             hyp = choose_hypnogram(rng, hours=hours if hours is not None else 8.0, sources=[])
         hyp = _ensure_stage4(hyp, rng)
-        sig = simulate_sites(hyp.stages, _channel_requests(plan), rng, subject, n3_depth=_n3_depth(hyp, rng))
+        events: list[dict] = []
+        sig = simulate_sites(hyp.stages, _channel_requests(plan), rng, subject, n3_depth=_n3_depth(hyp, rng),
+                             events=events)
         for c in plan.channels:
             if c.kind == "emg_envelope":
                 sig[c.label] = emg_envelope(sig[c.label], c.sim_sfreq, c.sfreq)
             elif c.kind != "signal":
                 sig[c.label] = _aux_signal(c.kind, hyp.stages, c.sfreq, rng)
         files = profile.write(out_dir, plan, hyp, sig, subject)
+        # where events were placed, beside each signal EDF (not the annotation-only ones)
+        ev_file = write_events(events_path(files[0]), events)  # write() returns the PSG first
         counts = {STAGE_NAMES[k]: int(np.sum(hyp.stages == k)) for k in STAGE_NAMES}
         records.append({
             "id": plan.rec_id,
             "subject": plan.subject,
             "files": [Path(f) for f in files],
+            "events": ev_file,
             "stages": hyp.stages.copy(),
             "hypnogram_source": hyp.source,
             "subject_params": subject,
@@ -134,6 +145,7 @@ def generate(
             "id": plan.rec_id,
             "subject": plan.subject,
             "files": [Path(f).name for f in files],
+            "events": ev_file.name,
             "start": plan.start.isoformat(),
             "n_epochs": int(len(hyp)),
             "hours": round(len(hyp) * EPOCH_SEC / 3600, 3),

@@ -299,3 +299,53 @@ def test_edf_helpers():
     assert ev == [(0.0, 60.0, "W"), (60.0, 30.0, "N1"), (120.0, 30.0, "N2")]
     with pytest.raises(ValueError, match="unknown dataset"):
         formats.get_profile("nope")
+
+
+# --------------------------------------------------------------------------------------------
+# events table
+# --------------------------------------------------------------------------------------------
+
+
+def test_events_table_matches_stages_and_sites(hmc_design):
+    out, recs = hmc_design
+    rec = recs[0]
+    psg = rec["files"][0]
+    assert rec["events"] == psg.with_name(psg.stem + ".events.tsv") and rec["events"].exists()
+    ev = simulate.read_events(psg)
+    assert ev == simulate.read_events(rec["events"])
+    assert [e["onset"] for e in ev] == sorted(e["onset"] for e in ev)
+    stage_at = lambda t: int(DESIGN[min(int(t // 30), len(DESIGN) - 1)])  # noqa: E731
+    kinds = {e["kind"] for e in ev}
+    assert {"spindle", "kcomplex", "rem", "blink", "twitch"} <= kinds
+    for e in ev:
+        assert 0 <= e["onset"] < len(DESIGN) * 30 and e["duration"] > 0
+        st = stage_at(e["onset"])
+        if e["kind"] == "rem":
+            assert st == 4, e
+        if e["kind"] in ("spindle", "kcomplex"):
+            assert st in (1, 2, 3), e
+        if e["kind"] in ("rem", "blink", "saccade", "sem"):
+            assert {"E1-M2", "E2-M2"} <= set(e["channels"]), e
+        if e["kind"] == "twitch":
+            assert e["channels"] == ["CHIN"]
+        if e["kind"] == "spindle":
+            assert "C4-M1" in e["channels"] and "CHIN" not in e["channels"]
+    # one spindle per logged onset really is in the signal: 11-16 Hz power rises around it
+    raw = mne.io.read_raw_edf(psg, preload=True)
+    x = raw.get_data(picks=["EEG C4-M1"])[0] * 1e6
+    fs = raw.info["sfreq"]
+    sig = sosfiltfilt(butter(4, [11, 16], "bandpass", fs=fs, output="sos"), x)
+    sp = [e for e in ev if e["kind"] == "spindle" and e["duration"] > 0.8]
+    inside = np.mean([np.std(sig[int(e["onset"] * fs) : int((e["onset"] + e["duration"]) * fs)]) for e in sp])
+    n2 = np.flatnonzero(DESIGN == 2)
+    assert inside > 1.5 * np.std(sig[int(n2[0] * 30 * fs) : int((n2[-1] + 1) * 30 * fs)])
+
+
+def test_read_events_rejects_bad_table(tmp_path):
+    p = tmp_path / "x.events.tsv"
+    p.write_text("onset\tduration\tkind\n1\t2\tspindle\n")
+    with pytest.raises(ValueError, match="x.events.tsv"):
+        simulate.read_events(p)
+    p.write_text("onset\tduration\tkind\tchannels\n1\tlong\tspindle\tC3\n")
+    with pytest.raises(ValueError, match="line 2"):
+        simulate.read_events(p)
