@@ -40,8 +40,11 @@ def _convert(m: re.Match, text: str) -> tuple[dt.date | None, float]:
     return date, h * 3600 + mi * 60 + s
 
 
-def clock_time(text: str) -> tuple[dt.date | None, float]:
+def clock_time(text: str, seconds: bool = False) -> tuple[dt.date | None, float]:
     """Parse a clock time: ``(date or None, seconds since midnight)``.
+
+    ``seconds=True`` requires the seconds field (``hh:mm:ss``), so a number like ``12.5`` in a
+    column that may hold seconds is not read as 12:05.
 
     Raises
     ------
@@ -54,9 +57,32 @@ def clock_time(text: str) -> tuple[dt.date | None, float]:
     ((None, 81065.0), 72960.0, 83400.0)
     """
     m = _FULL.match(str(text))
-    if not m:
+    if not m or (seconds and m["s"] is None):
         raise ValueError(f"not a clock time: {text!r}")
     return _convert(m, str(text))
+
+
+def hms_seconds(text: str) -> float | None:
+    """``hh:mm:ss[.f]`` (or ``hh.mm.ss``) alone → seconds since midnight; None otherwise.
+
+    >>> hms_seconds("23:10:30.5"), hms_seconds("12.5"), hms_seconds("Wake")
+    (83430.5, None, None)
+    """
+    try:
+        date, value = clock_time(text, seconds=True)
+    except ValueError:
+        return None
+    return value if date is None else None
+
+
+def duration_seconds(text: str) -> float | None:
+    """An elapsed ``h:mm:ss[.f]`` (hours may exceed 23) → seconds; None otherwise.
+
+    >>> duration_seconds("25:00:01"), duration_seconds("0:30:00")
+    (90001.0, 1800.0)
+    """
+    m = re.fullmatch(r"\s*(\d+)[:.](\d{1,2})[:.](\d{1,2}(?:\.\d*)?)\s*", str(text))
+    return None if m is None else int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
 
 
 def find_clock(text: str) -> float | None:
@@ -98,4 +124,4 @@ def since_start(seconds: float, start: dt.datetime | dt.time, before: float = 0.
     return (seconds - seconds_of_day(start) + before) % 86400.0 - before
 
 
-__all__ = ["clock_time", "find_clock", "seconds_of_day", "since_start"]
+__all__ = ["clock_time", "duration_seconds", "find_clock", "hms_seconds", "seconds_of_day", "since_start"]

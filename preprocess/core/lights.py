@@ -40,6 +40,7 @@ def first_last(events) -> tuple[float | None, float | None]:
     >>> first_last([(100.0, "off"), (50.0, "off"), (3000.0, "on"), (9.0, None)])
     (50.0, 3000.0)
     """
+    events = list(events)  # may be a generator: read twice below
     off = [t for t, k in events if k == "off"]
     on = [t for t, k in events if k == "on"]
     return (min(off) if off else None, max(on) if on else None)

@@ -44,6 +44,8 @@ from .annotations import (
     read_nsrr_xml,
 )
 from .channels import Option
+from .clock import find_clock, hms_seconds, since_start
+from .lights import first_last, lights_kind  # noqa: F401 - re-exported for the dataset modules
 from .dataset import Record
 from .dataset_helpers import pad_to
 from .edf import read_header
@@ -183,36 +185,11 @@ def find_records(
 # lights
 # --------------------------------------------------------------------------------------------
 
-_LIGHTS_OFF = re.compile(r"lights?[\s_\-]*(off|out)", re.I)
-_LIGHTS_ON = re.compile(r"lights?[\s_\-]*on\b", re.I)
-
-
-def lights_kind(text: str | None) -> str | None:
-    """``"off"`` for "Lights off", "LIGHTS OUT", "lights_off"; ``"on"`` for "Lights On"; else None."""
-    if not text:
-        return None
-    if _LIGHTS_OFF.search(text):
-        return "off"
-    if _LIGHTS_ON.search(text):
-        return "on"
-    return None
-
-
 def set_lights(record: Record, off: float | None, on: float | None) -> None:
     """Store lights-off/on (seconds from the signal start) for the pipeline; NaN for a missing half."""
     pair = lights_pair(off, on)
     if pair is not None:
         record.extra["lights"] = pair
-
-
-def first_last(events: list[tuple[float, str]]) -> tuple[float | None, float | None]:
-    """(first lights-off, last lights-on) of ``(seconds, "off"|"on")`` pairs; None where absent."""
-    off = [t for t, k in events if k == "off"]
-    on = [t for t, k in events if k == "on"]
-    return (min(off) if off else None, max(on) if on else None)
-
-
-_CLOCK = re.compile(r"(\d{1,2})[:.](\d{2})[:.](\d{2}(?:\.\d+)?)")
 
 
 def clock_seconds(text: str, start: dt.datetime | dt.time | None) -> float | None:
@@ -221,12 +198,8 @@ def clock_seconds(text: str, start: dt.datetime | dt.time | None) -> float | Non
     Times earlier than the start are taken as after midnight (recordings last < 24 h).
     None when ``text`` holds no clock time or ``start`` is unknown.
     """
-    m = _CLOCK.search(text)
-    if m is None or start is None:
-        return None
-    t = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    s = start.hour * 3600 + start.minute * 60 + start.second + start.microsecond / 1e6
-    return (t - s) % 86400.0
+    t = find_clock(text)
+    return None if t is None or start is None else since_start(t, start)
 
 
 def xml_lights(path: Path) -> tuple[float | None, float | None]:
@@ -262,7 +235,7 @@ def annot_lights(path: Path, start: dt.datetime | dt.time | None) -> tuple[float
             if not fields or not lights_kind(fields[0]):
                 continue
             tok = fields[3] if len(fields) >= 6 else fields[2] if len(fields) >= 4 else ""
-            t = clock_seconds(tok, start) if _CLOCK.fullmatch(tok.strip()) else _float_or_none(tok)
+            t = clock_seconds(tok, start) if hms_seconds(tok) is not None else _float_or_none(tok)
             if t is not None:
                 found.append((t, lights_kind(fields[0])))
     return first_last(found)
