@@ -17,10 +17,9 @@ XML files carrying its id, in the order the dataset asks for.
 Ids look like ``<cohort>-<visit>-<subject>`` (``shhs1-200001``, ``mros-visit1-aa0001``,
 ``chat-baseline-300001``); the subject is the last hyphen field, shared across visits.
 
-Lights-off/on: the pipeline stores ``record.extra["lights"]`` (seconds from the signal start).
-Where lights times live in the scoring file, and clock times need the EDF start, the stage
-readers here fill ``record.extra["lights"]`` while reading the stages (the pipeline reads it
-after ``read_stages``); a missing half is NaN.
+Lights-off/on: where lights times live in the scoring file (clock times need the EDF start),
+the stage readers here return them with the stages as a :class:`preprocess.core.dataset.Scoring`
+(seconds from the signal start; a missing half is NaN).
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ from .annotations import (
 from .channels import Option
 from .clock import find_clock, hms_seconds, since_start
 from .lights import first_last, lights_kind  # noqa: F401 - re-exported for the dataset modules
-from .dataset import Record
+from .dataset import Record, Scoring
 from .dataset_helpers import pad_to
 from .edf import read_header
 
@@ -56,7 +55,7 @@ _XML_SUFFIX = {NSRR_XML: "-nsrr.xml", PROFUSION_XML: "-profusion.xml"}
 
 __all__ = [
     "NSRR_XML", "PROFUSION_XML", "referenced", "eeg_vs_contralateral_mastoid", "last_field", "visit_field", "find_records",
-    "read_xml_stages", "read_annot_stages", "pad_to_signal", "set_lights", "clock_seconds",
+    "read_xml_stages", "read_annot_stages", "pad_to_signal", "clock_seconds",
     "lights_kind", "first_last", "edf_duration", "xml_lights", "annot_lights", "read_tsv_stages", "tsv_lights", "read_scoring",
 ]
 
@@ -185,11 +184,6 @@ def find_records(
 # lights
 # --------------------------------------------------------------------------------------------
 
-def set_lights(record: Record, off: float | None, on: float | None) -> None:
-    """Store lights-off/on (seconds from the signal start) for the pipeline; NaN for a missing half."""
-    pair = lights_pair(off, on)
-    if pair is not None:
-        record.extra["lights"] = pair
 
 
 def clock_seconds(text: str, start: dt.datetime | dt.time | None) -> float | None:
@@ -270,21 +264,19 @@ def pad_to_signal(stages: np.ndarray, record: Record) -> np.ndarray:
     return pad_to(stages, int(math.floor(duration / 30.0 + 1e-9)))
 
 
-def read_xml_stages(record: Record, signal_start=None) -> np.ndarray:
+def read_xml_stages(record: Record, signal_start=None) -> Scoring:
     """Stages from an NSRR or Profusion XML (epochs from the EDF start); lights if present."""
     stages = read_nsrr_xml(record.annotation)
-    set_lights(record, *xml_lights(record.annotation))
-    return stages
+    return Scoring(stages, lights_pair(*xml_lights(record.annotation)))
 
 
-def read_annot_stages(record: Record, signal_start=None) -> np.ndarray:
+def read_annot_stages(record: Record, signal_start=None) -> Scoring:
     """Stages from an NSRR / Luna ``.annot`` (clock or elapsed times); lights if present."""
     stages = read_nsrr_annot(record.annotation, start_time=signal_start)
-    set_lights(record, *annot_lights(record.annotation, signal_start))
-    return pad_to_signal(stages, record)
+    return Scoring(pad_to_signal(stages, record), lights_pair(*annot_lights(record.annotation, signal_start)))
 
 
-def read_tsv_stages(record: Record, signal_start=None) -> np.ndarray:
+def read_tsv_stages(record: Record, signal_start=None) -> Scoring:
     """Stages from an ``onset / duration / description`` TSV (seconds from the EDF start)."""
     name = Path(record.annotation).name
     with open(record.annotation, "rb") as f:
@@ -296,8 +288,7 @@ def read_tsv_stages(record: Record, signal_start=None) -> np.ndarray:
         raise AnnotationError(f"{name}: not a readable TSV ({exc})") from exc
     if not events:
         raise AnnotationError(f"{name}: no sleep stage rows")
-    set_lights(record, *tsv_lights(record.annotation))
-    return pad_to_signal(events_to_epochs(events), record)
+    return Scoring(pad_to_signal(events_to_epochs(events), record), lights_pair(*tsv_lights(record.annotation)))
 
 
 def tsv_lights(path: Path) -> tuple[float | None, float | None]:
@@ -313,7 +304,7 @@ def tsv_lights(path: Path) -> tuple[float | None, float | None]:
     return first_last(found)
 
 
-def read_scoring(record: Record, signal_start=None) -> np.ndarray:
+def read_scoring(record: Record, signal_start=None) -> Scoring:
     """Dispatch on the scoring file type: NSRR/Profusion ``.xml``, Luna ``.annot``, NCHSDB ``.tsv``."""
     name = str(record.annotation).lower()
     if name.endswith(".xml"):
