@@ -22,7 +22,8 @@ Per-epoch problem kinds, in the order they are reported in the ``flag`` column:
                 recording, or a gap the reader reports).
 ``artefact``    a 1-s segment with a peak-to-peak amplitude above ``ARTEFACT_PTP_UV``
                 (EEG 1000 µV, EOG 2000 µV, EMG 2000 µV): movement or electrode pop. Only a
-                flag: the epoch is staged with the channel.
+                flag: the epoch is staged with the channel; not reported for a
+                saturated epoch (the clipping explains the amplitude).
 ==============  ===========================================================================
 
 ``nan``, ``flat``, ``saturated`` and ``gap`` make the channel *unusable* in that epoch.
@@ -30,6 +31,7 @@ Per-epoch problem kinds, in the order they are reported in the ``flag`` column:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -139,7 +141,8 @@ def epoch_masks(x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg", v
     masks[nan] |= BIT["nan"]
     if not finite_x.any():
         return masks
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN segments: ptp NaN, handled below
         ptp = np.nanmax(seg, axis=2) - np.nanmin(seg, axis=2) if seg.size else np.zeros(seg.shape[:2])
     scale = 1e-6 if volts else 1.0
     flat_seg = (ptp < FLAT_PTP_UV * scale) if volts else (ptp == 0)
@@ -154,7 +157,8 @@ def epoch_masks(x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg", v
     if volts:
         limit = ARTEFACT_PTP_UV.get(kind, ARTEFACT_PTP_UV["eeg"]) * scale
         with np.errstate(invalid="ignore"):
-            masks[(np.nan_to_num(ptp) > limit).any(axis=1)] |= BIT["artefact"]
+            big = (np.nan_to_num(ptp) > limit).any(axis=1)
+        masks[big & ~(masks & BIT["saturated"]).astype(bool)] |= BIT["artefact"]  # clipping explains it
     return masks
 
 
