@@ -28,7 +28,7 @@ from .montage import describe, has_eeg_or_eog, montage_string
 from .outputs import atomic_write_text, output_paths, write_outputs
 from .lights import LightsError, resolve_lights
 from .night import StagedNight, analyse_night
-from .predict import channel_indices, predict_proba
+from .predict import channel_indices, encode_recording, predict_proba, vote_windows
 from .quality import QualityError, screen
 
 EXTENSIONS = (".edf", ".bdf", ".fif", ".vhdr", ".set")
@@ -245,13 +245,21 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         idx = channel_indices(montaged.channels)
         ep = options.params.epoch_samples
 
+        feats = {}
+
         def predict_subset(keep, start, stop):  # epochs whose other channels are unusable
-            return predict_proba(model, montaged.signals[keep, start * ep:stop * ep], [idx[k] for k in keep],
-                                 options.stride, options.batch_size, options.device, options.short)
+            short = stop - start < getattr(getattr(model, "cfg", None), "seq_len", 20)
+            if short and options.short == "zeros":
+                return predict_proba(model, montaged.signals[keep, start * ep:stop * ep], [idx[k] for k in keep],
+                                     options.stride, options.batch_size, options.device, options.short)
+            if "all" not in feats:  # CNN features of every (epoch, channel) once, shared by every subset
+                feats["all"] = encode_recording(model, montaged.signals, options.device)
+            return vote_windows(model, feats["all"][start:stop][:, keep], [idx[k] for k in keep], options.stride,
+                                options.batch_size, options.short)
 
         night = analyse_night(probs, montaged.channels, quality, montaged.sources, predict_subset, lights,
                               options.params.epoch_seconds, getattr(getattr(model, "cfg", None), "seq_len", 20))
-        del montaged.signals
+        del montaged.signals, feats
         res.night, res.stats = night, night.stats
         doc = {"recording": name, "source_file": str(path),
                "start_time": montaged.start_time.isoformat() if montaged.start_time else None,

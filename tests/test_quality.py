@@ -128,7 +128,7 @@ def test_restage_from_remaining_channels_or_unknown():
 # --------------------------------------------------------------------------------------------- night
 
 
-def simulated_night(n_epochs: int = 48, seed: int = 3) -> tuple[dict, np.ndarray]:
+def simulated_night(n_epochs: int = 32, seed: int = 3) -> tuple[dict, np.ndarray]:
     """A short simulated night (volts at 256 Hz) from the project's simulator."""
     from simulate import draw_subject_params, simulate_sites
 
@@ -159,29 +159,33 @@ def flagged_epochs(csv_path: Path) -> dict[int, tuple[str, str]]:
 
 def test_simulated_night_with_injected_flat_clipped_nan_gets_exactly_those_epochs_flagged(tmp_path, tiny_weights,
                                                                                            capsys):
+    from preprocess.core.mne_source import MneSource
+    from staging.montage import auto_channel_map
+
     signals, _ = simulated_night()
-    clean = tmp_path / "clean_raw.fif"
-    write_fif(clean, signals)
+    clean = MneSource(write_fif(tmp_path / "clean_raw.fif", signals))
+    _, report = screen(clean, auto_channel_map(), "clean_raw.fif")
+    assert report.dropped == {} and set(report.channels) == set(signals)
+    assert all(not q.masks.any() for q in report.channels.values())  # the simulated night itself is clean
     spe = int(30 * 256)
     sig = {k: v.copy() for k, v in signals.items()}
-    sig["C3-M2"][10 * spe:14 * spe] = 0.0  # flat, epochs 10-13
+    sig["C3-M2"][6 * spe:10 * spe] = 0.0  # flat, epochs 6-9
     hi = np.max(np.abs(sig["C4-M1"]))
-    sig["C4-M1"][30 * spe:33 * spe] = np.clip(sig["C4-M1"][30 * spe:33 * spe] * 100, -hi, hi)  # clipped 30-32
-    sig["E1-M2"][20 * spe + 7:22 * spe - 7] = np.nan  # NaN, epochs 20-21
+    sig["C4-M1"][22 * spe:25 * spe] = np.clip(sig["C4-M1"][22 * spe:25 * spe] * 100, -hi, hi)  # clipped 22-24
+    sig["E1-M2"][14 * spe + 7:16 * spe - 7] = np.nan  # NaN, epochs 14-15
     bad = write_fif(tmp_path / "bad_raw.fif", sig)
     out = tmp_path / "out"
-    code = inference.main([str(clean), str(bad), "--out", str(out), "--weights", str(tiny_weights), "--no-progress",
+    code = inference.main([str(bad), "--out", str(out), "--weights", str(tiny_weights), "--no-progress",
                            "--review-threshold", "0.0", "--formats", "csv,stats,png"])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0, lines
-    assert flagged_epochs(out / "clean_raw.hypnogram.csv") == {}
-    expected = {**{e: ("flat", "C3") for e in range(10, 14)}, **{e: ("nan", "E1") for e in (20, 21)},
-                **{e: ("saturated", "C4") for e in (30, 31, 32)}}
+    expected = {**{e: ("flat", "C3") for e in range(6, 10)}, **{e: ("nan", "E1") for e in (14, 15)},
+                **{e: ("saturated", "C4") for e in (22, 23, 24)}}
     assert flagged_epochs(out / "bad_raw.hypnogram.csv") == expected
     q = json.loads((out / "bad_raw.stats.json").read_text())["quality"]
     assert q["flagged_epochs"] == 9 and q["flag_counts"] == {"flat": 4, "nan": 2, "saturated": 3}
     assert q["unknown_epochs"] == 0 and q["review_epochs"] == sorted(expected)
-    assert any("review: 9 epoch(s)" in ln and "10-13, 20-21, 30-32" in ln for ln in lines), lines
+    assert any("review: 9 epoch(s)" in ln and "6-9, 14-15, 22-24" in ln for ln in lines), lines
 
 
 def test_epochs_whose_only_eeg_eog_is_unusable_are_unknown(tmp_path, tiny_weights, capsys):
@@ -202,7 +206,7 @@ def test_epochs_whose_only_eeg_eog_is_unusable_are_unknown(tmp_path, tiny_weight
     sta = (out / "one_raw.STA").read_text().splitlines()
     assert [ln.split("\t")[1] for ln in sta[5:8]] == ["9", "9", "9"]
     stats = json.loads((out / "one_raw.stats.json").read_text())
-    assert stats["quality"]["unknown_epochs"] == 3 and stats["statistics"]["TIB"] == 24.0
+    assert stats["quality"]["unknown_epochs"] == 3 and stats["statistics"]["TIB"] == 16.0
 
 
 def test_saturated_recording_fails_with_one_line(tmp_path, tiny_weights, capsys):
