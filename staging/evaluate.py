@@ -322,7 +322,7 @@ def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", 
         echo(f"{name}: {res['n_compared']} epochs, accuracy {_fmt(res['accuracy'])}, kappa {_fmt(res['kappa'])}, "
              f"macro-F1 {_fmt(res['macro_f1'])}{length}")
     if not results:
-        raise EvaluateError("no pair could be evaluated")
+        raise EvaluateError("no pair could be evaluated: " + "; ".join(failed.values()))
     pool = pooled(results, stages)
     doc = {"pred": str(pred), "ref": str(ref), "recordings": results, "pooled": pool, "failed": failed,
            "unpaired": unpaired}
