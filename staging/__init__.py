@@ -99,10 +99,9 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     from preprocess.core.signal import SignalParams
 
     from .batch import Options, exit_code, find_inputs, run_batch
+    from .lights import read_lights_csv
     from .montage import channel_map_from_arg
     from .weights import find_weights, load_model
-
-    from .lights import read_lights_csv
 
     if stride < 1:
         raise ValueError(f"--stride must be >= 1, got {stride}")

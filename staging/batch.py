@@ -24,10 +24,10 @@ from preprocess.core.pipeline import load_montage
 from preprocess.core.signal import SignalParams
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
-from .montage import describe, has_eeg_or_eog, montage_string
-from .outputs import atomic_write_text, output_paths, write_outputs
 from .lights import LightsError, resolve_lights
+from .montage import describe, has_eeg_or_eog, montage_string
 from .night import StagedNight, analyse_night
+from .outputs import atomic_write_text, output_paths, write_outputs
 from .predict import channel_indices, encode_recording, predict_proba, vote_windows
 from .quality import QualityError, screen
 
@@ -259,7 +259,8 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
 
         night = analyse_night(probs, montaged.channels, quality, montaged.sources, predict_subset, lights,
                               options.params.epoch_seconds, getattr(getattr(model, "cfg", None), "seq_len", 20))
-        del montaged.signals, feats
+        del montaged.signals
+        feats.clear()  # the features of the whole night are no longer needed
         res.night, res.stats = night, night.stats
         doc = {"recording": name, "source_file": str(path),
                "start_time": montaged.start_time.isoformat() if montaged.start_time else None,

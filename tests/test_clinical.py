@@ -193,7 +193,7 @@ def test_lights_from_cli_flags_and_csv(tmp_path, tiny_weights, designed_model, c
 def test_cli_lights_override_annotations_and_scoring_file_beside(tmp_path, tiny_weights, designed_model, capsys):
     import edfio
 
-    edf = night_edf(tmp_path / "in" / "SN900.edf", annotations=[(0.0, 0.0, "Lights off")])
+    night_edf(tmp_path / "in" / "SN900.edf", annotations=[(0.0, 0.0, "Lights off")])
     scoring = edfio.Edf([], annotations=[edfio.EdfAnnotation(1110.0, 0.0, "Lights on@@EEG F4-A1")],
                         starttime=START.time(), recording=edfio.Recording(startdate=START.date()))
     scoring.write(tmp_path / "in" / "SN900_sleepscoring.edf")
@@ -213,7 +213,7 @@ def test_bids_npz_hypnodensity_edf_of_the_bundled_example(tmp_path, tiny_weights
     import mne
 
     from staging import EXAMPLE
-    from staging.exports import BIDS_COLUMNS, BIDS_SIDECAR
+    from staging.exports import BIDS_COLUMNS
 
     if not EXAMPLE.exists():
         pytest.skip("bundled example missing")
@@ -287,3 +287,24 @@ def test_wake_margin_policy_uses_the_lights_attribute():
     assert sleep_range(stages, 30, lights=(600.0, 4500.0)) == (20, 150)  # midpoints in [600 s, 4500 s]
     assert sleep_range(stages, 30, lights=(np.nan, 4500.0)) == (40, 150)
     assert sleep_range(stages, None, lights=(600.0, 4500.0)) == (0, 210)
+
+
+def test_clinical_page_states_the_code():
+    import re
+
+    from staging import quality
+    from staging.exports import BIDS_COLUMNS
+    from staging.stats import UNITS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "clinical.md").read_text(encoding="utf-8")
+    order = re.search(r"joined by `\+` in the order `([^`]+)`", doc).group(1).split(", ")
+    assert order == [*quality.KINDS, "outside_tib", "unknown"]
+    assert f"< {quality.FLAT_PTP_UV:g} µV" in doc and f"≥ {quality.SATURATED_SHARE * 100:g} % of the epoch" in doc
+    assert f"> {quality.ARTEFACT_PTP_UV['eeg']:g} µV (EEG), {quality.ARTEFACT_PTP_UV['eog']:g} µV" in doc
+    assert f"> {quality.IMPLAUSIBLE_SD_UV / 1000:g} mV" in doc
+    cols = re.search(r"TSV columns (.+?); `n/a`", doc).group(1)
+    named = re.findall(r"`([A-Za-z0-9_]+)`", cols.replace("`p_W … p_REM`", "`p_W` `p_N1` `p_N2` `p_N3` `p_REM`"))
+    assert named == list(BIDS_COLUMNS)
+    table = {m[0]: m[1] for m in re.findall(r"^\| `([A-Za-z0-9_]+)`[^|]*\| ([^|]+?) \|", doc, re.M)}
+    for key in ("TIB", "SE", "LPS", "SME", "SFI", "REM_latency_lights", "n_transitions", "cycles"):
+        assert table[key].strip() in UNITS[key] or UNITS[key] in table[key], (key, table[key], UNITS[key])

@@ -15,8 +15,15 @@ import torch
 
 import inference
 from models import build_model, save_checkpoint
-from staging.quality import (BIT, QualityError, check_channel, describe_mask, epoch_masks, restage_unusable,
-                             screen)
+from staging.quality import (
+    BIT,
+    QualityError,
+    check_channel,
+    describe_mask,
+    epoch_masks,
+    restage_unusable,
+    screen,
+)
 
 FS = 100.0
 EPOCH = 3000

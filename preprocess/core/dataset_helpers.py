@@ -30,9 +30,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .clock import clock_time  # the one clock parser; re-exported for the dataset modules
 from . import safe_xml
 from .annotations import UNKNOWN, AnnotationError
+from .clock import clock_time  # the one clock parser; re-exported for the dataset modules
 from .edf import read_header
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-import re
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -44,10 +43,10 @@ from .annotations import (
 )
 from .channels import Option
 from .clock import find_clock, hms_seconds, since_start
-from .lights import first_last, lights_kind  # noqa: F401 - re-exported for the dataset modules
 from .dataset import Record, Scoring
 from .dataset_helpers import pad_to
 from .edf import read_header
+from .lights import first_last, lights_kind  # noqa: F401 - re-exported for the dataset modules
 
 NSRR_XML = "nsrr"
 PROFUSION_XML = "profusion"
