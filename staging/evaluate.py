@@ -85,7 +85,7 @@ def read_hypnogram(path: str | Path) -> np.ndarray:
                 return np.asarray(z["stages"], dtype=int)
         if name.endswith(".sta"):
             code = {c: i for i, c in enumerate(STA_CODES)}
-            lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+            lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
             return np.array([code.get(int(float(f[1])), -1) for f in lines], dtype=int)
         if name.endswith((".edf", ".bdf")):
             from preprocess.core.annotations import read_edfplus_stages

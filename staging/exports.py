@@ -10,7 +10,7 @@
 ``NAME.hypnodensity.npz``                          ``probs`` (n, 5) float32 (W N1 N2 N3 REM),
                                                    ``stages`` int8 (−1 unknown), ``onset_s``,
                                                    ``confidence``, ``entropy``, ``in_bed``, ``flags``,
-                                                   ``stage_names``, ``epoch_seconds``.
+                                                   ``stage_names``, ``epoch_seconds``, ``marks``.
 ``NAME.hypnodensity.edf``                          EDF+C: five signals ``p_W`` … ``p_REM`` (one
                                                    sample per 30-s data record, physical range
                                                    0–1) beside one ``Sleep stage …`` annotation
@@ -91,8 +91,10 @@ def bids_events_tsv(night: StagedNight, epoch_seconds: float = 30.0) -> str:
     return buf.getvalue()
 
 
-def write_bids(path: Path, night: StagedNight, info: dict, epoch_seconds: float = 30.0) -> None:
-    """Events TSV, its JSON sidecar and the derivative's ``dataset_description.json``."""
+def write_bids(path: Path, night: StagedNight, info: dict, epoch_seconds: float = 30.0, marks=()) -> None:
+    """Events TSV, its JSON sidecar and the derivative's ``dataset_description.json``.
+
+    ``marks`` (DEMO weights, warnings) go into the sidecar (``LPSGM.marks``)."""
     from mne_bids import make_dataset_description
 
     path = Path(path)
@@ -105,18 +107,20 @@ def write_bids(path: Path, night: StagedNight, info: dict, epoch_seconds: float 
                                  verbose="error")
     sidecar = dict(BIDS_SIDECAR)
     sidecar["LPSGM"] = {"source_file": info.get("source_file"), "weights": info.get("weights"),
-                        "demo_weights": info.get("demo_weights"), "lights": info.get("lights")}
+                        "demo_weights": info.get("demo_weights"), "software": info.get("software_version"),
+                        "lights": info.get("lights"), "marks": list(marks)}
     atomic_write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2, default=str) + "\n")
     atomic_write_text(path, bids_events_tsv(night, epoch_seconds))
 
 
-def write_npz(path: Path, night: StagedNight, epoch_seconds: float = 30.0) -> None:
-    """``NAME.hypnodensity.npz`` (see the module table)."""
+def write_npz(path: Path, night: StagedNight, epoch_seconds: float = 30.0, marks=()) -> None:
+    """``NAME.hypnodensity.npz`` (see the module table); ``marks`` (DEMO weights, warnings) as ``marks``."""
     arrays = {"probs": night.probs.astype(np.float32), "stages": night.stages.astype(np.int8),
               "onset_s": np.arange(night.n_epochs) * float(epoch_seconds),
               "confidence": night.confidence.astype(np.float32), "entropy": night.entropy.astype(np.float32),
               "in_bed": night.in_bed.astype(bool), "flags": np.array(night.flags, dtype=str),
-              "stage_names": np.array(STAGE_NAMES), "epoch_seconds": np.float64(epoch_seconds)}
+              "stage_names": np.array(STAGE_NAMES), "epoch_seconds": np.float64(epoch_seconds),
+              "marks": np.array(list(marks), dtype=str)}
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a path
@@ -126,15 +130,17 @@ def write_npz(path: Path, night: StagedNight, epoch_seconds: float = 30.0) -> No
 
 
 def write_hypnodensity_edf(path: Path, night: StagedNight, start: dt.datetime | None,
-                           epoch_seconds: float = 30.0) -> None:
-    """``NAME.hypnodensity.edf``: probabilities as EDF signals + stage annotations (edfio)."""
+                           epoch_seconds: float = 30.0, marks=()) -> None:
+    """``NAME.hypnodensity.edf``: probabilities as EDF signals + stage annotations (edfio);
+    ``marks`` (DEMO weights, warnings) as 0-s annotations at onset 0, as in ``NAME.annotations.edf``."""
     import edfio
 
     probs = np.nan_to_num(night.probs, nan=0.0)  # EDF has no NaN: unknown epochs are 0 and annotated "?"
     signals = [edfio.EdfSignal(probs[:, k], 1.0 / epoch_seconds, label=f"p_{s}", physical_dimension="",
                                physical_range=(0.0, 1.0), digital_range=(-32768, 32767))
                for k, s in enumerate(STAGE_NAMES)]
-    anns = [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds,
+    anns = [edfio.EdfAnnotation(0.0, 0.0, m[:200]) for m in marks]
+    anns += [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds,
                                 EDF_TEXT[s] if s >= 0 else "Sleep stage ?") for i, s in enumerate(night.stages)]
     kw = {}
     if start is not None:

@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-W, N1, N2, N3, REM = 0, 1, 2, 3, 4
-UNKNOWN = -1
+from ..stages import N1, N2, N3, REM, UNKNOWN, W
+
 EPOCH_S = 30.0
 
 
