@@ -66,7 +66,7 @@ def run(capsys, *args) -> tuple[int, list[str]]:
 
 def rows(path: Path) -> list[dict]:
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        return list(csv.DictReader(ln for ln in fh if not ln.startswith("#")))
 
 
 # ------------------------------------------------------------------------------------- parsers

@@ -161,7 +161,8 @@ def write_fif(path: Path, signals: dict, sfreq: float = 256.0) -> Path:
 
 def flagged_epochs(csv_path: Path) -> dict[int, tuple[str, str]]:
     with open(csv_path, newline="") as fh:
-        return {int(r["epoch"]): (r["flag"], r["flag_channels"]) for r in csv.DictReader(fh) if r["flag"] != "ok"}
+        table = csv.DictReader(ln for ln in fh if not ln.startswith("#"))  # skip the "# ..." mark lines
+        return {int(r["epoch"]): (r["flag"], r["flag_channels"]) for r in table if r["flag"] != "ok"}
 
 
 def test_simulated_night_with_injected_flat_clipped_nan_gets_exactly_those_epochs_flagged(tmp_path, tiny_weights,
@@ -206,11 +207,11 @@ def test_epochs_whose_only_eeg_eog_is_unusable_are_unknown(tmp_path, tiny_weight
                            "--formats", "csv,sta,stats"])
     assert code == 0, capsys.readouterr().out
     with open(out / "one_raw.hypnogram.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(ln for ln in fh if not ln.startswith("#")))
     unknown = [int(r["epoch"]) for r in rows if r["stage"] == "?"]
     assert unknown == [5, 6, 7]
     assert all(rows[e]["flag"] == "flat+unknown" and rows[e]["p_W"] == "" for e in unknown)
-    sta = (out / "one_raw.STA").read_text().splitlines()
+    sta = [ln for ln in (out / "one_raw.STA").read_text().splitlines() if not ln.startswith("#")]
     assert [ln.split("\t")[1] for ln in sta[5:8]] == ["9", "9", "9"]
     stats = json.loads((out / "one_raw.stats.json").read_text())
     assert stats["quality"]["unknown_epochs"] == 3 and stats["statistics"]["TIB"] == 16.0
