@@ -38,6 +38,7 @@ from engine.metrics import json_safe
 from engine.optim import WarmupCosine, build_optimizer, param_groups
 from models import PRESETS, build_model, load_checkpoint
 from preprocess.core.channels import CANONICAL
+from preprocess.core.hdf5 import training_preprocessing
 from preprocess.core.stages import STAGE_NAMES
 
 
@@ -192,7 +193,8 @@ def _provenance(args, dist, data: _Data, out: Path) -> dict:
             "max_steps": data.max_steps, "warmup_steps": data.warmup, "steps_per_epoch": data.steps_per_epoch,
             "class_weights": data.weights.tolist(), "mixing_weights": data.sampler.weights,
             "n_subjects": {side: len(s) for side, s in subjects.items()},
-            "n_recordings": {side: len(split[side]) for side in split}}
+            "n_recordings": {side: len(split[side]) for side in split},
+            "preprocessing": training_preprocessing(data.rows)}  # the chain travels with the weights
     if dist.is_main:
         print(f"{len(data.rows)} recordings: {meta['n_recordings']}; {data.sampler.total} windows/epoch, "
               f"{data.max_steps} steps, world size {dist.world_size}, device {dist.device}")

@@ -1,24 +1,32 @@
-"""Whole-night inference speed and peak memory, per window stride, next to YASA.
+"""Whole-night inference speed next to the FLOP floor and YASA, per model size and stride.
 
 One SIMULATED 8-h night (``simulate.generate``, generic profile, 8 channels: 6 EEG referenced to
 the mastoids, one differential EOG, chin EMG, all at 256 Hz) is staged end to end, from the EDF
-to the output files, once per stride, each in its own subprocess so that its peak RSS
-(``getrusage``) is its own. YASA's ``SleepStaging`` runs on the same night (C4-M1, the EOG and
-the chin) when ``yasa`` is installed; its warm time is the second call in the same process.
+to the output files, once per configuration ``N:stride`` (default ``6:10,6:1,1:10``; N = blocks
+of a random-init LPSGM, seeded, speed only), each in its own subprocess so that its CPU time and
+peak RSS (``VmHWM``) are its own. In the same run: YASA's ``SleepStaging`` on the same night
+(C4-M1, the EOG, the chin; warm = second call in its process) and an sgemm measuring this
+machine's float32 GEMM rate now (the load-dependent floor).
 
 Usage::
 
-    python bench/inference_speed.py                      # CPU, strides 1 5 10 20, + YASA
-    python bench/inference_speed.py --strides 5,10 --no-yasa --weights weights/demo.safetensors
+    python bench/inference_speed.py                           # 6:10, 6:1, 1:10 + YASA + floors
+    python bench/inference_speed.py --ab /tmp/old_checkout    # same, each config also on old code
+    python bench/inference_speed.py --configs 6:10 --no-yasa --weights weights/x.safetensors
     python bench/inference_speed.py --device cuda --from-preprocessed [night.h5]
+
+Each configuration prints one line: ``cpu_s`` (process CPU seconds, all threads: the
+load-independent figure on shared machines) next to wall ``total_s``; ``flops`` of the model part
+(counted with ``torch.utils.flop_counter``); ``x_floor`` = cpu_s ÷ (flops ÷ 83 GFLOP/s per core,
+AVX2-FMA sgemm peak) and ``x_floor_meas`` = cpu_s ÷ (flops ÷ the sgemm rate measured in this
+run); ``x_yasa`` = cpu_s ÷ YASA's warm CPU s; ``launches`` / ``syncs`` = ATen kernels and host
+syncs of the model part per night (torch profiler on CPU, ``bench/launches.py``), as run on CPU
+and GPU-shaped (all tokens in one CNN call, all windows in one batch). ``agree_s1`` is the
+fraction of epochs whose stage equals the stride-1 stage of the same model and code.
 
 ``--from-preprocessed`` times the model alone on signals already through the signal chain (the
 harmonized HDF5 ``signals`` of a recording, or the simulated night preprocessed in memory first,
 untimed): transfer to the device, CNN once per epoch, windows, voting.
-
-Each configuration prints one line; ``agree_s1`` is the fraction of epochs whose stage equals the
-stride-1 (reference voting) stage and ``acc_sim`` the accuracy against the simulated hypnogram —
-meaningful only with trained weights (random-init weights are labelled as such).
 """
 
 from __future__ import annotations
@@ -37,8 +45,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+NOMINAL_GFLOPS_PER_CORE = 83.0
+"""float32 FMA peak of one AVX2 core at ~2.6 GHz (2 FMA units × 8 lanes × 2 FLOP), as in issue 13."""
+
+
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (MiB; Linux reports KiB)."""
+    """Peak resident set size of this process (MiB): ``VmHWM``, else ``getrusage``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -86,6 +104,20 @@ def bench_weights(arg: str | None, cache: Path) -> tuple[Path, str]:
     return path, "random-init-N6(speed-only)"
 
 
+def random_weights(cache: Path, n_blocks: int) -> Path:
+    """A seeded random-init LPSGM with ``n_blocks`` blocks (same weights in every run)."""
+    import torch
+
+    from models import build_model, save_checkpoint
+
+    path = cache / f"random_lpsgm_n{n_blocks}_seed0.safetensors"
+    if not path.exists():
+        torch.manual_seed(0)
+        save_checkpoint(build_model("lpsgm", n_blocks=n_blocks).eval(), path,
+                        {"note": "random init, speed benchmark only"})
+    return path
+
+
 # --------------------------------------------------------------------------- children
 
 
@@ -106,6 +138,7 @@ def child_lpsgm(a) -> dict:
         torch.set_num_threads(a.threads)
     model = load_model(find_weights(a.weights), a.device)
     predict_proba(model, np.zeros((1, 3000 * 25), np.float32), [2], 5, device=a.device)  # warm-up, untimed
+    n_blocks = len(model.seq_encoder.transformer_blocks)
     rss_ready = peak_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     reader = EdfReader(a.edf)
@@ -121,11 +154,68 @@ def child_lpsgm(a) -> dict:
     paths = output_paths(Path(a.out), f"stride{a.stride}", ("csv", "stats", "png"))
     write_outputs(paths, probs, stats, {"bench": True}, m.start_time, "bench")
     t3, c3 = time.perf_counter(), time.process_time()
-    np.save(Path(a.out) / f"stages_stride{a.stride}.npy", probs.argmax(1))
-    return {"epochs": len(probs), "channels": len(m.channels), "preprocess_s": t1 - t0, "model_s": t2 - t1,
+    tag = f"n{n_blocks}_stride{a.stride}_{a.code_tag}"
+    np.save(Path(a.out) / f"stages_{tag}.npy", probs.argmax(1))
+    extra = {"n_blocks": n_blocks, "flops": model_flops(model, len(probs), len(m.channels), a.stride)}
+    if a.launches and a.stride != 1:  # stride 1 would double the longest run; the target is per default stride
+        extra.update(model_launches(model, m.signals, channel_indices(m.channels), a.stride, a.batch_size))
+    return {**extra, "tag": tag, "epochs": len(probs), "channels": len(m.channels), "preprocess_s": t1 - t0, "model_s": t2 - t1,
             "outputs_s": t3 - t2, "total_s": t3 - t0, "preprocess_cpu_s": c1 - c0, "model_cpu_s": c2 - c1,
             "total_cpu_s": c3 - c0, "threads": torch.get_num_threads(), "peak_rss_mb": peak_rss_mb(),
             "rss_ready_mb": rss_ready}
+
+
+def model_flops(model, n_epochs: int, n_channels: int, stride: int) -> float:
+    """FLOPs of the model part for one night: CNN once per token + every window's encoder."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from staging.predict import window_starts
+
+    L = min(model.cfg.seq_len, n_epochs)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as fc:
+            model.encode_epochs(torch.zeros(1, 3000))
+        cnn = fc.get_total_flops()
+        ch = torch.arange(n_channels)[None]
+        with FlopCounterMode(display=False) as fc:
+            model.forward_features(torch.zeros(1, L, n_channels, 512), ch)
+        window = fc.get_total_flops()
+    return float(cnn * n_epochs * n_channels + window * len(window_starts(n_epochs, L, stride)))
+
+
+def model_launches(model, signals, idx, stride: int, batch_size: int) -> dict:
+    """Kernel launches and host syncs of the model part, as run on CPU and GPU-shaped."""
+    import torch
+    from launches import count_launches
+
+    from staging.predict import encode_recording, predict_proba, vote_windows
+
+    def gpu_shaped():
+        with torch.inference_mode():
+            feats = encode_recording(model, signals, "cpu", chunk=1 << 30)  # one call per channel or night
+            vote_windows(model, feats, idx, stride, batch_size=1 << 20)
+
+    cpu_l, cpu_s = count_launches(lambda: predict_proba(model, signals, idx, stride, batch_size))
+    gpu_l, gpu_s = count_launches(gpu_shaped)
+    return {"launches": cpu_l, "syncs": cpu_s, "launches_gpu_shape": gpu_l, "syncs_gpu_shape": gpu_s}
+
+
+def child_gemm(a) -> dict:
+    """This machine's float32 GEMM rate now, per CPU second (the shape of the encoder's QKV)."""
+    import torch
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    x, w = torch.randn(5760, 608), torch.randn(608, 1824)
+    x @ w
+    c, t = time.process_time(), time.perf_counter()
+    reps = 20
+    for _ in range(reps):
+        x @ w
+    flops = 2.0 * 5760 * 608 * 1824 * reps
+    return {"gflops_per_cpu_s": flops / (time.process_time() - c) / 1e9,
+            "gflops_per_wall_s": flops / (time.perf_counter() - t) / 1e9, "threads": torch.get_num_threads()}
 
 
 def child_yasa(a) -> dict:
@@ -175,16 +265,19 @@ def child_yasa(a) -> dict:
             "warm_cpu_s": cpu[1], "peak_rss_mb": peak_rss_mb()}
 
 
-def run_child(kind: str, a, **extra) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--edf", str(a.edf), "--weights", str(a.weights),
-           "--out", str(a.out), "--device", a.device, "--batch-size", str(a.batch_size)]
+def run_child(kind: str, a, code_root: Path = ROOT, code_tag: str = "now", weights=None, **extra) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--edf", str(a.edf), "--weights", str(weights or a.weights),
+           "--out", str(a.out), "--device", a.device, "--batch-size", str(a.batch_size),
+           "--code-root", str(code_root), "--code-tag", code_tag]
+    if a.launches:
+        cmd += ["--launches"]
     if a.threads:
         cmd += ["--threads", str(a.threads)]
     if a.channels:
         cmd += ["--channels", a.channels]
     for k, v in extra.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=code_root)
     if res.returncode != 0:
         raise RuntimeError(f"{kind} child failed:\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -244,7 +337,10 @@ def from_preprocessed(a) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--strides", default="1,5,10,20")
+    p.add_argument("--configs", default="6:10,6:1,1:10", help="N:stride pairs (N = blocks)")
+    p.add_argument("--ab", help="another checkout of the repository: every config also runs on its code")
+    p.add_argument("--no-launches", dest="launches", action="store_false",
+                   help="skip the kernel-launch count (profiler)")
     p.add_argument("--hours", type=float, default=8.0)
     p.add_argument("--seed", type=int, default=None, help="simulator seed (default: an 8-channel montage)")
     p.add_argument("--edf", help="stage this EDF instead of the simulated night")
@@ -257,12 +353,17 @@ def main() -> None:
     p.add_argument("--from-preprocessed", nargs="?", const="", default=None, metavar="H5")
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "lpsgm_bench"))
     p.add_argument("--out", default=None)
-    p.add_argument("--child", choices=["lpsgm", "yasa"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["lpsgm", "yasa", "gemm"], help=argparse.SUPPRESS)
+    p.add_argument("--code-root", default=str(ROOT), help=argparse.SUPPRESS)
+    p.add_argument("--code-tag", default="now", help=argparse.SUPPRESS)
+    p.add_argument("--launches", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--stride", type=int, default=5, help=argparse.SUPPRESS)
     a = p.parse_args()
 
-    if a.child:  # inside a measuring subprocess
-        result = child_lpsgm(a) if a.child == "lpsgm" else child_yasa(a)
+    if a.child:  # inside a measuring subprocess: import the code under test first on the path
+        sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/launches.py
+        sys.path.insert(0, a.code_root)
+        result = {"lpsgm": child_lpsgm, "yasa": child_yasa, "gemm": child_gemm}[a.child](a)
         print(json.dumps(result))
         return
 
@@ -276,6 +377,7 @@ def main() -> None:
     if not a.edf and (a.from_preprocessed is None or a.from_preprocessed == ""):
         edf, truth_path = simulated_night(cache, a.hours, a.seed)
         a.edf = str(edf)
+    a.weights_given = bool(a.weights)
     weights, a.weights_label = bench_weights(a.weights, cache)
     a.weights = str(weights)
     if a.from_preprocessed is not None:
@@ -285,33 +387,57 @@ def main() -> None:
 
     truth = np.load(truth_path) if truth_path else None
     what = f"{a.hours:g}h-simulated" if truth_path else Path(a.edf).name
-    strides = [int(s) for s in a.strides.split(",")]
-    stages = {}
-    for stride in sorted(strides):
-        r = run_child("lpsgm", a, stride=stride)
-        stages[stride] = np.load(a.out / f"stages_stride{stride}.npy")
-        agree = float(np.mean(stages[stride] == stages[1])) if 1 in stages else float("nan")
-        acc = float(np.mean(stages[stride] == truth[: len(stages[stride])])) if truth is not None else float("nan")
-        print(f"inference_speed lpsgm stride={stride} device={a.device} night={what} epochs={r['epochs']} "
-              f"channels={r['channels']} preprocess_s={r['preprocess_s']:.1f} model_s={r['model_s']:.1f} "
-              f"outputs_s={r['outputs_s']:.1f} total_s={r['total_s']:.1f} cpu_s={r['total_cpu_s']:.1f} "
-              f"threads={r['threads']} peak_rss_mb={r['peak_rss_mb']:.0f} "
-              f"(model loaded: {r['rss_ready_mb']:.0f}) agree_s1={agree:.3f} acc_sim={acc:.3f} "
-              f"weights={a.weights_label}", flush=True)
-    if a.no_yasa:
-        return
-    try:
-        import yasa  # noqa: F401
-    except ImportError:
-        print("inference_speed yasa skipped: yasa is not installed")
-        return
-    r = run_child("yasa", a)
-    ys = np.load(a.out / "stages_yasa.npy")
-    acc = float(np.mean(ys == truth[: len(ys)])) if truth is not None else float("nan")
-    print(f"inference_speed yasa device=cpu night={what} epochs={r['epochs']} channels=3 read_s={r['read_s']:.1f} "
-          f"first_s={r['first_s']:.1f} warm_s={r['warm_s']:.1f} warm_cpu_s={r['warm_cpu_s']:.1f} "
-          f"read+warm_s={r['read_s'] + r['warm_s']:.1f} "
-          f"peak_rss_mb={r['peak_rss_mb']:.0f} acc_sim={acc:.3f}", flush=True)
+    configs = [tuple(int(v) for v in c.split(":")) for c in a.configs.split(",")]
+    roots = [("now", ROOT)] + ([("ab", Path(a.ab).resolve())] if a.ab else [])
+    yasa_cpu = None
+    if not a.no_yasa:
+        try:
+            import yasa  # noqa: F401
+        except ImportError:
+            print("inference_speed yasa skipped: yasa is not installed")
+        else:
+            r = run_child("yasa", a)
+            yasa_cpu = r["warm_cpu_s"]
+            ys = np.load(a.out / "stages_yasa.npy")
+            acc = float(np.mean(ys == truth[: len(ys)])) if truth is not None else float("nan")
+            print(f"inference_speed yasa device=cpu night={what} epochs={r['epochs']} channels=3 "
+                  f"read_s={r['read_s']:.1f} first_s={r['first_s']:.1f} warm_s={r['warm_s']:.1f} "
+                  f"warm_cpu_s={r['warm_cpu_s']:.1f} peak_rss_mb={r['peak_rss_mb']:.0f} acc_sim={acc:.3f}",
+                  flush=True)
+    gemm = run_child("gemm", a)["gflops_per_cpu_s"]
+    print(f"inference_speed sgemm 5760x608x1824 fp32 now: {gemm:.1f} GFLOP per CPU-s "
+          f"(nominal {NOMINAL_GFLOPS_PER_CORE:g} per core)", flush=True)
+    stages, flops_seen = {}, {}
+    for n_blocks, stride in sorted(configs, key=lambda c: (-c[0], c[1])):
+        weights = a.weights if a.weights_given else random_weights(cache, n_blocks)
+        for code_tag, root in roots:
+            r = run_child("lpsgm", a, root, code_tag, weights, stride=stride)
+            # FLOPs of the architecture, as counted on this checkout's code (the counter does not
+            # see inside the old nn.MultiheadAttention fast path)
+            if code_tag == "now":
+                flops_seen[(n_blocks, stride)] = r["flops"]
+            r["flops"] = flops_seen.get((n_blocks, stride), r["flops"])
+            stages[(r["n_blocks"], stride, code_tag)] = np.load(a.out / f"stages_{r['tag']}.npy")
+            ref = stages.get((r["n_blocks"], 1, code_tag))
+            agree = float(np.mean(stages[(r["n_blocks"], stride, code_tag)] == ref)) if ref is not None else float("nan")
+            floor = r["flops"] / (NOMINAL_GFLOPS_PER_CORE * 1e9)
+            floor_meas = r["flops"] / (gemm * 1e9)
+            launches = (f"launches={r['launches']} syncs={r['syncs']} launches_gpu_shape={r['launches_gpu_shape']} "
+                        f"syncs_gpu_shape={r['syncs_gpu_shape']} " if "launches" in r else "")
+            x_yasa = f"x_yasa={r['total_cpu_s'] / yasa_cpu:.1f} " if yasa_cpu else ""
+            print(f"inference_speed lpsgm N={r['n_blocks']} stride={stride} code={code_tag} device={a.device} "
+                  f"night={what} epochs={r['epochs']} channels={r['channels']} cpu_s={r['total_cpu_s']:.1f} "
+                  f"model_cpu_s={r['model_cpu_s']:.1f} preprocess_cpu_s={r['preprocess_cpu_s']:.1f} "
+                  f"total_s={r['total_s']:.1f} flops={r['flops'] / 1e12:.3f}T floor_cpu_s={floor:.1f} "
+                  f"x_floor={r['total_cpu_s'] / floor:.2f} floor_meas_cpu_s={floor_meas:.1f} "
+                  f"x_floor_meas={r['total_cpu_s'] / floor_meas:.2f} {x_yasa}{launches}"
+                  f"threads={r['threads']} peak_rss_mb={r['peak_rss_mb']:.0f} agree_s1={agree:.3f} "
+                  f"weights={Path(weights).name}", flush=True)
+    if a.ab:
+        for (n_blocks, stride, tag), st in sorted(stages.items()):
+            if tag == "ab" and (n_blocks, stride, "now") in stages:
+                same = float(np.mean(st == stages[(n_blocks, stride, "now")]))
+                print(f"inference_speed stages N={n_blocks} stride={stride} now_vs_ab_identical={same:.4f}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ from .config import CNN_DIM, ModelConfig
 from .lpsgm import LPSGM
 
 OFFICIAL_SUFFIXES = (".pth", ".pt")
+OFFICIAL_CHAIN = "published"
+"""Signal chain the official LPSGM weights were trained on (see :mod:`preprocess.core.signal`)."""
+DEFAULT_CHAIN = "antialiased"
+"""Chain of our checkpoints whose JSON does not name one (written before the chain was recorded)."""
 _BLOCK_RE = re.compile(r"^seq_encoder\.transformer_blocks\.(\d+)\.")
 
 
@@ -175,6 +179,19 @@ def to_official_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {f"module.{k}": v for k, v in unwrap(model).state_dict().items()}
 
 
+def checkpoint_preprocessing(meta: Mapping[str, Any]) -> dict:
+    """Signal-chain parameters the weights were trained with (``preprocessing`` of the JSON).
+
+    Official files carry no metadata: they were trained on the published chain. Ours record the
+    parameters of their training files; a JSON without ``chain`` means the antialiased chain.
+    """
+    if meta.get("format") == "official":
+        return {"chain": OFFICIAL_CHAIN}
+    params = dict(meta.get("preprocessing") or {})
+    params.setdefault("chain", DEFAULT_CHAIN)
+    return params
+
+
 def load_checkpoint(
     path: str | os.PathLike, map_location: str | torch.device = "cpu", variant: str | None = None
 ) -> LPSGM:
@@ -193,14 +210,16 @@ def load_checkpoint(
     Returns
     -------
     LPSGM
-        Model in eval mode. For our format, the JSON content is attached as
-        ``model.checkpoint_meta`` (channel list, preprocessing, provenance...).
+        Model in eval mode. The JSON content (ours) or a description (official: its format and
+        ``"preprocessing": {"chain": "published"}``) is attached as ``model.checkpoint_meta``;
+        :func:`checkpoint_preprocessing` reads the signal chain from it.
     """
     p = Path(path)
     if p.suffix in OFFICIAL_SUFFIXES:
         obj = torch.load(p, map_location="cpu", weights_only=True)
         cfg, state = load_official_state_dict(obj, variant=variant)
-        meta: dict[str, Any] = {"model": cfg.to_dict(), "source": str(p), "format": "official"}
+        meta: dict[str, Any] = {"model": cfg.to_dict(), "source": str(p), "format": "official",
+                                "preprocessing": {"chain": OFFICIAL_CHAIN}}
     else:
         w_path, j_path = _paths(p)
         if not w_path.exists():

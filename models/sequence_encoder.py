@@ -14,6 +14,7 @@ published checkpoint so that its weights load 1:1.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import CNN_DIM, ModelConfig
@@ -71,10 +72,27 @@ class TransformerBlock(nn.Module):
         key_padding_mask : torch.Tensor or None
             (B, S) bool, True where the token is padding and must not be attended to.
         """
-        h = self.ln_1(x)
-        h, _ = self.self_attention(h, h, h, key_padding_mask=key_padding_mask, need_weights=False)
-        x = x + self.dropout(h)
+        x = x + self.dropout(self.attend(self.ln_1(x), key_padding_mask))
         return x + self.mlp(self.ln_2(x))
+
+    def attend(self, h: torch.Tensor, key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """Self-attention of ``self.self_attention`` through ``F.scaled_dot_product_attention``.
+
+        Same computation as ``nn.MultiheadAttention(h, h, h, key_padding_mask=...)`` with the
+        module's own weights (so checkpoint keys are unchanged), but the fused SDPA kernel runs
+        instead of the unfused bmm + masked softmax of the module's CPU fast path, and no mask
+        at all is built when no key is padding (the whole-night inference case).
+        """
+        mha = self.self_attention
+        B, S, E = h.shape
+        H = mha.num_heads
+        qkv = F.linear(h, mha.in_proj_weight, mha.in_proj_bias).view(B, S, 3, H, E // H).permute(2, 0, 3, 1, 4)
+        mask = None
+        if key_padding_mask is not None:
+            mask = ~key_padding_mask[:, None, None, :]  # True = may attend; broadcast over heads, queries
+        p = mha.dropout if self.training else 0.0
+        o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask, dropout_p=p)
+        return mha.out_proj(o.transpose(1, 2).reshape(B, S, E))
 
 
 class SequenceEncoder(nn.Module):
@@ -163,6 +181,8 @@ class SequenceEncoder(nn.Module):
             # CLS tokens are never masked, so no attention row is ever fully masked (no NaN).
             pad = torch.cat([pad.new_zeros(B, L), pad], dim=1)
 
+        if pad.device.type == "cpu" and bool(real.all()):
+            pad = None  # nothing to mask: lets SDPA take its unmasked kernel (no host sync on CPU)
         h = self.dropout(tok)
         for block in self.transformer_blocks:
             h = block(h, pad)

@@ -19,11 +19,9 @@ import torch
 
 from data.windows import window_starts
 from preprocess.core.channels import CHANNEL_INDEX
+from preprocess.core.signal import EPOCH_SAMPLES  # 30 s at 100 Hz, fixed by the model
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_STRIDE
-
-EPOCH_SAMPLES = 3000
-"""Samples per 30-s epoch at 100 Hz."""
 
 SHORT_POLICIES = ("window", "zeros")
 
@@ -36,22 +34,45 @@ def channel_indices(names: Sequence[str]) -> list[int]:
         raise ValueError(f"unknown canonical channel {exc.args[0]!r}") from None
 
 
-def _per_channel_epochs(signals: np.ndarray) -> list[np.ndarray]:
-    """Views ``(n_epochs, 3000)`` of each channel, from ``(C, T)`` or ``(E, C, 3000)`` input."""
-    if signals.ndim == 2:
-        n = signals.shape[1] // EPOCH_SAMPLES
+FEATURE_DIM = 512
+"""CNN features per token (``models.config.CNN_DIM``)."""
+
+CPU_TOKENS_PER_CALL = 1024
+"""Tokens per CNN call on CPU: large enough that oneDNN runs near its GEMM rate (≥ 640 measured),
+small enough that the first-layer activations (~0.2 MB per token) stay well under 1 GB."""
+
+GPU_TOKENS_PER_CALL = 8192
+"""Tokens per CNN call on a GPU: a whole 8-h 8-channel night (7,680 tokens) in one call."""
+
+GPU_MIN_WINDOWS_PER_CALL = 512
+"""On a GPU the sequence encoder runs at least this many windows per call (launch-bound otherwise)."""
+
+
+def _token_blocks(signals: np.ndarray) -> tuple[int, int, list[tuple[torch.Tensor, slice]]]:
+    """Split a night into blocks of tokens that are free views of ``signals``.
+
+    Returns ``(n_epochs, n_channels, blocks)``; each block is ``(tokens (n, 3000), where)`` with
+    ``where`` indexing the matching rows of the ``(n_channels, n_epochs)`` or ``(n_epochs ·
+    n_channels)`` feature table (see :func:`encode_recording`).
+    """
+    x = torch.as_tensor(np.asarray(signals))  # shares memory with the array
+    if x.ndim == 2:
+        n = x.shape[1] // EPOCH_SAMPLES
         if n < 1:
-            raise ValueError(f"signals hold {signals.shape[1]} samples, fewer than one epoch")
-        return [signals[c, : n * EPOCH_SAMPLES].reshape(n, EPOCH_SAMPLES) for c in range(signals.shape[0])]
-    if signals.ndim == 3 and signals.shape[2] == EPOCH_SAMPLES:
-        return [signals[:, c] for c in range(signals.shape[1])]
-    raise ValueError(f"signals must be (channels, samples) or (epochs, channels, 3000), got {signals.shape}")
+            raise ValueError(f"signals hold {x.shape[1]} samples, fewer than one epoch")
+        per_channel = x[:, : n * EPOCH_SAMPLES].reshape(x.shape[0], n, EPOCH_SAMPLES)
+        return n, x.shape[0], [(per_channel[c], slice(c * n, (c + 1) * n)) for c in range(x.shape[0])]
+    if x.ndim == 3 and x.shape[2] == EPOCH_SAMPLES:
+        if not x.is_contiguous():
+            x = x.contiguous()
+        return x.shape[0], x.shape[1], [(x.reshape(-1, EPOCH_SAMPLES), slice(0, x.shape[0] * x.shape[1]))]
+    raise ValueError(f"signals must be (channels, samples) or (epochs, channels, 3000), got {tuple(x.shape)}")
 
 
 @torch.inference_mode()
 def encode_recording(model, signals: np.ndarray, device: str | torch.device = "cpu",
-                     chunk: int = 256) -> torch.Tensor:
-    """CNN features of every (epoch, channel) token, each computed once.
+                     chunk: int | None = None) -> torch.Tensor:
+    """CNN features of every (epoch, channel) token, each computed once, in a few large calls.
 
     Parameters
     ----------
@@ -59,28 +80,32 @@ def encode_recording(model, signals: np.ndarray, device: str | torch.device = "c
         In eval mode.
     signals : ndarray
         Z-scored signals at 100 Hz, ``(n_channels, n_samples)`` (a trailing partial epoch is
-        ignored) or ``(n_epochs, n_channels, 3000)``; any float dtype (float16 is upcast per
-        chunk, so a float16 night never exists as float32 in memory).
+        ignored) or ``(n_epochs, n_channels, 3000)``; any float dtype. The night crosses to the
+        device once in its own dtype (float16 stays float16: half the bytes) and is cast to
+        float32 per call on the device, so a float16 night never exists as float32 whole.
     device : str or torch.device
-    chunk : int
-        Epochs per CNN call; bounds the activation memory.
+    chunk : int, optional
+        Tokens (channel-epochs) per CNN call; default :data:`CPU_TOKENS_PER_CALL` or
+        :data:`GPU_TOKENS_PER_CALL`. Bounds the activation memory; the result does not depend on it.
 
     Returns
     -------
     torch.Tensor
         ``(n_epochs, n_channels, 512)`` float32 on ``device``.
     """
-    per_channel = _per_channel_epochs(signals)
-    n_epochs = per_channel[0].shape[0]
-    feats = None
-    for c, epochs in enumerate(per_channel):
-        for s in range(0, n_epochs, chunk):
-            x = torch.as_tensor(np.ascontiguousarray(epochs[s:s + chunk]), device=device).float()
-            f = model.encode_epochs(x)
-            if feats is None:
-                feats = torch.empty(n_epochs, len(per_channel), f.shape[1], device=device)
-            feats[s:s + len(x), c] = f
-    return feats
+    device = torch.device(device)
+    if chunk is None:
+        chunk = GPU_TOKENS_PER_CALL if device.type == "cuda" else CPU_TOKENS_PER_CALL
+    n_epochs, n_channels, blocks = _token_blocks(signals)
+    table = torch.empty(n_epochs * n_channels, FEATURE_DIM, device=device)
+    for tokens, where in blocks:
+        tokens = tokens.to(device, non_blocking=True)
+        rows = table[where]
+        for s in range(0, tokens.shape[0], chunk):
+            rows[s:s + chunk] = model.encode_epochs(tokens[s:s + chunk].float())
+    if len(blocks) == 1 and np.asarray(signals).ndim == 3:
+        return table.view(n_epochs, n_channels, -1)  # epoch-major already
+    return table.view(n_channels, n_epochs, -1).transpose(0, 1).contiguous()
 
 
 @torch.inference_mode()
@@ -124,27 +149,61 @@ def vote_windows(model, feats: torch.Tensor, channels: Sequence[int], stride: in
         if pad_feature is None:
             raise ValueError("short='zeros' needs pad_feature (CNN features of a zero epoch)")
         pad = pad_feature.to(device)[None].expand(length - n_epochs, -1, -1)
-        probs = _window_probs(model, torch.cat([feats, pad])[None], ch)[0, :n_epochs]
-        return probs.double().cpu().numpy()
+        logits = _window_logits(model, torch.cat([feats, pad])[None], ch)
+        total = torch.zeros(n_epochs, model.cfg.n_classes, dtype=torch.float64, device=device)
+        return normalize_votes(add_window_votes(total, torch.zeros(1, dtype=torch.long), logits)).cpu().numpy()
     win = min(length, n_epochs)
     starts = window_starts(n_epochs, win, stride)
+    if device.type == "cuda":  # results do not depend on the batch size; a GPU wants big ones
+        batch_size = max(batch_size, GPU_MIN_WINDOWS_PER_CALL)
     total = torch.zeros(n_epochs, model.cfg.n_classes, dtype=torch.float64, device=device)
     offsets = torch.arange(win, device=device)
     for b in range(0, len(starts), batch_size):
         s = torch.as_tensor(starts[b:b + batch_size], device=device)
-        idx = s[:, None] + offsets  # (B, win) epoch index of every window position
-        p = _window_probs(model, feats[idx], ch)  # (B, win, n_classes)
-        total.index_add_(0, idx.reshape(-1), p.reshape(-1, p.shape[-1]).double())
+        logits = _window_logits(model, feats[s[:, None] + offsets], ch)  # (B, win, n_classes)
+        add_window_votes(total, s, logits)
         if progress is not None:
             progress(min(b + batch_size, len(starts)), len(starts))
-    total /= total.sum(dim=1, keepdim=True)
-    return total.cpu().numpy()
+    return normalize_votes(total).cpu().numpy()
 
 
-def _window_probs(model, window_feats: torch.Tensor, ch: torch.Tensor) -> torch.Tensor:
-    """Softmax over classes for a batch of windows ``(B, L, C, 512)``."""
-    logits = model.forward_features(window_feats, ch[None].expand(window_feats.shape[0], -1))
-    return torch.softmax(logits.float(), dim=-1)
+def add_window_votes(total: torch.Tensor, starts: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Add each window's softmax probabilities to the per-epoch vote totals, in place.
+
+    The one voting rule of the project (inference and validation during training and fine-tuning
+    both call it): an epoch's score is the **sum of the softmax probabilities** of every window that
+    contains it, as the published inference does (not the sum of logits).
+
+    Parameters
+    ----------
+    total : torch.Tensor
+        ``(n_epochs, n_classes)`` running sums of one recording (float64 recommended).
+    starts : torch.Tensor
+        ``(B,)`` first epoch of each window.
+    logits : torch.Tensor
+        ``(B, L, n_classes)`` model outputs of the windows. Positions past the end of the recording
+        (the padded tail of a recording shorter than ``L``) are ignored.
+
+    Returns
+    -------
+    torch.Tensor
+        ``total`` (modified in place).
+    """
+    probs = torch.softmax(logits.to(total.dtype), dim=-1)  # in the precision of the totals
+    idx = starts.to(total.device).long()[:, None] + torch.arange(logits.shape[1], device=total.device)
+    valid = idx < total.shape[0]
+    total.index_add_(0, idx[valid], probs.to(total.device)[valid])
+    return total
+
+
+def normalize_votes(total: torch.Tensor) -> torch.Tensor:
+    """Vote totals → per-epoch probabilities (rows sum to 1); rows without any vote become NaN."""
+    return total / total.sum(dim=1, keepdim=True)
+
+
+def _window_logits(model, window_feats: torch.Tensor, ch: torch.Tensor) -> torch.Tensor:
+    """Logits of a batch of windows ``(B, L, C, 512)`` from stored CNN features."""
+    return model.forward_features(window_feats, ch[None].expand(window_feats.shape[0], -1))
 
 
 @torch.inference_mode()
@@ -165,7 +224,8 @@ def predict_proba(model, signals: np.ndarray, channels: Sequence[str] | Sequence
     stride : int
         Window step in epochs (1 = reference voting over every window).
     batch_size : int
-        Windows per forward pass; the CNN encodes ``batch_size × 20`` epochs per call.
+        Windows per forward pass of the sequence encoder (at least 512 on a GPU); the CNN runs
+        in separate large calls (:func:`encode_recording`).
     device : str or torch.device
     short : {"window", "zeros"}
         Policy for recordings shorter than 20 epochs, see :func:`vote_windows`.
@@ -177,7 +237,7 @@ def predict_proba(model, signals: np.ndarray, channels: Sequence[str] | Sequence
         Probabilities of W, N1, N2, N3, REM; rows sum to 1.
     """
     idx = [c if isinstance(c, (int, np.integer)) else channel_indices([c])[0] for c in channels]
-    feats = encode_recording(model, signals, device, chunk=max(1, batch_size * model.cfg.seq_len // 2))
+    feats = encode_recording(model, signals, device)
     pad_feature = None
     if short == "zeros" and feats.shape[0] < model.cfg.seq_len:
         zero = torch.zeros(1, EPOCH_SAMPLES, device=feats.device)
