@@ -45,8 +45,11 @@ from engine.logger import provenance
 from engine.loop import FitConfig, evaluate, fit, unwrap
 from engine.metrics import json_safe
 from engine.optim import WarmupCosine, build_optimizer, param_groups
-from models import PRESETS, build_model, load_checkpoint
+from models import PRESETS, build_model, checkpoint_preprocessing, load_checkpoint
 from preprocess.core.channels import CANONICAL
+from preprocess.core.hdf5 import training_preprocessing
+from preprocess.core.signal import CHAINS
+from preprocess.core.stages import STAGE_NAMES
 
 STRATEGIES = ("full", "partial", "scratch")
 HEAD = "classifier"
@@ -74,6 +77,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--model", choices=sorted(PRESETS),
                    help="architecture for scratch (default: that of --init, else lpsgm)")
     g.add_argument("--dropout", type=float, help="override sequence-encoder dropout")
+    g.add_argument("--chain", choices=("auto", *CHAINS), default="auto",
+                   help="signal chain the fine-tuning files must have been preprocessed with; auto (default) = "
+                        "the chain of --init (published for the official .pth), else that of the files")
     g = p.add_argument_group("optimisation")
     g.add_argument("--batch-size", type=int, default=32)
     g.add_argument("--lr-backbone", type=float, default=1e-4, help="epoch + sequence encoder LR")
@@ -102,6 +108,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def check_chain(data: dict, wanted: str, init_chain: str | None, dataset: str) -> dict:
+    """The files' chain parameters, after checking the chain is the one asked for.
+
+    ``wanted="auto"`` asks for the chain of the initial weights (fine-tuning official weights on
+    files preprocessed otherwise would shift every input), or accepts the files' chain from scratch.
+
+    Raises
+    ------
+    ValueError
+        The files went through another chain; the message says how to preprocess them.
+    """
+    chain = init_chain if wanted == "auto" else wanted
+    if chain is not None and data["chain"] != chain:
+        origin = "the --init weights were trained on" if wanted == "auto" else "--chain asks for"
+        raise ValueError(f"{dataset}: files were preprocessed with the {data['chain']} chain but {origin} "
+                         f"the {chain} chain; re-run `python -m preprocess ... --chain {chain}` "
+                         f"(or pass --chain {data['chain']} to fine-tune on these files anyway)")
+    return data
+
+
 def partial_train_mode(model: nn.Module) -> None:
     """Training mode for the head only: every other module stays in eval mode (frozen BN, no dropout)."""
     model.train()
@@ -126,11 +152,15 @@ def main(argv=None) -> dict:
     else:
         model = build_model(init.cfg, **overrides)
         model.load_state_dict(init.state_dict())
+    # scratch keeps only the architecture of --init, so the files' chain is accepted then
+    init_chain = (checkpoint_preprocessing(init.checkpoint_meta)["chain"]
+                  if init is not None and args.strategy != "scratch" else None)
     del init
     seq_len = model.cfg.seq_len
 
     # ---- data: outer k-fold, inner validation, both by subject -----------------------------------
     rows = load_recordings(args.data, [args.dataset])
+    preprocessing = check_chain(training_preprocessing(rows), args.chain, init_chain, args.dataset)
     train_rows, test_rows = kfold_by_subject(rows, args.folds, args.fold, seed=args.seed)
     inner = split_by_subject(train_rows, val_fraction=args.val_fraction, seed=args.seed)
     margin = args.wake_margin if args.wake_margin >= 0 else None
@@ -165,11 +195,12 @@ def main(argv=None) -> dict:
     subjects = {"train": sorted({r["subject"] for r in inner["train"]}),
                 "val": sorted({r["subject"] for r in inner["val"]}),
                 "test": sorted({r["subject"] for r in test_rows})}
-    meta = {"task": "staging-finetune", "channels": list(CANONICAL), "stages": ["W", "N1", "N2", "N3", "REM"],
+    meta = {"task": "staging-finetune", "channels": list(CANONICAL), "stages": list(STAGE_NAMES),
             "args": vars(args), "provenance": provenance(), "dataset": args.dataset, "fold": args.fold,
             "folds": args.folds, "strategy": args.strategy, "init": args.init, "max_steps": max_steps,
             "warmup_steps": warmup, "class_weights": weights.tolist(), "subjects": subjects,
-            "trainable_parameters": sum(p.numel() for p in raw.parameters() if p.requires_grad)}
+            "trainable_parameters": sum(p.numel() for p in raw.parameters() if p.requires_grad),
+            "preprocessing": preprocessing}
     if dist.is_main:
         (out / "config.json").write_text(json.dumps(json_safe(meta), indent=2) + "\n")
         print(f"{args.dataset} fold {args.fold}/{args.folds} ({args.strategy}): "

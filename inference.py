@@ -21,7 +21,8 @@ examples:
 outputs per recording NAME (in --out): NAME.hypnogram.csv, NAME.stats.json, NAME.png
 [, NAME.STA, NAME.annotations.edf], and summary.csv for the batch.
 exit code: 0 when every file was staged (or skipped because its outputs exist), 1 when any
-file failed, 2 for invalid arguments (no weights, bad --channels, no GPU for --device cuda).
+file failed, 2 for invalid arguments (no weights, bad --channels, no GPU for --device cuda,
+--out being a file), 130 when interrupted (Ctrl-C; rerun to resume).
 """
 
 
@@ -41,10 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder holding them. Default: weights/ched32_seqed64_ch9_seql20_block6.pth, then "
                         "..._block4.pth, then weights/*.safetensors (demo weights are flagged)")
     p.add_argument("--channels", default="auto", metavar="JSON|auto",
-                   help="montage: 'auto' detects it from the shared alias table (default); otherwise a "
+                   help="montage: 'auto' detects it from the shared alias table (default, chin included); "
+                        "'published' = the published inference.py map (F3..E2, no chin; "
+                        "staging/published_channels.json); otherwise a "
                         "JSON file or inline JSON mapping canonical channels (F3 F4 C3 C4 O1 O2 E1 E2 Chin) to "
                         "ordered options, each a label or a [a, b] pair meaning a - b, "
                         "e.g. '{\"C4\": [\"C4-M1\", [\"C4\", \"M1\"]]}'")
+    p.add_argument("--dataset", metavar="NAME",
+                   help="use the channel map of a dataset module (e.g. shhs, mesa) for every file; by default "
+                        "a file whose labels match a dataset's layout is recognised automatically")
+    p.add_argument("--allow-no-eeg", action="store_true",
+                   help="stage recordings without any EEG channel from their EOG/EMG, with a warning in every "
+                        "output (default: such a recording fails)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="auto = cuda when a GPU is visible, else cpu (default: auto)")
     p.add_argument("--stride", type=int, default=DEFAULT_STRIDE, metavar="K",
@@ -87,10 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         results, code = stage(inputs, out=args.out, weights=args.weights, channels=args.channels,
                               device=args.device, stride=args.stride, formats=formats,
                               batch_size=args.batch_size, overwrite=args.overwrite,
-                              keep_going=args.keep_going, progress_bar=False if args.no_progress else None)
+                              keep_going=args.keep_going, progress_bar=False if args.no_progress else None,
+                              dataset=args.dataset, allow_no_eeg=args.allow_no_eeg)
     except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted (Ctrl-C): the recordings finished so far are in {args.out}/ and its summary.csv; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
     print(f"done: {counts['ok']} staged, {counts['skipped']} skipped, {counts['failed']} failed; "
           f"outputs in {args.out}/ (summary: {args.out}/summary.csv)")

@@ -18,6 +18,8 @@
 #   WORKERS   parallel processes per dataset                                  (default: all cores)
 #   SHARD     i/n: process only shard i of n (1-based); same as --shard i/n   (default: all)
 #   DTYPE     float16 | float32 on-disk signal type                           (default float16)
+#   CHAIN     antialiased | published signal chain, recorded in every file     (default antialiased;
+#             published = the chain the official LPSGM weights were trained on, to fine-tune them)
 #   RAW_ROOT  optional: a folder holding one subfolder per dataset, named as below (abc, mass, mnc ...)
 #   RAW_<NAME> the raw folder of one dataset, laid out as its public release (`python -m preprocess
 #             --list` shows the expected layout):
@@ -58,6 +60,7 @@ OUT="${OUT:-./data/h5}"
 WORKERS="${WORKERS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}"
 SHARD="${SHARD:-}"
 DTYPE="${DTYPE:-float16}"
+CHAIN="${CHAIN:-antialiased}"
 RAW_ROOT="${RAW_ROOT:-}"
 PYTHON="${PYTHON:-python3}"
 
@@ -98,7 +101,7 @@ for name in "${DATASETS[@]}"; do
   log="$(mktemp)"
   set +e
   "$PYTHON" -m preprocess "$name" --src "$src" --dst "$OUT" --workers "$WORKERS" --dtype "$DTYPE" \
-    --no-progress ${shard_args[@]+"${shard_args[@]}"} 2>&1 | tee "$log"
+    --chain "$CHAIN" --no-progress ${shard_args[@]+"${shard_args[@]}"} 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
   line="$(grep -E "^$name: [0-9]+ done" "$log" | tail -n 1 || true)"

@@ -36,6 +36,8 @@ from engine.metrics import json_safe
 from engine.optim import WarmupCosine, build_optimizer, param_groups
 from models import PRESETS, build_model, load_checkpoint
 from preprocess.core.channels import CANONICAL
+from preprocess.core.hdf5 import training_preprocessing
+from preprocess.core.stages import STAGE_NAMES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -145,12 +147,13 @@ def main(argv=None) -> dict:
 
     # ---- provenance ---------------------------------------------------------------------------
     subjects = {side: sorted({f"{r['dataset']}/{r['subject']}" for r in split[side]}) for side in split}
-    meta = {"task": "staging", "channels": list(CANONICAL), "stages": ["W", "N1", "N2", "N3", "REM"],
+    meta = {"task": "staging", "channels": list(CANONICAL), "stages": list(STAGE_NAMES),
             "args": vars(args), "provenance": provenance(), "world_size": dist.world_size,
             "max_steps": max_steps, "warmup_steps": warmup, "steps_per_epoch": steps_per_epoch,
             "class_weights": weights.tolist(), "mixing_weights": sampler.weights,
             "n_subjects": {side: len(s) for side, s in subjects.items()},
-            "n_recordings": {side: len(split[side]) for side in split}}
+            "n_recordings": {side: len(split[side]) for side in split},
+            "preprocessing": training_preprocessing(rows)}  # the chain travels with the weights
     if dist.is_main:
         print(f"{len(rows)} recordings: {meta['n_recordings']}; {sampler.total} windows/epoch, "
               f"{max_steps} steps, world size {dist.world_size}, device {dist.device}")

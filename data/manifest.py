@@ -12,9 +12,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from preprocess.core.hdf5 import MANIFEST, STAGE_NAMES, is_valid, manifest_row, read_info, read_manifest
-
-N_CLASSES = len(STAGE_NAMES)
+from preprocess.core.hdf5 import MANIFEST, is_valid, manifest_row, read_info, read_manifest
+from preprocess.core.stages import STAGE_NAMES
 
 
 def _rows_from_files(dataset_dir: Path) -> list[dict]:
@@ -109,17 +108,53 @@ def class_weights(rows: Sequence[dict], mode: str = "inverse") -> np.ndarray:
     Counts (W, N1, N2, N3, REM) = (100, 25, 100, 50, 25) give inverse weights proportional to
     (1, 4, 1, 2, 4), i.e. (0.4167, 1.6667, 0.4167, 0.8333, 1.6667) after normalisation.
     """
-    counts = stage_counts(rows).astype(np.float64)
-    present = counts > 0
-    if not present.any():
+    counts = stage_counts(rows)
+    if not (counts > 0).any():
         raise ValueError("no scored epochs in the training manifests")
-    if mode == "none":
-        w = present.astype(np.float64)
-    elif mode in ("inverse", "sqrt"):
-        power = 1.0 if mode == "inverse" else 0.5
-        w = np.zeros(N_CLASSES)
-        w[present] = 1.0 / counts[present] ** power
-    else:
+    if mode not in CLASS_WEIGHT_MODES:
         raise ValueError(f"unknown class-weight mode {mode!r}; expected inverse, sqrt or none")
-    w = w / w[present].mean()
+    return weights_from_counts(counts, power=CLASS_WEIGHT_MODES[mode], scale="mean")
+
+
+CLASS_WEIGHT_MODES = {"inverse": 1.0, "sqrt": 0.5, "none": 0.0}
+
+
+def weights_from_counts(counts, power: float = 1.0, scale: str = "mean") -> np.ndarray:
+    """Class weights ``w_c ∝ n_c ** -power`` from class counts; 0 for a class with no example.
+
+    The one implementation behind staging's :func:`class_weights` (epoch counts) and
+    ``nar_cls.splits.class_weights`` (subject counts); they differ only in ``scale``.
+
+    Parameters
+    ----------
+    counts : array-like of int
+        Examples per class.
+    power : float
+        1 = inverse frequency, 0.5 = inverse square root, 0 = all present classes equal.
+    scale : {"mean", "balanced"}
+        ``mean``: weights averaging 1 over the present classes. ``balanced``: ``w_c = N / (K n_c)``
+        (scikit-learn's ``"balanced"``; ``power`` must be 1), which averages 1 only when the
+        classes are balanced.
+
+    Returns
+    -------
+    ndarray of float32
+
+    Examples
+    --------
+    >>> weights_from_counts([3, 1]).tolist(), weights_from_counts([3, 1], scale="balanced").tolist()
+    ([0.5, 1.5], [0.6666666865348816, 2.0])
+    """
+    counts = np.asarray(counts).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(len(counts))
+    if scale == "balanced":
+        if power != 1.0:
+            raise ValueError("scale='balanced' is defined for power 1 only")
+        w[present] = counts.sum() / (present.sum() * counts[present])
+    elif scale == "mean":
+        w[present] = 1.0 if power == 0 else 1.0 / counts[present] ** power
+        w = w / w[present].mean()
+    else:
+        raise ValueError(f"unknown scale {scale!r}; expected 'mean' or 'balanced'")
     return w.astype(np.float32)

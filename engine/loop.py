@@ -126,32 +126,34 @@ def make_loader(dataset, batch_size: int, sampler, workers: int = 0, drop_last: 
 @torch.no_grad()
 def predict(model: nn.Module, dataset: WindowDataset, rec_indices, device: torch.device, batch_size: int = 32,
             stride: int | None = None, workers: int = 0, bf16: bool = True) -> dict[int, np.ndarray]:
-    """Per-epoch logits of whole recordings (over the lights-off range if the dataset has one).
+    """Per-epoch voted probabilities of whole recordings (over the lights-off range if any).
 
-    Windows with ``stride`` cover every epoch; the logits of an epoch are summed over the
-    windows that contain it.
+    Windows with ``stride`` cover every epoch; each epoch's softmax probabilities are summed over
+    the windows that contain it with :func:`staging.predict.add_window_votes`, the voting used at
+    inference, so a checkpoint is selected under the rule that stages with it.
 
     Returns
     -------
     dict
-        Recording index → (n_epochs, K) float64 summed logits; rows never covered are NaN.
+        Recording index → (n_epochs, K) float64 vote totals (summed probabilities: each row sums
+        to the number of windows covering the epoch); rows never covered are NaN.
     """
+    from staging.predict import add_window_votes
+
     model.eval()
     keys = [k for i in rec_indices for k in dataset.cover_windows(i, stride)]
-    sums = {i: np.zeros((dataset.n_epochs(i), model.cfg.n_classes)) for i in rec_indices}
-    counts = {i: np.zeros(dataset.n_epochs(i), dtype=np.int64) for i in rec_indices}
+    votes = {i: torch.zeros(dataset.n_epochs(i), model.cfg.n_classes, dtype=torch.float64) for i in rec_indices}
     if keys:
         for batch in make_loader(dataset, batch_size, keys, workers):
             with autocast(device, bf16):
                 logits = model(batch["x"].to(device), batch["channels"].to(device))
-            logits = logits.float().cpu().numpy()
+            logits = logits.float().cpu()
             for b, (i, s) in enumerate(zip(batch["rec"].tolist(), batch["start"].tolist())):
-                n = min(dataset.seq_len, dataset.n_epochs(i) - s)  # padded tail of short recordings
-                sums[i][s:s + n] += logits[b, :n]
-                counts[i][s:s + n] += 1
-    for i in rec_indices:
-        sums[i][counts[i] == 0] = np.nan
-    return sums
+                add_window_votes(votes[i], torch.tensor([s]), logits[b:b + 1])
+    out = {i: v.numpy() for i, v in votes.items()}
+    for v in out.values():
+        v[v.sum(1) == 0] = np.nan
+    return out
 
 
 def evaluate(model: nn.Module, dataset: WindowDataset, device: torch.device, batch_size: int = 32,
@@ -169,15 +171,15 @@ def evaluate(model: nn.Module, dataset: WindowDataset, device: torch.device, bat
         whole recording (−1 where unknown / outside the evaluated range / not predicted).
     """
     mine = list(range(len(dataset)))[get_rank()::get_world_size()]
-    logits = predict(model, dataset, mine, device, batch_size, stride, workers, bf16)
+    probs = predict(model, dataset, mine, device, batch_size, stride, workers, bf16)
     local = {}
     for i in mine:
         lo, hi = dataset.ranges[i]
         y_true = dataset.stages[i].copy()
         y_true[:lo] = -1
         y_true[hi:] = -1
-        covered = ~np.isnan(logits[i][:, 0])
-        y_pred = np.where(covered, np.nan_to_num(logits[i]).argmax(1), -1)
+        covered = ~np.isnan(probs[i][:, 0])
+        y_pred = np.where(covered, np.nan_to_num(probs[i]).argmax(1), -1)
         name = f"{dataset.rows[i].get('dataset', '')}/{dataset.rows[i]['recording']}"
         local[name] = (y_true.astype(np.int8), y_pred.astype(np.int8))
     merged: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -8,6 +8,7 @@ Public API::
 """
 
 from .checkpoint import (
+    checkpoint_preprocessing,
     config_from_official_state_dict,
     load_checkpoint,
     load_official_state_dict,
@@ -27,6 +28,7 @@ __all__ = [
     "ModelConfig",
     "SequenceEncoder",
     "build_model",
+    "checkpoint_preprocessing",
     "config_from_official_state_dict",
     "get_config",
     "load_checkpoint",

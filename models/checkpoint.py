@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,16 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from preprocess.core.atomic import atomic_write
+
 from .config import CNN_DIM, ModelConfig
 from .lpsgm import LPSGM
 
 OFFICIAL_SUFFIXES = (".pth", ".pt")
+OFFICIAL_CHAIN = "published"
+"""Signal chain the official LPSGM weights were trained on (see :mod:`preprocess.core.signal`)."""
+DEFAULT_CHAIN = "antialiased"
+"""Chain of our checkpoints whose JSON does not name one (written before the chain was recorded)."""
 _BLOCK_RE = re.compile(r"^seq_encoder\.transformer_blocks\.(\d+)\.")
 
 
@@ -46,18 +51,6 @@ def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
     if p.suffix in (".safetensors", ".json"):
         p = p.with_suffix("")
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temp file in the same folder + rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(
@@ -90,8 +83,8 @@ def save_checkpoint(
     # safetensors refuses non-contiguous or memory-sharing tensors; copies to CPU avoid both.
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
     text = json.dumps({"model": model.cfg.to_dict(), **meta}, indent=2, sort_keys=False) + "\n"
-    _atomic_write(w_path, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-    _atomic_write(j_path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(w_path, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+    atomic_write(j_path, lambda tmp: Path(tmp).write_text(text))
     return w_path, j_path
 
 
@@ -186,6 +179,19 @@ def to_official_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {f"module.{k}": v for k, v in _unwrap(model).state_dict().items()}
 
 
+def checkpoint_preprocessing(meta: Mapping[str, Any]) -> dict:
+    """Signal-chain parameters the weights were trained with (``preprocessing`` of the JSON).
+
+    Official files carry no metadata: they were trained on the published chain. Ours record the
+    parameters of their training files; a JSON without ``chain`` means the antialiased chain.
+    """
+    if meta.get("format") == "official":
+        return {"chain": OFFICIAL_CHAIN}
+    params = dict(meta.get("preprocessing") or {})
+    params.setdefault("chain", DEFAULT_CHAIN)
+    return params
+
+
 def load_checkpoint(
     path: str | os.PathLike, map_location: str | torch.device = "cpu", variant: str | None = None
 ) -> LPSGM:
@@ -204,14 +210,16 @@ def load_checkpoint(
     Returns
     -------
     LPSGM
-        Model in eval mode. For our format, the JSON content is attached as
-        ``model.checkpoint_meta`` (channel list, preprocessing, provenance...).
+        Model in eval mode. The JSON content (ours) or a description (official: its format and
+        ``"preprocessing": {"chain": "published"}``) is attached as ``model.checkpoint_meta``;
+        :func:`checkpoint_preprocessing` reads the signal chain from it.
     """
     p = Path(path)
     if p.suffix in OFFICIAL_SUFFIXES:
         obj = torch.load(p, map_location="cpu", weights_only=True)
         cfg, state = load_official_state_dict(obj, variant=variant)
-        meta: dict[str, Any] = {"model": cfg.to_dict(), "source": str(p), "format": "official"}
+        meta: dict[str, Any] = {"model": cfg.to_dict(), "source": str(p), "format": "official",
+                                "preprocessing": {"chain": OFFICIAL_CHAIN}}
     else:
         w_path, j_path = _paths(p)
         if not w_path.exists():

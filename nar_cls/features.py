@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tqdm import tqdm
 
 from engine.loop import autocast, make_loader, params_sha256
 from models import LPSGM
+from preprocess.core.atomic import atomic_write
 
 from .cohort import Cohort
 from .model import window_embedding
@@ -76,8 +76,10 @@ def cohort_embeddings(backbone: LPSGM, cohort: Cohort, device: torch.device, cac
     if cache is not None:
         cache = Path(cache)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.stem}.", suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:  # unique temp + rename: concurrent --fold runs never clash
-            np.savez(fh, emb=emb, recording=names, start=cohort.win_start, signature=json.dumps(sig))
-        os.replace(tmp, cache)
+
+        def write(tmp: str) -> None:  # a file object: np.savez would append .npz to a name
+            with open(tmp, "wb") as fh:
+                np.savez(fh, emb=emb, recording=names, start=cohort.win_start, signature=json.dumps(sig))
+
+        atomic_write(cache, write)  # unique temp + rename: concurrent --fold runs never clash
     return emb

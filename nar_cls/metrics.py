@@ -1,96 +1,22 @@
-"""Classification metrics of window and subject predictions, and subject aggregation.
+"""Subject aggregation of window predictions, and the mean over folds of their metrics.
 
-Generic over the number of classes (the staging metrics of :mod:`engine.metrics` are fixed to the
-five sleep stages); adds balanced accuracy and ROC AUC. Could be folded into ``engine/metrics.py``.
-
-Keys of :func:`classification_metrics` (the ``window`` and ``subject`` blocks of every
-``metrics.json``):
-
-``n``, ``accuracy``, ``balanced_accuracy``, ``kappa`` (Cohen), ``macro_f1``, ``f1`` (class → F1),
-``confusion`` (rows = truth, columns = prediction, class order of ``classes``), ``roc_auc``
-(binary: of the positive class; more classes: macro one-vs-rest), ``roc_auc_kind``. Undefined
-values (e.g. AUC with one class present) are NaN, written as ``null`` in JSON.
+The metrics themselves (:func:`classification_metrics`: accuracy, balanced accuracy, κ, F1,
+confusion, ROC AUC) live in :mod:`engine.metrics`, shared with sleep staging; they are
+re-exported here for ``nar_cls`` callers.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    cohen_kappa_score,
-    confusion_matrix,
-    f1_score,
-    roc_auc_score,
-)
+
+from engine.metrics import classification_metrics, roc_auc
+
+__all__ = ["AGGREGATIONS", "aggregate_subjects", "classification_metrics", "roc_auc", "summarize_folds"]
 
 AGGREGATIONS = ("mean", "vote")
-
-
-def roc_auc(y_true: np.ndarray, prob: np.ndarray, positive: int | None) -> float:
-    """Binary AUC of ``positive`` or macro one-vs-rest AUC; NaN when a class is missing from truth."""
-    y_true = np.asarray(y_true)
-    n_classes = prob.shape[1]
-    if positive is not None:
-        t = y_true == positive
-        return float(roc_auc_score(t, prob[:, positive])) if 0 < t.sum() < len(t) else math.nan
-    if len(np.unique(y_true)) < n_classes:
-        return math.nan
-    p = prob / prob.sum(axis=1, keepdims=True)
-    return float(roc_auc_score(y_true, p, multi_class="ovr", average="macro", labels=list(range(n_classes))))
-
-
-def classification_metrics(y_true: Sequence[int], prob: np.ndarray, classes: Sequence[str],
-                           positive: int | None = None) -> dict:
-    """Metrics of predictions ``argmax(prob)`` against ``y_true``.
-
-    Parameters
-    ----------
-    y_true : sequence of int
-        True class per item (window or subject).
-    prob : ndarray, shape (n, n_classes)
-        Class probabilities (rows summing to 1).
-    classes : sequence of str
-        Class names (keys of ``f1``).
-    positive : int, optional
-        Positive class of the binary AUC; None: macro one-vs-rest AUC.
-
-    Returns
-    -------
-    dict
-        See the module docstring.
-    """
-    y_true = np.asarray(y_true, dtype=np.int64)
-    prob = np.asarray(prob, dtype=np.float64)
-    labels = list(range(len(classes)))
-    kind = f"binary:{classes[positive]}" if positive is not None else "macro_ovr"
-    if len(y_true) == 0:
-        nan = math.nan
-        return {"n": 0, "accuracy": nan, "balanced_accuracy": nan, "kappa": nan, "macro_f1": nan,
-                "f1": {c: nan for c in classes}, "confusion": [[0] * len(classes) for _ in classes],
-                "roc_auc": nan, "roc_auc_kind": kind}
-    pred = prob.argmax(axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # κ / balanced accuracy with one class: NaN or warning
-        kappa = cohen_kappa_score(y_true, pred, labels=labels)
-        bacc = balanced_accuracy_score(y_true, pred)
-    f1 = f1_score(y_true, pred, labels=labels, average=None, zero_division=0.0)
-    present = np.isin(labels, np.unique(np.concatenate([y_true, pred])))
-    return {
-        "n": int(len(y_true)),
-        "accuracy": float(accuracy_score(y_true, pred)),
-        "balanced_accuracy": float(bacc),
-        "kappa": float(kappa),
-        "macro_f1": float(np.mean(f1[present])),
-        "f1": {c: float(v) for c, v in zip(classes, f1)},
-        "confusion": confusion_matrix(y_true, pred, labels=labels).tolist(),
-        "roc_auc": roc_auc(y_true, prob, positive),
-        "roc_auc_kind": kind,
-    }
 
 
 def aggregate_subjects(prob: np.ndarray, win_subject: np.ndarray, how: str = "mean") -> tuple[np.ndarray, np.ndarray]:

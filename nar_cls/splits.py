@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from data.manifest import weights_from_counts
+
 
 def stratified_subject_folds(y: np.ndarray, n_folds: int = 5, seed: int = 0) -> np.ndarray:
     """Test fold of every subject.
@@ -95,8 +97,4 @@ def class_weights(y_train: np.ndarray, n_classes: int) -> np.ndarray:
     >>> class_weights(np.array([0, 0, 0, 1]), 2).tolist()
     [0.6666666865348816, 2.0]
     """
-    counts = np.bincount(np.asarray(y_train), minlength=n_classes).astype(np.float64)
-    w = np.zeros(n_classes)
-    present = counts > 0
-    w[present] = counts.sum() / (present.sum() * counts[present])
-    return w.astype(np.float32)
+    return weights_from_counts(np.bincount(np.asarray(y_train), minlength=n_classes), scale="balanced")

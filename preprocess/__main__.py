@@ -4,6 +4,7 @@ Examples
 --------
 python -m preprocess --list
 python -m preprocess sleepedf --src /data/sleep-edf --dst /data/h5 --workers 8
+python -m preprocess hmc --src /data/hmc --dst /data/h5-published --chain published   # to fine-tune the official weights
 python -m preprocess shhs --src /data/shhs --dst /data/h5 --shard 3/10     # machine 3 of 10
 python -m preprocess --manifest /data/h5                                   # rebuild manifests after sharding
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from preprocess.core.hdf5 import iter_dataset_dirs, write_manifest
 from preprocess.core.pipeline import run_dataset
-from preprocess.core.signal import SignalParams
+from preprocess.core.signal import CHAINS, SignalParams
 from preprocess.datasets import get_dataset, registry
 
 
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shard", metavar="i/n", help="process only shard i of n (1-based)")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="on-disk signal type")
     p.add_argument("--normalization", choices=["zscore", "robust"], default="zscore")
+    p.add_argument("--chain", choices=CHAINS, default="antialiased",
+                   help="signal chain (recorded in every file): antialiased (default: sosfiltfilt + polyphase "
+                        "resampling) or published (the chain the official LPSGM weights were trained on: "
+                        "filtfilt + linear interpolation); see docs/published-weights.md")
     p.add_argument("--overwrite", action="store_true", help="redo recordings that are already done")
     p.add_argument("--max-mismatch", type=_mismatch, default="dataset", metavar="N|none",
                    help="scored epochs the scoring may differ from the signal length (default: the dataset's)")
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = get_dataset(args.dataset)
     except KeyError as exc:
         p.error(str(exc.args[0]))
-    params = SignalParams(normalization=args.normalization)
+    params = SignalParams(chain=args.chain, normalization=args.normalization)
     try:
         results = run_dataset(spec, Path(args.src), Path(args.dst), workers=args.workers, shard_spec=args.shard,
                               params=params, dtype=args.dtype, overwrite=args.overwrite,

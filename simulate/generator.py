@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .events import events_path, write_events
 from .formats import RecordingPlan, _aux_signal, emg_envelope, get_profile
 from .hypnogram import (
     EPOCH_SEC,
@@ -81,6 +82,7 @@ def generate(
     hours: float | None = None,
     stages: list | None = None,
     real_root=None,
+    spread: float = 1.0,
 ) -> list[dict]:
     """Write ``n_recordings`` simulated nights in ``dataset``'s raw layout under ``out_dir``.
 
@@ -88,9 +90,15 @@ def generate(
     recording while available, at least two in-sleep epochs marked movement/-1) when ``hours`` is
     None, else Markov nights of ``hours``; ``stages``
     (a list of per-recording stage arrays) overrides both (tests). Deterministic given ``seed``
-    and the set of real hypnogram files present (the source used is recorded).
+    and the set of real hypnogram files present (the source used is recorded). ``spread`` > 1
+    widens subject and amplifier variation (domain randomisation for training data).
 
-    Returns one dict per recording: ``id``, ``subject``, ``files`` (paths), ``stages`` (int8 array:
+    Beside each signal EDF it writes ``<stem>.events.tsv``: where the simulator placed spindles,
+    K-complexes, eye movements, twitches, artefacts... (:mod:`simulate.events`; read it back with
+    :func:`simulate.read_events`).
+
+    Returns one dict per recording: ``id``, ``subject``, ``files`` (paths), ``events`` (path of the
+    events table), ``stages`` (int8 array:
     exactly what the annotation file encodes), ``hypnogram_source``, ``subject_params``.
     Also writes ``simulation.json`` (seed, dataset, per-recording parameters) in ``out_dir``.
     """
@@ -103,7 +111,7 @@ def generate(
     for i in range(n_recordings):
         rng = np.random.default_rng([seed, i])
         plan = profile.plan(i, rng)
-        subject = draw_subject_params(np.random.default_rng([seed, 1_000_003, plan.subject_key]))
+        subject = draw_subject_params(np.random.default_rng([seed, 1_000_003, plan.subject_key]), spread=spread)
         subject["seed"] = int(rng.integers(2**31))  # this night's latent sources
         subject["line_freq"] = plan.line_freq
         if stages is not None:
@@ -114,18 +122,23 @@ def generate(
         else:
             hyp = choose_hypnogram(rng, hours=hours if hours is not None else 8.0, sources=[])
         hyp = _ensure_stage4(hyp, rng)
-        sig = simulate_sites(hyp.stages, _channel_requests(plan), rng, subject, n3_depth=_n3_depth(hyp, rng))
+        events: list[dict] = []
+        sig = simulate_sites(hyp.stages, _channel_requests(plan), rng, subject, n3_depth=_n3_depth(hyp, rng),
+                             events=events)
         for c in plan.channels:
             if c.kind == "emg_envelope":
                 sig[c.label] = emg_envelope(sig[c.label], c.sim_sfreq, c.sfreq)
             elif c.kind != "signal":
                 sig[c.label] = _aux_signal(c.kind, hyp.stages, c.sfreq, rng)
         files = profile.write(out_dir, plan, hyp, sig, subject)
+        # where events were placed, beside each signal EDF (not the annotation-only ones)
+        ev_file = write_events(events_path(files[0]), events)  # write() returns the PSG first
         counts = {STAGE_NAMES[k]: int(np.sum(hyp.stages == k)) for k in STAGE_NAMES}
         records.append({
             "id": plan.rec_id,
             "subject": plan.subject,
             "files": [Path(f) for f in files],
+            "events": ev_file,
             "stages": hyp.stages.copy(),
             "hypnogram_source": hyp.source,
             "subject_params": subject,
@@ -134,6 +147,7 @@ def generate(
             "id": plan.rec_id,
             "subject": plan.subject,
             "files": [Path(f).name for f in files],
+            "events": ev_file.name,
             "start": plan.start.isoformat(),
             "n_epochs": int(len(hyp)),
             "hours": round(len(hyp) * EPOCH_SEC / 3600, 3),

@@ -95,6 +95,52 @@ def _side(electrode: str) -> float:
     return 0.0
 
 
+def _eye_gain(electrode: str) -> tuple[float, float]:
+    """(horizontal, vertical) gain of the eye dipole at an electrode."""
+    side = _side(electrode)
+    return {
+        "E": (-1.0, -0.45) if side < 0 else (1.0, 0.6),  # E1 below-left, E2 above-right: opposite polarity
+        "FP": (0.0, 1.0),
+        "F": (0.12 * side, 0.3),
+        "C": (0.03 * side, 0.05),
+        "M": (0.05 * side, 0.0),
+    }.get(_region(electrode), (0.0, 0.0))
+
+
+def _scope_gain(scope: tuple, electrode: str) -> float:
+    """Signed gain of an event's source at one electrode (0 where it does not reach)."""
+    if scope[0] == "brain":
+        if scope[1] in _EVENT_TOPO:
+            return _EVENT_TOPO[scope[1]][_REGION_INDEX[_region(electrode)]]
+        mix, gain = _SCALP[_region(electrode)]
+        mix = np.asarray(mix) / np.linalg.norm(mix) * gain
+        return float(mix @ np.asarray(_TOPO[scope[1]]))
+    if scope[0] == "eyes":
+        return _eye_gain(electrode)[0 if scope[1] == "h" else 1]
+    if scope[0] == "electrode":
+        return 1.0 if electrode == scope[1] else 0.0
+    return 0.0
+
+
+def event_sites(scope: tuple, sites: list[str], rel: float = 0.25) -> str:
+    """Comma-separated ``sites`` an event reaches with at least ``rel`` of its largest gain among
+    them (derivations: difference of the two electrodes' gains), or ``all``."""
+    if scope[0] == "all":
+        return "all"
+    gains = {}
+    for site in sites:
+        a, b = parse_site(site)
+        if a in SPECIAL_SITES:
+            gains[site] = 1.0 if (scope[0] == "chin" and a == "CHIN") else 0.0
+        elif scope[0] == "chin":
+            gains[site] = 0.0
+        else:
+            gains[site] = abs(_scope_gain(scope, a) - (_scope_gain(scope, b) if b else 0.0))
+    top = max(gains.values(), default=0.0)
+    hit = [s for s, g in gains.items() if top > 0 and g >= rel * top]
+    return ",".join(dict.fromkeys(hit))
+
+
 def canonical_electrode(name: str) -> str:
     e = name.strip().upper()
     return _ALIASES.get(e, e)
@@ -119,36 +165,44 @@ def parse_site(expr: str) -> tuple[str, str | None]:
 # Stage tables (RMS µV at a patch with topography weight 1)
 # ------------------------------------------------------------------------------------------------
 
-_COMPONENTS = ("pink", "slow", "theta", "alpha", "sigma", "beta")
+# "pink": aperiodic 1/f (PSD exponent 1); "steep": aperiodic 1/f^3. Their stage-dependent mix gives
+# the stage-dependent aperiodic exponent of real sleep EEG (flattest in wake, steepest in N3).
+_COMPONENTS = ("pink", "slow", "theta", "alpha", "sigma", "beta", "steep")
 _TOPO = {  # per component: anterior, central, posterior patch weights
     "pink": (1.0, 1.0, 1.0),
     "slow": (1.0, 0.8, 0.6),
     "theta": (0.9, 1.0, 0.75),
-    "alpha": (0.3, 0.55, 1.0),
+    "alpha": (0.02, 0.22, 1.0),  # waking alpha is occipital; weak at central, faint frontal
     "sigma": (0.8, 1.0, 0.7),
     "beta": (1.0, 0.85, 0.7),
+    "steep": (1.0, 1.0, 0.9),
 }
 #                      W     N1    N2    N3    REM
 _STAGE_AMP = {
-    "pink": (9.0, 10.0, 12.0, 13.0, 8.5),
-    "slow": (5.0, 9.0, 17.0, 55.0, 8.0),
-    "theta": (4.0, 11.0, 8.0, 9.0, 8.0),
-    "alpha": (16.0, 3.0, 2.0, 1.5, 3.0),
-    "sigma": (1.5, 1.5, 4.0, 2.5, 1.2),
-    "beta": (4.0, 2.5, 1.6, 1.2, 2.6),
+    "pink": (5.0, 5.0, 2.0, 2.5, 4.5),
+    "slow": (3.0, 3.5, 7.0, 36.0, 4.0),
+    "theta": (2.5, 4.5, 8.0, 9.0, 5.0),
+    "alpha": (7.0, 4.5, 3.5, 4.0, 3.0),
+    "sigma": (1.0, 1.0, 2.5, 1.5, 0.8),
+    "beta": (1.5, 1.0, 0.5, 0.35, 1.0),
+    "steep": (9.0, 8.0, 15.5, 14.0, 9.0),
 }
 _EMG_RMS = (18.0, 8.0, 6.5, 5.5, 2.0)  # chin EMG, µV RMS, W/N1/N2/N3/REM
 
 
-def draw_subject_params(rng: np.random.Generator, seed: int | None = None) -> dict:
-    """Per-subject physiology: plain JSON-serialisable numbers (recorded in simulation.json)."""
+def draw_subject_params(rng: np.random.Generator, seed: int | None = None, spread: float = 1.0) -> dict:
+    """Per-subject physiology: plain JSON-serialisable numbers (recorded in simulation.json).
+
+    ``spread`` widens the between-subject and between-recording variation (domain randomisation
+    for training: spectral tilt, amplitude, noise, filters); 1 = the calibrated population.
+    """
     age = int(rng.integers(20, 80))
     young = (80 - age) / 60.0  # 1 at 20 y, 0 at 80 y: slow-wave amplitude declines with age
     p = {
         "seed": int(rng.integers(2**31)) if seed is None else int(seed),
         "age": age,
         "sex": str(rng.choice(["F", "M"])),
-        "amp_scale": float(np.exp(rng.normal(0, 0.15))),
+        "amp_scale": float(np.exp(rng.normal(0, 0.15 * spread))),
         "delta_scale": float(max(0.7, (0.75 + 0.45 * young) * np.exp(rng.normal(0, 0.1)))),
         "alpha_freq": float(np.clip(rng.normal(10.0, 0.7), 8.5, 11.5)),
         "alpha_amp": float(np.exp(rng.normal(0, 0.3))),
@@ -160,14 +214,18 @@ def draw_subject_params(rng: np.random.Generator, seed: int | None = None) -> di
         "eog_scale": float(np.exp(rng.normal(0, 0.2))),
         "rem_density": float(np.exp(rng.normal(0, 0.3))),
         "eyes_closed_prob": float(rng.uniform(0.5, 0.9)),
-        "noise_uv": float(rng.uniform(0.8, 3.0)),
+        "noise_uv": float(rng.uniform(0.25, 0.8)),  # amplifier input noise, µV RMS (0-Nyquist)
         "line_freq": 50.0,
         "line_common_uv": float(rng.uniform(5.0, 80.0)),
         "line_residual_uv": float(rng.uniform(0.1, 1.5)),
         "sweat": float(rng.uniform(0.0, 1.0)),
         "pop_rate_per_hour": float(rng.uniform(0.0, 1.5)),
         "heart_rate": float(np.clip(rng.normal(62.0, 7.0), 45.0, 85.0)),
+        # spectral tilt: log-ratio applied to the steep vs flat aperiodic parts (+ = steeper)
+        "tilt": float(rng.normal(0, 0.12 * spread)),
+        "spread": float(spread),
     }
+    p["noise_uv"] *= float(spread)
     return p
 
 
@@ -277,6 +335,13 @@ def _markov_binary(rng: np.random.Generator, n: int, p_on: float, persist: float
     return out
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open index runs ``[a, b)`` where ``mask`` is true."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return list(zip(d[::2].tolist(), d[1::2].tolist()))
+
+
 def _shifted(bank: np.ndarray, rng: np.random.Generator, fs: float) -> np.ndarray:
     """Circularly shifted, randomly signed copy of a noise bank (4-60 s shift)."""
     k = int(rng.uniform(4.0, 60.0) * fs) % max(len(bank), 1)
@@ -326,6 +391,8 @@ class _Night:
         if n3_depth is None:
             n3_depth = self.rng_plan.uniform(0.25, 0.9, self.n_epochs)
         self.depth = np.asarray(n3_depth, dtype=np.float64)
+        # where transient events were placed: (onset s, duration s, kind, scope); see event_log()
+        self._log: dict[str, list[tuple[float, float, str, tuple]]] = {}
         self._plan_blocks()
         self._electrode_cache: dict[str, np.ndarray] = {}
         self._patches: np.ndarray | None = None
@@ -342,6 +409,16 @@ class _Night:
     def _rng(self, tag: str) -> np.random.Generator:
         return np.random.default_rng([int(self.p["seed"]), zlib.crc32(tag.encode())])
 
+    def _note(self, source: str, onset: float, duration: float, kind: str, scope: tuple) -> None:
+        """Record one placed event. ``source`` names the cached generator that placed it (so a
+        generator run twice never logs twice); ``scope`` says which sites it reaches: ``("brain",
+        topo_key)``, ``("eyes", "h"|"v")``, ``("chin",)``, ``("electrode", name)`` or ``("all",)``."""
+        self._log.setdefault(source, []).append((float(onset), float(duration), kind, scope))
+
+    def event_log(self) -> list[tuple[float, float, str, tuple]]:
+        """Every event placed so far by the generators that ran, sorted by onset."""
+        return sorted((e for evs in self._log.values() for e in evs), key=lambda e: (e[0], e[2]))
+
     # -- per-block plan ---------------------------------------------------------------------------
     def _plan_blocks(self) -> None:
         rng, p = self.rng_plan, self.p
@@ -349,9 +426,13 @@ class _Night:
         st = np.repeat(self.brain, self.bpe)
         raw = np.repeat(self.stages, self.bpe)
         self.block_stage = st
+        for a0, a1 in _runs(self.stages == UNKNOWN):
+            self._note("plan", a0 * EPOCH_SEC, (a1 - a0) * EPOCH_SEC, "movement", ("all",))
         # eyes closed during wake (alpha on, few blinks); drowsy wake is mostly eyes closed
         ec = _markov_binary(rng, nb, p["eyes_closed_prob"], persist=0.9)
         self.eyes_closed = ec | (st != W)
+        for a0, a1 in _runs((st == W) & ec):  # eyes-closed wake: posterior alpha on
+            self._note("plan", a0 * HOP_SEC, (a1 - a0) * HOP_SEC, "alpha", ("brain", "alpha"))
         # N2 slow-wave amplitude grows near N3 (descending / ascending sleep)
         near_n3 = np.zeros(self.n_epochs)
         n3_idx = np.flatnonzero(self.brain == N3)
@@ -381,6 +462,9 @@ class _Night:
         # block-to-block jitter (log-normal), then smoothing over ~10 s for gradual transitions
         jitter = np.exp(rng.normal(0, 0.18, amps.shape))
         epoch_var = np.repeat(np.exp(rng.normal(0, 0.12, (self.n_epochs, amps.shape[1]))), self.bpe, axis=0)
+        tilt = p.get("tilt", 0.0)
+        amps[:, col["steep"]] *= np.exp(tilt)
+        amps[:, col["pink"]] *= np.exp(-tilt)
         amps = amps * jitter * epoch_var * p["amp_scale"]
         self.block_amps = np.exp(_smooth_blocks(np.log(amps), 5))
         # EMG level per block
@@ -403,7 +487,10 @@ class _Night:
         alpha = np.exp(-0.5 * ((f - p["alpha_freq"]) / 0.7) ** 2)
         sigma = _bandpass_mag(f, 11.0, 15.5, 3)
         beta = _bandpass_mag(f, 15.0, 30.0, 2)
-        return np.stack([pink, slow, theta, alpha, sigma, beta])
+        # Lorentzian with a 2-Hz knee: 1/f^3 above the knee, flat below (slow waves are a
+        # separate component), so NREM gets its steep tilt without a delta excess in N2
+        steep = _bandpass_mag(f, 0.4, 40.0, 2) / (f**2 + 2.0**2) ** 0.75
+        return np.stack([pink, slow, theta, alpha, sigma, beta, steep])
 
     def patches(self) -> np.ndarray:
         if self._patches is None:
@@ -428,6 +515,8 @@ class _Night:
         rng, p, fs, n = self.rng_events, self.p, self.fs, self.n
         b = self.brain
         out = {k: np.zeros(n, np.float32) for k in _EVENT_TOPO}
+        self._log["events"] = []
+        note = lambda t, d, kind, topo: self._note("events", t, d, kind, ("brain", topo))  # noqa: E731
         # spindles
         rate = np.select([b == N2, b == N3, b == N1], [p["spindle_density"] / 2, p["spindle_density"] / 6, 0.05], 0.0)
         for t0 in self._event_times(rate):
@@ -437,6 +526,7 @@ class _Night:
             f = p["spindle_freq"] + rng.normal(0, 0.4) - 0.4 * tt / dur
             env = np.sin(np.pi * tt / dur) ** 2
             amp = p["spindle_amp"] * np.exp(rng.normal(0, 0.25))
+            note(t0, m / fs, "spindle", "spindle")
             _add(out["spindle"], int(t0 * fs), (amp * env * np.sin(2 * np.pi * np.cumsum(f) / fs + rng.uniform(0, 6.3))).astype(np.float32))
         # K-complexes (sometimes followed by a spindle)
         rate = np.select([b == N2, b == N3, b == N1], [p["kcomplex_rate"] / 2, 0.3, 0.05], 0.0)
@@ -445,11 +535,13 @@ class _Night:
             a = rng.uniform(70, 180) * p["delta_scale"]
             w = -a * np.exp(-0.5 * ((kc_t - 0.3) / 0.09) ** 2) + 0.55 * a * np.exp(-0.5 * ((kc_t - 0.75) / 0.17) ** 2)
             _add(out["kcomplex"], int(t0 * fs), w.astype(np.float32))
+            note(t0 + 0.1, 1.0, "kcomplex", "kcomplex")
             if rng.random() < 0.4:
                 m = int(rng.uniform(0.6, 1.2) * fs)
                 tt = np.arange(m) / fs
                 s = 0.8 * p["spindle_amp"] * np.sin(np.pi * tt / tt[-1]) ** 2 * np.sin(2 * np.pi * p["spindle_freq"] * tt)
                 _add(out["spindle"], int((t0 + 1.0) * fs), s.astype(np.float32))
+                note(t0 + 1.0, m / fs, "spindle", "spindle")
         # vertex sharp waves
         rate = np.select([b == N1, b == N2], [1.2, 0.2], 0.0)
         vt = np.arange(int(0.6 * fs)) / fs
@@ -457,6 +549,7 @@ class _Night:
             a = rng.uniform(40, 100)
             w = -a * np.exp(-0.5 * ((vt - 0.2) / 0.05) ** 2) + 0.3 * a * np.exp(-0.5 * ((vt - 0.33) / 0.06) ** 2)
             _add(out["vertex"], int(t0 * fs), w.astype(np.float32))
+            note(t0 + 0.1, 0.35, "vertex", "vertex")
         # sawtooth trains in REM
         for t0 in self._event_times(0.5 + 0.5 * self.rem_phasic):
             f = rng.uniform(2.0, 4.5)
@@ -466,6 +559,7 @@ class _Night:
             saw = np.where(ph < 0.25, ph / 0.25, (1.0 - ph) / 0.75) * 2 - 1  # fast rise, slow fall
             env = np.sin(np.pi * np.arange(m) / m) ** 0.5
             _add(out["sawtooth"], int(t0 * fs), (rng.uniform(15, 40) * env * saw).astype(np.float32))
+            note(t0, m / fs, "sawtooth", "sawtooth")
         self._events = out
         return out
 
@@ -490,9 +584,11 @@ class _Night:
         order = np.argsort(t, kind="stable")
         t, blk = t[order], blk[order]
         is_rem = bs[blk] == REM
-        # gaze jumps: REM movements large, wake (eyes open) moderate, fast (40-80 ms)
-        amp_scale = np.where(is_rem, 170.0, 90.0)
-        targets = np.clip(rng.normal(0, 1, len(t)), -2, 2) * amp_scale * g
+        # waking gaze jumps (scanning with eyes open: the gaze stays where it jumped); REM movements
+        # are brief deflections added below, not steps
+        wake = ~is_rem
+        t, blk, is_rem = t[wake], blk[wake], is_rem[wake]
+        targets = np.clip(rng.normal(0, 1, len(t)), -2, 2) * 90.0 * g
         rise = rng.uniform(0.04, 0.09, len(t))
         # breakpoints: (start of jump, previous gaze), (end of jump, new gaze)
         bt = np.empty(2 * len(t) + 2)
@@ -502,12 +598,19 @@ class _Night:
         bv[2:-1:2] = targets
         bv[3:-1:2] = targets[:-1]
         bt[-1], bv[-1] = n / fs + 1.0, targets[-1] if len(t) else 0.0
+        self._log["eyes"] = [
+            (float(t0), float(r), "rem" if is_r else "saccade", ("eyes", "h")) for t0, r, is_r in zip(t, rise, is_rem)
+        ]
         order = np.argsort(bt, kind="stable")
         time = self.time()
         h = np.interp(time, bt[order], bv[order]).astype(np.float32)
+        v = np.zeros(n, np.float32)
+        self._rem_movements(h, v)
         # slow rolling eye movements (N1, drowsy wake), 0.1-0.5 Hz, at 4 Hz then interpolated
         sem_level = np.select([bs == N1, (bs == W) & ec, bs == N2], [35.0, 15.0, 8.0], 3.0) * g
         sem_level = _smooth_blocks(sem_level, 5)
+        for a0, a1 in _runs(sem_level >= 15.0 * g):
+            self._note("eyes", a0 * HOP_SEC, (a1 - a0) * HOP_SEC, "sem", ("eyes", "h"))
         fs_l = 4.0
         n_l = int(self.n_epochs * EPOCH_SEC * fs_l) + 1
         z = np.fft.rfft(rng.standard_normal(n_l))
@@ -521,9 +624,9 @@ class _Night:
         brate = np.select([(bs == W) & ~ec, bs == W, bs == N1], [0.3, 0.02, 0.02], 0.0)
         counts = rng.poisson(brate * HOP_SEC)
         blk = np.repeat(np.arange(len(bs)), counts)
-        v = np.zeros(n, np.float32)
         for t0 in (blk + rng.random(len(blk))) * HOP_SEC:
             d = rng.uniform(0.25, 0.45)
+            self._note("eyes", t0, d, "blink", ("eyes", "v"))
             m = int(d * fs)
             x = np.arange(m) / m
             w = np.sin(np.pi * x**0.6) ** 2  # fast rise, slower fall
@@ -535,6 +638,32 @@ class _Night:
         v = lfilter(bcoef, acoef, v).astype(np.float32)
         self._eyes = (h, v)
         return self._eyes
+
+    def _rem_movements(self, h: np.ndarray, v: np.ndarray) -> None:
+        """Rapid eye movements of REM sleep, added to the gaze signals ``h``/``v`` (µV at E1/E2).
+
+        Each is a brief deflection: a smooth rise (0.12-0.35 s; real REMs reach ~80-90 µV at
+        ~350 µV/s on LOC/ROC), a short hold, and a return towards the centre, with an oblique
+        (vertical) part of random size, so LOC and ROC are strongly but not perfectly
+        anti-correlated. Bursts: movements come in clusters whose density follows the epoch's
+        phasic level.
+        """
+        rng, g, fs = self._rng("rem-movements"), self.p["eog_scale"], self.fs
+        bs = self.block_stage
+        rem_b = np.repeat(self.rem_phasic, self.bpe)
+        counts = rng.poisson(np.where(bs == REM, 0.45 * rem_b, 0.0) * HOP_SEC)
+        blk = np.repeat(np.arange(len(bs)), counts)
+        self._log["rem"] = []
+        for t0 in np.sort((blk + rng.random(len(blk))) * HOP_SEC):
+            amp = rng.choice([-1.0, 1.0]) * rng.lognormal(np.log(75.0), 0.35) * g
+            rise, hold, back = rng.uniform(0.12, 0.35), rng.uniform(0.05, 0.4), rng.uniform(0.4, 1.2)
+            tt = np.arange(int((rise + hold + back) * fs)) / fs
+            w = np.where(tt < rise, 0.5 - 0.5 * np.cos(np.pi * tt / rise), 1.0)
+            w = np.where(tt > rise + hold, np.exp(-(tt - rise - hold) / (back / 3)), w)
+            i0 = int(t0 * fs)
+            _add(h, i0, (amp * w).astype(np.float32))
+            _add(v, i0, (amp * rng.normal(0.0, 0.35) * w).astype(np.float32))
+            self._note("rem", t0, rise + hold, "rem", ("eyes", "h"))
 
     # -- heart ------------------------------------------------------------------------------------
     def beats(self) -> np.ndarray:
@@ -582,7 +711,10 @@ class _Night:
         if self._movement_level is None:
             raw = np.repeat(self.stages, self.bpe)
             lvl = np.where(raw == UNKNOWN, 80.0, 0.0)
-            lvl = np.where((self.block_stage == W) & (self.rng_art.random(len(lvl)) < 0.02), 25.0, lvl)
+            burst = (self.block_stage == W) & (self.rng_art.random(len(lvl)) < 0.02) & (raw != UNKNOWN)
+            lvl = np.where(burst, 25.0, lvl)
+            for a0, a1 in _runs(burst):
+                self._note("movement", a0 * HOP_SEC, (a1 - a0) * HOP_SEC, "movement", ("all",))
             self._movement_level = _smooth_blocks(lvl, 3)
         return self._movement_level
 
@@ -629,13 +761,7 @@ class _Night:
         for k, topo in _EVENT_TOPO.items():
             x += np.float32(topo[ri] * lat) * ev[k]
         h, v = self.eyes()
-        hg, vg = {
-            "E": (-1.0, -0.45) if side < 0 else (1.0, 0.6),  # E1 below-left, E2 above-right: opposite polarity
-            "FP": (0.0, 1.0),
-            "F": (0.12 * side, 0.3),
-            "C": (0.03 * side, 0.05),
-            "M": (0.05 * side, 0.0),
-        }.get(region, (0.0, 0.0))
+        hg, vg = _eye_gain(name)
         if hg:
             x += np.float32(hg) * h
         if vg:
@@ -648,14 +774,16 @@ class _Night:
         ecg_gain = {"M": 7.0 if side < 0 else 4.0, "E": 2.0}.get(region, 1.0)
         x += np.float32(ecg_gain) * self.ecg_brain()
         # sweat: slow (<0.3 Hz) drift in episodes
-        sweat = self._sweat(erng)
+        sweat = self._sweat(erng, name)
         if sweat is not None:
             x += sweat
         # electrode pops: step + exponential recovery
         hours = self.n_epochs * EPOCH_SEC / 3600
+        self._log["pop:" + name] = []
         for t0 in erng.uniform(0, self.n / self.fs, erng.poisson(self.p["pop_rate_per_hour"] * hours)):
             tau = erng.uniform(0.2, 1.5)
             m = int(5 * tau * self.fs)
+            self._note("pop:" + name, t0, 3 * tau, "pop", ("electrode", name))
             w = erng.choice([-1, 1]) * erng.uniform(100, 400) * np.exp(-np.arange(m) / (tau * self.fs))
             _add(x, int(t0 * self.fs), w.astype(np.float32))
         mv = self.movement()
@@ -677,17 +805,22 @@ class _Night:
             hop = int(round(HOP_SEC * sfreq))
             f = np.fft.rfftfreq(2 * hop, 1.0 / sfreq)
             shapes = np.stack([np.ones_like(f), _bandpass_mag(f, 20.0, None, 2)])
-            muscle = np.where(self.block_stage == W, 0.35, 0.08) * self.block_emg
+            muscle = np.where(self.block_stage == W, 0.1, 0.03) * self.block_emg
             amps = np.stack([np.full_like(muscle, self.p["noise_uv"]), muscle], axis=1)
             self._fast_banks[sfreq] = block_noise(self._rng(f"fast:{sfreq}"), amps, shapes, hop, n)
         return self._fast_banks[sfreq]
 
-    def _sweat(self, erng: np.random.Generator) -> np.ndarray | None:
+    def _sweat(self, erng: np.random.Generator, name: str) -> np.ndarray | None:
         """Slow (0.02-0.3 Hz) electrode drift during sweat episodes; None when the night has none."""
         ep = np.zeros(self.n_epochs)
         n_ep = erng.poisson(4 * self.p["sweat"] * self.n_epochs / 960)
         for c in erng.integers(0, self.n_epochs, n_ep):
             ep[c : c + int(erng.integers(10, 80))] = erng.uniform(15, 60)
+        return self._sweat_drift(erng, ep, name)
+
+    def _sweat_drift(self, erng: np.random.Generator, ep: np.ndarray, name: str) -> np.ndarray | None:
+        for a0, a1 in _runs(ep > 0):
+            self._note("sweat:" + name, a0 * EPOCH_SEC, (a1 - a0) * EPOCH_SEC, "sweat", ("electrode", name))
         if not ep.any():
             return None
         fs_l = 1.0
@@ -718,8 +851,10 @@ class _Night:
         trng = self._rng("twitches")
         counts = trng.poisson(rate)
         ep = np.repeat(np.arange(self.n_epochs), counts)
+        self._log["chin"] = []
         for t0 in (ep + trng.random(len(ep))) * EPOCH_SEC:
             m = max(int(trng.uniform(0.05, 0.25) * fs), 3)
+            self._note("chin", t0, m / fs, "twitch", ("chin",))
             w = rng.standard_normal(m) * np.hanning(m) * trng.uniform(8, 30) * self.p["emg_scale"]
             _add(x, int(t0 * fs), w.astype(np.float32))
         x += self.ecg(fs, n, amp_uv=8.0)
@@ -733,12 +868,37 @@ class _Night:
 # ------------------------------------------------------------------------------------------------
 
 
+def _hardware(rng: np.random.Generator, spread: float = 1.0) -> dict:
+    """Per-recording amplifier: analog high-pass (first order), optional low-pass, gain error."""
+    hp_max = 0.3 if spread <= 1 else 0.7
+    return {
+        "highpass_hz": float(np.exp(rng.uniform(np.log(0.05), np.log(hp_max)))),
+        "lowpass_hz": [None, 35.0, 45.0, 70.0, 100.0][int(rng.integers(0, 5))] if spread <= 1 else
+        [None, 25.0, 30.0, 35.0, 45.0, 70.0][int(rng.integers(0, 6))],
+        "gain_sd": 0.03 * spread,
+    }
+
+
+def _amplifier(x: np.ndarray, sfreq: float, hw: dict, crng: np.random.Generator) -> np.ndarray:
+    """Apply the recording's analog filters (causal, like the real front end) and a channel gain."""
+    from scipy.signal import butter, sosfilt
+
+    hp = hw["highpass_hz"] * float(np.exp(crng.normal(0, 0.1)))  # per-site component tolerance
+    sos = [butter(1, hp, "highpass", fs=sfreq, output="sos")]
+    lp = hw["lowpass_hz"]
+    if lp is not None and lp < 0.45 * sfreq:
+        sos.append(butter(2, lp, "lowpass", fs=sfreq, output="sos"))
+    y = sosfilt(np.concatenate(sos), x.astype(np.float64))
+    return (y * (1.0 + crng.normal(0, hw["gain_sd"]))).astype(np.float32)
+
+
 def simulate_sites(
     stages: np.ndarray,
     channels: dict[str, tuple[str, float]],
     rng: np.random.Generator,
     subject_params: dict,
     n3_depth: np.ndarray | None = None,
+    events: list | None = None,
 ) -> dict[str, np.ndarray]:
     """Simulate several channels of one night.
 
@@ -748,7 +908,9 @@ def simulate_sites(
     ``"CHIN"`` (bipolar chin EMG) or ``"ECG"``. Aliases: A1/A2 = M1/M2, LOC/ROC = E1/E2.
     ``stages``: one code per 30 s (0-4, -1 movement/unknown). ``n3_depth`` (per epoch, 0-1): share
     of slow waves in N3 epochs (deep N3 ~ R&K stage 4). Returns volts (float64), 30 s * sfreq samples
-    per epoch.
+    per epoch. ``events``: a list that, when given, receives one dict per placed event (``onset``,
+    ``duration`` in s from the start, ``kind``, ``channels``: comma-separated requested sites it
+    reaches, or ``all``), sorted by onset; events reaching none of the requested sites are left out.
     """
     stages = np.asarray(stages)
     night = _Night(stages, subject_params, n3_depth)
@@ -769,6 +931,7 @@ def simulate_sites(
         out += np.float32(amp * np.sin(phase)) * cs
         return out
 
+    hw = _hardware(night._rng("hardware"), float(p.get("spread", 1.0)))
     for name, (site, sfreq) in channels.items():
         sfreq = float(sfreq)
         n = int(round(dur * sfreq))
@@ -795,7 +958,14 @@ def simulate_sites(
                 if sfreq > 2 * line_f:
                     x += line(sfreq, n, p["line_common_uv"], ph)
                 x += (20.0 * np.sin(2 * np.pi * 0.01 * np.arange(n) / sfreq + ph)).astype(np.float32)
+            x = _amplifier(x, sfreq, hw, crng)
         out[name] = np.multiply(x, 1e-6, dtype=np.float64)
+    if events is not None:
+        sites = list(dict.fromkeys(site for site, _ in channels.values()))
+        for onset, duration, kind, scope in night.event_log():
+            where = event_sites(scope, sites)
+            if where:
+                events.append({"onset": onset, "duration": duration, "kind": kind, "channels": where})
     return out
 
 

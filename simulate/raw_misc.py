@@ -24,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocess.core.stages import N1, N2, N3, REM, UNKNOWN, W
+
 from .physiology import draw_subject_params, simulate_sites
 
 EPOCH = 30.0
-W, N1, N2, N3, REM, UNK = 0, 1, 2, 3, 4, -1
+UNK = UNKNOWN
 _PATTERN = np.array([W, W, N1, N2, N2, N3, N3, N2, REM, REM, UNK, N1, N2, W], dtype=np.int8)
 
 

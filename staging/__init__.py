@@ -58,7 +58,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
           channels: str | None = "auto", device: str = "auto", stride: int = DEFAULT_STRIDE,
           formats: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE, overwrite: bool = False,
           keep_going: bool = True, echo: Callable[[str], None] = print,
-          progress_bar: bool | None = None) -> tuple[list[FileResult], int]:
+          progress_bar: bool | None = None, dataset: str | None = None,
+          allow_no_eeg: bool = False) -> tuple[list[FileResult], int]:
     """Stage EDF/BDF files and folders; the Python form of ``inference.py``.
 
     Parameters
@@ -76,6 +77,10 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
         See :class:`staging.batch.Options`.
     echo : callable
         Where messages go.
+    dataset : str, optional
+        Force a dataset module's channel map (``--dataset``); default: automatic detection.
+    allow_no_eeg : bool
+        Stage recordings without EEG from EOG/EMG, with a warning in every output.
 
     Returns
     -------
@@ -91,15 +96,19 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     from preprocess.core.signal import SignalParams
 
     from .batch import Options, exit_code, find_inputs, run_batch
-    from .montage import channel_map_from_arg
+    from .montage import AUTO_ORIGIN, channel_map_from_arg
+    from .outputs import software_version
     from .weights import find_weights, load_model
 
     if stride < 1:
         raise ValueError(f"--stride must be >= 1, got {stride}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder (give a folder for the outputs)")
     device = resolve_device(device)
-    channel_map, map_origin = channel_map_from_arg(channels)
+    channel_map, map_origin = channel_map_from_arg(channels, dataset)
     chosen = find_weights(weights)
     echo(f"weights: {chosen.describe()}")
     if chosen.demo:
@@ -107,16 +116,22 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
              "meaningful for real recordings. Put the official LPSGM file "
              "ched32_seqed64_ch9_seql20_block6.pth in weights/ (or pass --weights) for real use.")
     model = load_model(chosen, device)
-    params = SignalParams.from_dict(chosen.meta.get("preprocessing", {}) or {})
-    files = find_inputs(inputs)
+    params = SignalParams.from_dict(chosen.preprocessing)  # the chain travels with the weights
+    echo(f"signal chain: {params.chain} (the chain these weights were trained on)")
+    notes: list[str] = []
+    files = find_inputs(inputs, notes)
+    for note in notes:
+        echo(f"note: {note}")
     echo(f"montage: {map_origin}; device: {device}; stride: {stride}; {len(files)} file(s) -> {out}")
     options = Options(out=Path(out), stride=stride, formats=tuple(formats or DEFAULT_FORMATS),
                       batch_size=batch_size, overwrite=overwrite, keep_going=keep_going, device=device,
-                      params=params)
+                      params=params, auto_montage=map_origin == AUTO_ORIGIN, allow_no_eeg=allow_no_eeg)
     info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
+            "software_version": software_version(),
             "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}
     if not files:
-        echo("no EDF/BDF file found in the inputs")
+        echo(f"no EDF/BDF file found in {', '.join(map(str, inputs))} (folders are searched recursively "
+             "for .edf/.bdf)")
         return [], 1
     results = run_batch(files, model, channel_map, options, info, echo, progress_bar)
     return results, exit_code(results)

@@ -17,21 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from preprocess.core.channels import MontageError
+from preprocess.core.channels import CHANNEL_KIND, MontageError
 from preprocess.core.edf import EdfError, EdfReader, read_header
 from preprocess.core.pipeline import load_montage
 from preprocess.core.signal import SignalParams
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
-from .montage import describe, has_eeg_or_eog, montage_string
-from .outputs import atomic_write_text, output_paths, write_outputs
+from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
+from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, write_outputs
 from .predict import channel_indices, predict_proba
 from .stats import sleep_statistics
 
 EXTENSIONS = (".edf", ".bdf")
 SUMMARY_FIELDS = ("name", "file", "status", "reason", "epochs", "hours", "channels", "montage", "TST_min",
                   "SE_pct", "SOL_min", "WASO_min", "REM_latency_min", "awakenings", "N1_pct", "N2_pct",
-                  "N3_pct", "REM_pct", "seconds")
+                  "N3_pct", "REM_pct", "seconds", "warnings", "weights", "software")
 _STAT_COLUMNS = {"TST_min": "TST", "SE_pct": "SE", "SOL_min": "SOL", "WASO_min": "WASO",
                  "REM_latency_min": "REM_latency", "awakenings": "awakenings", "N1_pct": "N1_pct",
                  "N2_pct": "N2_pct", "N3_pct": "N3_pct", "REM_pct": "REM_pct"}
@@ -61,6 +61,12 @@ class Options:
         Torch device of the model.
     params : SignalParams
         Signal-chain parameters (those the weights were trained with).
+    auto_montage : bool
+        The channel map is the shared alias table: a file whose labels match a dataset's layout
+        is staged with that dataset's map (see :func:`staging.montage.match_layout`).
+    allow_no_eeg : bool
+        Stage a recording without any EEG channel from its EOG/EMG (``--allow-no-eeg``), with a
+        warning in every output; otherwise such a recording fails.
     """
 
     out: Path = Path("out")
@@ -72,6 +78,8 @@ class Options:
     short: str = "window"
     device: str = "cpu"
     params: SignalParams = field(default_factory=SignalParams)
+    auto_montage: bool = True
+    allow_no_eeg: bool = False
 
 
 @dataclass
@@ -88,33 +96,51 @@ class FileResult:
     stats: dict = field(default_factory=dict)
     seconds: float = 0.0
     lines: list = field(default_factory=list)  # montage description, warnings
+    warnings: list = field(default_factory=list)  # also written into every output of the file
+    weights: str = ""
+    software: str = ""
+    demo: bool = False
 
     def row(self) -> dict:
         r = {"name": self.name, "file": str(self.path), "status": self.status, "reason": self.reason,
              "epochs": self.n_epochs or "", "hours": f"{self.n_epochs / 120:.2f}" if self.n_epochs else "",
-             "channels": " ".join(self.channels), "montage": self.montage, "seconds": f"{self.seconds:.1f}"}
+             "channels": " ".join(self.channels), "montage": self.montage, "seconds": f"{self.seconds:.1f}",
+             "warnings": " | ".join((["DEMO weights (simulated data)"] if self.demo else []) + self.warnings), "weights": self.weights, "software": self.software}
         for col, key in _STAT_COLUMNS.items():
             v = self.stats.get(key)
             r[col] = "" if v is None else (f"{v:g}" if isinstance(v, float) else v)
         return r
 
 
-def find_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+def find_inputs(inputs: Iterable[str | Path], notes: list | None = None) -> list[Path]:
     """Expand files and folders (recursive, ``.edf``/``.bdf`` in any case) into a sorted file list.
 
     A path given explicitly is kept whatever its extension (and reported if it is not EDF);
     a path that does not exist is kept too, so it is reported as failed. Hidden files and
-    temp files are ignored in folders.
+    temp files are ignored in folders, and so are folders whose name ends in ``.edf``.
+    The same file reached twice (``a.edf`` and ``./a.edf``, or a file and its folder) is
+    staged once; ``notes`` (if given) receives one line per duplicate.
     """
     found: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in EXTENSIONS
-                                and not f.name.startswith(".")))
+            hits = sorted(f for f in p.rglob("*") if f.suffix.lower() in EXTENSIONS and not f.name.startswith("."))
+            found.extend(f for f in hits if f.is_file())
+            if notes is not None:
+                notes.extend(f"{f}: is a folder, not an EDF file (its contents are searched)"
+                             for f in hits if f.is_dir())
         else:
             found.append(p)
-    return list(dict.fromkeys(found))  # drop duplicates, keep order
+    unique: dict[Path, Path] = {}
+    for p in found:
+        key = p.resolve()
+        if key in unique:
+            if notes is not None:
+                notes.append(f"{p}: given more than once (same file as {unique[key]}); staged once")
+            continue
+        unique[key] = p
+    return list(unique.values())
 
 
 def unique_names(paths: list[Path]) -> list[str]:
@@ -156,9 +182,9 @@ def _collect_warnings(logger_name: str = "preprocess"):
 
 def _reason(exc: BaseException, path: Path) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    prefix = f"{path.name}: "
-    if text.startswith(prefix):
-        text = text[len(prefix):]
+    for prefix in (f"{path.name}: ", f"{path}: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
     if not isinstance(exc, (EdfError, MontageError, FileNotFoundError)):
         text = f"{type(exc).__name__}: {text}"
     return text
@@ -185,59 +211,97 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         Window progress.
     """
     t0 = time.perf_counter()
-    res = FileResult(path, name, "failed")
+    info = info or {}
+    res = FileResult(path, name, "failed", weights=Path(str(info.get("weights", ""))).name,
+                     software=info.get("software_version", ""), demo=bool(info.get("demo_weights")))
     paths = output_paths(options.out, name, options.formats)
     existing = [f for f, p in paths.items() if p.exists()]
     if existing and not options.overwrite:
         if len(existing) == len(paths):
             res.status, res.reason = "skipped", "outputs exist (use --overwrite to replace them)"
-            res.stats = _existing_stats(options.out / f"{name}.stats.json")
-            res.n_epochs = int(res.stats.get("n_epochs") or 0)
+            _fill_from_existing(res, options.out / f"{name}.stats.json")
             return res
         res.lines.append(f"kept existing {', '.join(paths[f].name for f in existing)} (no --overwrite)")
         paths = {f: p for f, p in paths.items() if f not in existing}
+    header = None
     try:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file")
         header = read_header(path)
-        if not header.signal_labels:
+        if not header.labels:
             res.status, res.reason = "skipped", "annotation-only EDF+ (no signals to stage)"
             return res
-        reader = EdfReader(path)
         with _collect_warnings() as warnings_seen:
-            montaged = load_montage(reader, channel_map, options.params, path.name)
+            reader = EdfReader(path)
+            layout = match_layout(reader.labels) if options.auto_montage else None
+            cmap = layout.channel_map if layout is not None else channel_map
+            montaged = load_montage(reader, cmap, options.params, path.name)
+        sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
         reader.close()
-        res.lines += describe(montaged)
-        res.lines += [f"warning: {w.split(': ', 1)[-1]}" for w in warnings_seen if ": dropped " not in w]
+        res.lines += describe(montaged, sfreqs, options.params, layout)
+        res.warnings += [w.split(": ", 1)[-1] for w in warnings_seen if ": dropped " not in w]
         res.channels, res.montage = list(montaged.channels), montage_string(montaged)
-        if not has_eeg_or_eog(montaged.channels):
-            raise MontageError(f"no usable EEG or EOG channel (only {', '.join(montaged.channels)}); "
-                               "pass --channels with an explicit map if the labels are unusual")
+        _check_eeg(montaged.channels, options.allow_no_eeg, res.warnings)
+        res.lines += [f"warning: {w}" for w in res.warnings]
         res.n_epochs = montaged.n_epochs
         probs = predict_proba(model, montaged.signals, channel_indices(montaged.channels), options.stride,
                               options.batch_size, options.device, options.short, progress)
         del montaged.signals
         res.stats = sleep_statistics(probs.argmax(axis=1), options.params.epoch_seconds)
+        bands = {c: applied_band(CHANNEL_KIND[c], f, options.params) for c, f in sfreqs.items()}
         doc = {"recording": name, "source_file": str(path),
                "start_time": montaged.start_time.isoformat() if montaged.start_time else None,
                "channels": res.channels, "montage": montaged.montage, "dropped_channels": montaged.dropped,
-               "stride": options.stride, **(info or {})}
+               "dropped_signals": header.dropped, "layout": layout.name if layout else None,
+               "native_sfreq": sfreqs, "filter_bands": bands, "warnings": res.warnings,
+               "stride": options.stride, **info}
         title = (f"{name}   TST {res.stats['TST']:.0f} min   SE {res.stats['SE']:.0f} %   "
                  f"{len(res.channels)} ch: {' '.join(res.channels)}"
-                 + ("   [DEMO weights trained on simulated data]" if doc.get("demo_weights") else ""))
+                 + ("   [DEMO weights trained on simulated data]" if doc.get("demo_weights") else "")
+                 + ("   [no EEG]" if not has_eeg(res.channels) else "")
+                 + (f"   [{len(res.warnings)} warning(s): see stats.json]" if res.warnings else ""))
         write_outputs(paths, probs, res.stats, doc, montaged.start_time, title, options.params.epoch_seconds)
         res.status = "ok"
     except Exception as exc:  # one bad file must not stop the batch
         res.status, res.reason = "failed", _reason(exc, path)
+        if header is not None and header.dropped and isinstance(exc, MontageError):
+            res.reason += "; unusable signals: " + "; ".join(f"{k}: {v}" for k, v in header.dropped.items())
     res.seconds = time.perf_counter() - t0
     return res
 
 
-def _existing_stats(path: Path) -> dict:
+def _check_eeg(channels: list[str], allow_no_eeg: bool, warnings: list[str]) -> None:
+    """Refuse a montage without EEG (or, with ``allow_no_eeg``, add the warning every output carries)."""
+    if has_eeg(channels):
+        return
+    found = ", ".join(channels)
+    if not has_eeg_or_eog(channels):
+        raise MontageError(f"no usable EEG or EOG channel (only {found}); "
+                           "pass --channels with an explicit map if the labels are unusual")
+    if not allow_no_eeg:
+        raise MontageError(f"no EEG channel (only {found}): a hypnogram from EOG/EMG alone is not reliable; "
+                           "pass --allow-no-eeg to stage it anyway, or --channels/--dataset if the EEG "
+                           "has unusual labels")
+    warnings.append(f"staged WITHOUT EEG, from {found} only (--allow-no-eeg): less reliable than an EEG montage")
+
+
+def _fill_from_existing(res: FileResult, stats_path: Path) -> None:
+    """Statistics, channels and montage of a recording skipped on resume, from its stats JSON."""
     try:
-        return json.loads(path.read_text()).get("statistics", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
+        doc = json.loads(stats_path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(doc, dict):
+        return
+    res.stats = doc.get("statistics") or {}
+    res.n_epochs = int(res.stats.get("n_epochs") or 0)
+    res.channels = list(doc.get("channels") or [])
+    montage = doc.get("montage") or {}
+    res.montage = "; ".join(f"{c}={v if isinstance(v, str) else ' - '.join(v)}" for c, v in montage.items())
+    res.warnings = list(doc.get("warnings") or [])
+    res.weights = Path(str(doc.get("weights", ""))).name or res.weights
+    res.software = doc.get("software_version", res.software)
+    res.demo = bool(doc.get("demo_weights", res.demo))
 
 
 def write_summary(out_dir: Path, results: list[FileResult]) -> Path:
@@ -269,8 +333,13 @@ def format_result(i: int, n: int, res: FileResult) -> str:
     if res.status == "skipped":
         return f"{head} skipped {res.path}: {res.reason}"
     s = res.stats
+    tail = ""
+    if res.warnings:  # what was tolerated, on the file's own line
+        more = f" (+{len(res.warnings) - 1} more)" if len(res.warnings) > 1 else ""
+        tail = f"; warning: {res.warnings[0]}{more}"
     return (f"{head} ok {res.path} -> {res.name}: {res.n_epochs} epochs ({res.n_epochs / 120:.1f} h), "
-            f"{len(res.channels)} channels, TST {s['TST']:.1f} min, SE {s['SE']:.1f} % ({res.seconds:.1f} s)")
+            f"{len(res.channels)} channels, TST {s['TST']:.1f} min, SE {s['SE']:.1f} % ({res.seconds:.1f} s)"
+            f"{tail}")
 
 
 def run_batch(files: list[Path], model, channel_map, options: Options, info: dict | None = None,
@@ -285,26 +354,45 @@ def run_batch(files: list[Path], model, channel_map, options: Options, info: dic
     from tqdm import tqdm
 
     Path(options.out).mkdir(parents=True, exist_ok=True)
+    stale = remove_stale_temp_files(options.out)
+    if stale:
+        echo(f"removed {stale} stale temp file(s) left in {options.out} by an interrupted run")
     names = unique_names(files)
     results: list[FileResult] = []
     # disable=None: a bar only on an interactive terminal.
     bar = tqdm(total=len(files), unit="file", desc="staging", leave=False,
                disable=None if progress_bar is None else not progress_bar)
     say = echo if bar.disable else bar.write
-    for i, (path, name) in enumerate(zip(files, names), start=1):
-        bar.set_postfix_str(path.name)
-        res = stage_file(path, name, model, channel_map, options, info)
-        for line in res.lines:
-            say(f"    {line}")
-        say(format_result(i, len(files), res))
-        results.append(res)
-        bar.update(1)
-        if res.status == "failed" and not options.keep_going:
-            say(f"stopping at the first failure (--fail-fast); {len(files) - i} file(s) not staged")
-            break
-    bar.close()
-    write_summary(options.out, results)
+    try:
+        for i, (path, name) in enumerate(zip(files, names), start=1):
+            bar.set_postfix_str(path.name)
+            res = stage_file(path, name, model, channel_map, options, info)
+            for line in res.lines:
+                say(f"    {line}")
+            say(format_result(i, len(files), res))
+            results.append(res)
+            bar.update(1)
+            if res.status == "failed" and not options.keep_going:
+                say(f"stopping at the first failure (--fail-fast); {len(files) - i} file(s) not staged")
+                break
+    finally:  # also on Ctrl-C: the files finished so far are in summary.csv
+        bar.close()
+        write_summary(options.out, results)
     return results
+
+
+def remove_stale_temp_files(out_dir: Path) -> int:
+    """Delete the hidden temp files (``.NAME.*.tmp``) a killed run left in ``out_dir``; return how many.
+
+    Only names made by :func:`staging.outputs.atomic_write` are touched; a finished output is never
+    a temp file, so nothing staged is lost.
+    """
+    n = 0
+    for p in Path(out_dir).glob(f".*{TEMP_SUFFIX}"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
 
 
 def exit_code(results: list[FileResult]) -> int:

@@ -1,7 +1,10 @@
 """Defaults shared by the CLI and the pipeline (kept import-light so ``--help`` is instant)."""
 
-DEFAULT_STRIDE = 10
-"""Default window stride in epochs; the measurement behind it is in the README (inference)."""
+DEFAULT_STRIDE = 1
+"""Default window stride in epochs: 1 = the published voting (every window of 20 epochs, softmax
+probabilities summed per epoch), so official weights give the published hypnogram. Larger strides
+(``--stride 2`` … ``20``) are faster and agree less; the measured table of agreement vs CPU seconds
+that chose this default is in ``docs/published-weights.md`` (``python bench/fidelity.py --table``)."""
 
 DEFAULT_BATCH_SIZE = 32
 """Windows per forward pass of the sequence encoder."""

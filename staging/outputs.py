@@ -1,7 +1,9 @@
 """Output files of a staged recording; every file is written atomically (temp file + rename).
 
 ===========================  ===================================================================
-``NAME.hypnogram.csv``       ``epoch,onset_s,stage,p_W,p_N1,p_N2,p_N3,p_REM``: one row per 30-s
+``NAME.hypnogram.csv``       ``# ...`` comment lines first (software version, weights, DEMO mark,
+                             warnings: read with ``comment="#"``), then
+                             ``epoch,onset_s,stage,p_W,p_N1,p_N2,p_N3,p_REM``: one row per 30-s
                              epoch, ``epoch`` 0-based, ``onset_s`` seconds from the recording
                              start, ``stage`` the most probable of W/N1/N2/N3/REM, probabilities
                              with 6 decimals (each row sums to 1).
@@ -9,10 +11,13 @@
                              (montage, weights, stride).
 ``NAME.png``                 hypnogram above the hypnodensity (stacked stage probabilities).
 ``NAME.STA``                 one line per epoch, ``<epoch>\\t<code>``: epoch 1-based, code in the
-                             Compumedics/Profusion convention 0=W 1=N1 2=N2 3=N3 5=REM.
+                             Compumedics/Profusion convention 0=W 1=N1 2=N2 3=N3 5=REM; preceded by
+                             ``# ...`` lines only when the night carries a mark (DEMO weights,
+                             warnings), so an unmarked file stays importable as it is.
 ``NAME.annotations.edf``     EDF+C with only an annotation signal: one ``Sleep stage W|N1|N2|N3|R``
                              annotation of 30 s per epoch, starting at the recording's start time
-                             (``mne.read_annotations`` reads it).
+                             (``mne.read_annotations`` reads it); the recording field names the
+                             software, and marks (DEMO weights, warnings) are 0-s annotations at 0.
 ===========================  ===================================================================
 """
 
@@ -22,17 +27,16 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
+
+from preprocess.core.atomic import atomic_write, atomic_write_text
 
 from .defaults import DEFAULT_FORMATS, FORMATS
 from .stats import STAGE_NAMES, UNITS
 
-__all__ = ["DEFAULT_FORMATS", "FORMATS", "atomic_write", "atomic_write_text", "hypnogram_csv", "output_paths",
+__all__ = ["DEFAULT_FORMATS", "FORMATS", "TEMP_SUFFIX", "atomic_write", "output_marks", "software_version", "atomic_write_text", "hypnogram_csv", "output_paths",
            "parse_formats", "plot_hypnogram", "sta_text", "stats_json", "write_edf_annotations", "write_outputs"]
 SUFFIX = {
     "csv": ".hypnogram.csv",
@@ -44,6 +48,40 @@ SUFFIX = {
 STA_CODES = (0, 1, 2, 3, 5)
 """.STA code of W, N1, N2, N3, REM (Compumedics convention: REM is 5, 4 was R&K stage 4)."""
 EDF_TEXT = ("Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage N3", "Sleep stage R")
+TEMP_SUFFIX = ".tmp"
+"""Suffix of the hidden temp files of :func:`atomic_write` (``.NAME.xxxx.tmp``)."""
+DEMO_MARK = ("DEMO weights trained on SIMULATED PSG only: this hypnogram is not meaningful for a real "
+             "recording")
+
+
+def software_version() -> str:
+    """``lpsgm <git commit>`` of this checkout (``+dirty`` with local changes), else the package version.
+
+    Written into every output so a hypnogram can be traced to the code that produced it.
+    """
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"lpsgm git {commit}{'+dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        from importlib.metadata import version
+
+        return f"lpsgm {version('lpsgm')}"
+    except Exception:  # not installed as a package either
+        return "lpsgm (version unknown)"
+
+
+def output_marks(info: dict) -> list[str]:
+    """Marks every output of a recording carries: DEMO weights, then the recording's warnings."""
+    marks = [DEMO_MARK] if info.get("demo_weights") else []
+    return marks + [f"WARNING: {w}" for w in info.get("warnings") or []]
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -62,34 +100,14 @@ def output_paths(out_dir: Path, name: str, formats) -> dict[str, Path]:
     return {f: Path(out_dir) / f"{name}{SUFFIX[f]}" for f in formats}
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temp file onto ``path`` (same folder)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def _comment_lines(lines) -> str:
+    return "".join(f"# {line}\n" for line in lines)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def hypnogram_csv(probs: np.ndarray, epoch_seconds: float = 30.0) -> str:
-    """CSV text of the per-epoch stage and probabilities."""
+def hypnogram_csv(probs: np.ndarray, epoch_seconds: float = 30.0, comments=()) -> str:
+    """CSV text of the per-epoch stage and probabilities, after ``# comment`` lines if any."""
     buf = io.StringIO()
+    buf.write(_comment_lines(comments))
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["epoch", "onset_s", "stage"] + [f"p_{s}" for s in STAGE_NAMES])
     stages = probs.argmax(axis=1)
@@ -98,9 +116,12 @@ def hypnogram_csv(probs: np.ndarray, epoch_seconds: float = 30.0) -> str:
     return buf.getvalue()
 
 
-def sta_text(stages: np.ndarray) -> str:
-    """``.STA`` text: ``<1-based epoch>\\t<code>`` per line (0 W, 1 N1, 2 N2, 3 N3, 5 REM)."""
-    return "".join(f"{i + 1}\t{STA_CODES[s]}\n" for i, s in enumerate(stages))
+def sta_text(stages: np.ndarray, comments=()) -> str:
+    """``.STA`` text: ``<1-based epoch>\\t<code>`` per line (0 W, 1 N1, 2 N2, 3 N3, 5 REM).
+
+    ``comments`` (marks such as DEMO weights) come first as ``# ...`` lines.
+    """
+    return _comment_lines(comments) + "".join(f"{i + 1}\t{STA_CODES[s]}\n" for i, s in enumerate(stages))
 
 
 def stats_json(stats: dict, info: dict) -> str:
@@ -111,16 +132,29 @@ def stats_json(stats: dict, info: dict) -> str:
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 
+def _edf_field(text: str, width: int) -> str:
+    """Printable ASCII without spaces (EDF+ subfields are space-separated), cut to ``width``."""
+    return "".join(c if c.isascii() and c.isprintable() and c != " " else "_" for c in text)[:width] or "X"
+
+
 def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | None,
-                          epoch_seconds: float = 30.0) -> None:
-    """EDF+C annotation file with one 30-s ``Sleep stage …`` annotation per epoch (edfio)."""
+                          epoch_seconds: float = 30.0, marks=(), software: str = "") -> None:
+    """EDF+C annotation file with one 30-s ``Sleep stage …`` annotation per epoch (edfio).
+
+    ``marks`` (DEMO weights, warnings) become 0-s annotations at onset 0 and, shortened, part of
+    the recording field; ``software`` is written as the equipment code.
+    """
     import edfio
 
-    anns = [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds, EDF_TEXT[s]) for i, s in enumerate(stages)]
-    kw = {}
+    anns = [edfio.EdfAnnotation(0.0, 0.0, m[:200]) for m in marks]
+    anns += [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds, EDF_TEXT[s]) for i, s in enumerate(stages)]
+    # The recording field holds 80 characters: "Startdate dd-MMM-yyyy X X <equipment> <additional>".
+    demo = ("DEMO_simulated_weights",) if DEMO_MARK in marks else ()
+    recording = edfio.Recording(startdate=start.date() if start is not None else None,
+                                equipment_code=_edf_field(software, 28) if software else "X", additional=demo)
+    kw = {"recording": recording}
     if start is not None:
-        kw = {"starttime": start.time().replace(microsecond=0),
-              "recording": edfio.Recording(startdate=start.date())}
+        kw["starttime"] = start.time().replace(microsecond=0)
     edf = edfio.Edf([], annotations=anns, **kw)
     atomic_write(path, lambda tmp: edf.write(tmp))
 
@@ -166,12 +200,15 @@ def write_outputs(paths: dict[str, Path], probs: np.ndarray, stats: dict, info: 
                   start: dt.datetime | None = None, title: str = "", epoch_seconds: float = 30.0) -> list[Path]:
     """Write the requested outputs (``paths``: format → path); returns the paths written."""
     stages = probs.argmax(axis=1)
+    marks = output_marks(info)
+    software = info.get("software_version") or ""
+    head = [f"LPSGM hypnogram; software: {software or 'unknown'}; weights: {Path(str(info.get('weights', '?'))).name}"]
     writers = {
-        "csv": lambda p: atomic_write_text(p, hypnogram_csv(probs, epoch_seconds)),
+        "csv": lambda p: atomic_write_text(p, hypnogram_csv(probs, epoch_seconds, head + marks)),
         "stats": lambda p: atomic_write_text(p, stats_json(stats, info)),
         "png": lambda p: plot_hypnogram(p, probs, title, start, epoch_seconds),
-        "sta": lambda p: atomic_write_text(p, sta_text(stages)),
-        "edf": lambda p: write_edf_annotations(p, stages, start, epoch_seconds),
+        "sta": lambda p: atomic_write_text(p, sta_text(stages, marks)),
+        "edf": lambda p: write_edf_annotations(p, stages, start, epoch_seconds, marks, software),
     }
     written = []
     for fmt, path in paths.items():

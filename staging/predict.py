@@ -18,11 +18,9 @@ import numpy as np
 import torch
 
 from preprocess.core.channels import CHANNEL_INDEX
+from preprocess.core.signal import EPOCH_SAMPLES  # 30 s at 100 Hz, fixed by the model
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_STRIDE
-
-EPOCH_SAMPLES = 3000
-"""Samples per 30-s epoch at 100 Hz."""
 
 SHORT_POLICIES = ("window", "zeros")
 
@@ -184,8 +182,9 @@ def vote_windows(model, feats: torch.Tensor, channels: Sequence[int], stride: in
         if pad_feature is None:
             raise ValueError("short='zeros' needs pad_feature (CNN features of a zero epoch)")
         pad = pad_feature.to(device)[None].expand(length - n_epochs, -1, -1)
-        probs = _window_probs(model, torch.cat([feats, pad])[None], ch)[0, :n_epochs]
-        return probs.double().cpu().numpy()
+        logits = _window_logits(model, torch.cat([feats, pad])[None], ch)
+        total = torch.zeros(n_epochs, model.cfg.n_classes, dtype=torch.float64, device=device)
+        return normalize_votes(add_window_votes(total, torch.zeros(1, dtype=torch.long), logits)).cpu().numpy()
     win = min(length, n_epochs)
     starts = window_starts(n_epochs, win, stride)
     if device.type == "cuda":  # results do not depend on the batch size; a GPU wants big ones
@@ -194,19 +193,50 @@ def vote_windows(model, feats: torch.Tensor, channels: Sequence[int], stride: in
     offsets = torch.arange(win, device=device)
     for b in range(0, len(starts), batch_size):
         s = torch.as_tensor(starts[b:b + batch_size], device=device)
-        idx = s[:, None] + offsets  # (B, win) epoch index of every window position
-        p = _window_probs(model, feats[idx], ch)  # (B, win, n_classes)
-        total.index_add_(0, idx.reshape(-1), p.reshape(-1, p.shape[-1]).double())
+        logits = _window_logits(model, feats[s[:, None] + offsets], ch)  # (B, win, n_classes)
+        add_window_votes(total, s, logits)
         if progress is not None:
             progress(min(b + batch_size, len(starts)), len(starts))
-    total /= total.sum(dim=1, keepdim=True)
-    return total.cpu().numpy()
+    return normalize_votes(total).cpu().numpy()
 
 
-def _window_probs(model, window_feats: torch.Tensor, ch: torch.Tensor) -> torch.Tensor:
-    """Softmax over classes for a batch of windows ``(B, L, C, 512)``."""
-    logits = model.forward_features(window_feats, ch[None].expand(window_feats.shape[0], -1))
-    return torch.softmax(logits.float(), dim=-1)
+def add_window_votes(total: torch.Tensor, starts: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Add each window's softmax probabilities to the per-epoch vote totals, in place.
+
+    The one voting rule of the project (inference and validation during training and fine-tuning
+    both call it): an epoch's score is the **sum of the softmax probabilities** of every window that
+    contains it, as the published inference does (not the sum of logits).
+
+    Parameters
+    ----------
+    total : torch.Tensor
+        ``(n_epochs, n_classes)`` running sums of one recording (float64 recommended).
+    starts : torch.Tensor
+        ``(B,)`` first epoch of each window.
+    logits : torch.Tensor
+        ``(B, L, n_classes)`` model outputs of the windows. Positions past the end of the recording
+        (the padded tail of a recording shorter than ``L``) are ignored.
+
+    Returns
+    -------
+    torch.Tensor
+        ``total`` (modified in place).
+    """
+    probs = torch.softmax(logits.to(total.dtype), dim=-1)  # in the precision of the totals
+    idx = starts.to(total.device).long()[:, None] + torch.arange(logits.shape[1], device=total.device)
+    valid = idx < total.shape[0]
+    total.index_add_(0, idx[valid], probs.to(total.device)[valid])
+    return total
+
+
+def normalize_votes(total: torch.Tensor) -> torch.Tensor:
+    """Vote totals → per-epoch probabilities (rows sum to 1); rows without any vote become NaN."""
+    return total / total.sum(dim=1, keepdim=True)
+
+
+def _window_logits(model, window_feats: torch.Tensor, ch: torch.Tensor) -> torch.Tensor:
+    """Logits of a batch of windows ``(B, L, C, 512)`` from stored CNN features."""
+    return model.forward_features(window_feats, ch[None].expand(window_feats.shape[0], -1))
 
 
 @torch.inference_mode()

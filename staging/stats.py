@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-W, N1, N2, N3, REM = 0, 1, 2, 3, 4
-STAGE_NAMES = ("W", "N1", "N2", "N3", "REM")
+from preprocess.core.stages import N1, N2, N3, REM, STAGE_NAMES, W
+
 SLEEP = (N1, N2, N3, REM)
 
 

@@ -47,6 +47,13 @@ class Weights:
     demo: bool = False
     meta: dict = field(default_factory=dict)
 
+    @property
+    def preprocessing(self) -> dict:
+        """Signal-chain parameters these weights were trained with (official: the published chain)."""
+        from models.checkpoint import checkpoint_preprocessing
+
+        return checkpoint_preprocessing({"format": "official"} if self.kind == "official" else self.meta)
+
     def describe(self) -> str:
         tag = " (DEMO: trained on simulated data)" if self.demo else ""
         return f"{self.path} [{self.kind}]{tag}"
@@ -111,6 +118,9 @@ def find_weights(weights: str | Path | None = None, folder: str | Path = WEIGHTS
             if not p.is_file():
                 raise WeightsError(f"{p}: weights file not found")
             return Weights(p, "official")
+        if p.is_file() and p.suffix not in (".safetensors", ".json"):
+            raise WeightsError(f"{p}: not a weights file (expected an official .pth/.pt, or NAME.safetensors "
+                               "with NAME.json beside it)")
         base = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
         st = base.with_name(base.name + ".safetensors")
         if not st.is_file():
@@ -133,5 +143,22 @@ def load_model(weights: Weights, device: str = "cpu"):
     try:
         return load_checkpoint(weights.path, map_location=device)
     except Exception as exc:  # corrupt file, foreign state dict, unknown architecture keys
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{weights.path}: cannot load weights ({type(exc).__name__}: {reason})") from None
+        raise WeightsError(f"{weights.path}: cannot load weights ({_load_reason(exc)})") from None
+
+
+def _load_reason(exc: BaseException) -> str:
+    """One line for a failed load; never torch's advice to retry with ``weights_only=False``.
+
+    That advice would execute whatever code the file carries; a file that is not a plain tensor
+    checkpoint is simply not usable here.
+    """
+    import pickle
+    import zipfile
+
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    unreadable = ("weights_only", "pickle", "PytorchStreamReader", "zip archive", "invalid load key")
+    if isinstance(exc, (pickle.UnpicklingError, zipfile.BadZipFile, EOFError)) or any(
+            u.lower() in str(exc).lower() for u in unreadable):
+        return ("not a readable PyTorch checkpoint (corrupt, truncated, or holding objects other than "
+                "tensors, which are never loaded)")
+    return f"{type(exc).__name__}: {text}"

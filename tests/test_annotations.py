@@ -454,3 +454,20 @@ def test_sleep_edf_psg_and_hypnogram_share_the_start():
     hyp = real("sleep-edf/SC4001EC-Hypnogram.edf")
     st = read_edfplus_stages(hyp, signal_start=read_edf_start(psg))
     assert len(st) == 2880 and st[:10].tolist() == [0] * 10
+
+
+def test_xml_entities_refused_in_utf16(tmp_path):
+    # a byte search for "<!ENTITY" misses UTF-16; defusedxml refuses the declaration itself
+    doc = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "Wake|0">]>'
+           '<PSGAnnotation><ScoredEvents><ScoredEvent><EventType>Stages|Stages</EventType>'
+           '<EventConcept>&a;</EventConcept><Start>0</Start><Duration>30</Duration>'
+           '</ScoredEvent></ScoredEvents></PSGAnnotation>')
+    bomb = tmp_path / "bomb16.xml"
+    bomb.write_bytes(doc.encode("utf-16"))
+    assert b"<!ENTITY" not in bomb.read_bytes()
+    with pytest.raises(AnnotationError, match="bomb16.xml: XML entity"):
+        read_nsrr_xml(bomb)
+    # the same document without the entity parses
+    ok = tmp_path / "ok16.xml"
+    ok.write_bytes(doc.replace(' [<!ENTITY a "Wake|0">]', "").replace("&a;", "Wake|0").encode("utf-16"))
+    np.testing.assert_array_equal(read_nsrr_xml(ok), [0])

@@ -218,7 +218,7 @@ def test_wfdb_header_and_physical_units(tmp_path):
     np.testing.assert_allclose(x, [10e-6, -20e-6, 30e-6, 0.0])
     np.testing.assert_allclose(src.read("ECG")[0], [1e-3, -0.5e-3, 0, 2e-6])
     sao2 = (np.array([-32768, 32767, 0, 100]) + 32768) / 655.35  # (digital - baseline) / gain, in %
-    np.testing.assert_allclose(src.read("SaO2")[0], sao2 * 1e-6)  # unknown unit: scaled like µV
+    np.testing.assert_allclose(src.read("SaO2")[0], sao2)  # issue 9: a non-voltage unit stays in its unit (%)
     # the same samples read as a WFDB format-16 .dat (byte offset 24) give the same values
     (tmp_path / "rec.dat").write_bytes(b"\0" * 24 + val.T.astype("<i2").tobytes())
     dat = tmp_path / "rec.hea"

@@ -55,12 +55,20 @@ def test_not_an_edf(tmp_path):
         read_header(tmp_path / "notes.edf")
 
 
-def test_truncated_file(tmp_path):
-    path = write_edf(tmp_path / "cut.edf", {"EEG C3": (np.random.default_rng(0).normal(size=6000), 100.0)})
+def test_truncated_file_is_read_up_to_the_last_complete_record(tmp_path):
+    # issue 9: a recorder that crashed leaves a file shorter than its header declares; it is read
+    # up to its last complete record, with a warning (it used to be refused).
+    x = np.random.default_rng(0).normal(size=6000)
+    path = write_edf(tmp_path / "cut.edf", {"EEG C3": (x, 100.0)})
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 5000])
-    with pytest.raises(EdfError, match=r"^cut\.edf: truncated: header declares 60 data records but the file holds 35"):
-        EdfReader(path)
+    reader = EdfReader(path)
+    assert reader.header.warnings[0].startswith(
+        "truncated: header declares 60 data records but the file holds 35; read up to the last complete record")
+    y, sf = reader.read("EEG C3")
+    assert sf == 100.0 and len(y) == 3500  # 35 complete 1-s records
+    span = (x.max() - x.min()) / 65535
+    np.testing.assert_allclose(y, x[:3500] * 1e-6, atol=span * 1e-6)
 
 
 def test_discontinuous_edfplus_refused(tmp_path):

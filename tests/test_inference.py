@@ -57,8 +57,13 @@ def run_cli(capsys, *args) -> tuple[int, list[str]]:
 
 
 def read_csv(path: Path) -> list[dict]:
+    """Rows of a CSV output; the ``# ...`` mark lines at the top (version, DEMO weights) are skipped."""
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+
+
+def comment_lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.startswith("#")]
 
 
 # --------------------------------------------------------------------------- end to end
@@ -75,7 +80,9 @@ def test_cli_end_to_end_all_formats(tmp_path, tiny_weights, capsys):
     assert code == 0, lines
     assert any("DEMO weights" in line for line in lines)
     # montage printed: derivations and referenced labels the alias table recognises
-    for expected in ("C3   <- EEG C3-A2", "E1   <- LOC", "E2   <- ROC", "Chin <- Chin1 - Chin2"):
+    # (bare LOC/ROC are reported as what they are: electrodes whose reference the label does not state)
+    for expected in ("C3   <- EEG C3-A2", "E1   <- LOC   [reference not stated in the label]",
+                     "E2   <- ROC   [reference not stated in the label]", "Chin <- Chin1 - Chin2"):
         assert any(line.strip() == expected.strip() for line in lines), (expected, lines)
     names = {p.name for p in out.iterdir()}
     assert {"night1.hypnogram.csv", "night1.stats.json", "night1.png", "night1.STA",
@@ -98,12 +105,22 @@ def test_cli_end_to_end_all_formats(tmp_path, tiny_weights, capsys):
     assert stats["channels"] == ["C3", "C4", "O1", "E1", "E2", "Chin"] and stats["stride"] == 5
     assert stats["montage"]["Chin"] == ["Chin1", "Chin2"] and stats["demo_weights"] is True
 
-    sta = (out / "night1.STA").read_text().splitlines()
+    # demo weights are marked in every output (issue 9), the software version in the CSV and JSON
+    csv_marks = comment_lines(out / "night1.hypnogram.csv")
+    assert csv_marks[0].startswith("# LPSGM hypnogram; software: lpsgm ") and "tiny.safetensors" in csv_marks[0]
+    assert any("DEMO weights trained on SIMULATED PSG" in line for line in csv_marks)
+    assert stats["software_version"].startswith("lpsgm ")
+    sta_marks = comment_lines(out / "night1.STA")
+    assert len(sta_marks) == 1 and "DEMO weights" in sta_marks[0]
+    sta = [line for line in (out / "night1.STA").read_text().splitlines() if not line.startswith("#")]
     assert len(sta) == 45 and all(re.fullmatch(r"\d+\t[01235]", line) for line in sta)
     code_of = {"W": "0", "N1": "1", "N2": "2", "N3": "3", "REM": "5"}
     assert [line.split("\t")[1] for line in sta] == [code_of[s] for s in stages]
 
     ann = mne.read_annotations(out / "night1.annotations.edf")
+    assert ann.description[0].startswith("DEMO weights trained on SIMULATED PSG") and ann.duration[0] == 0
+    assert b"DEMO_simulated_weights" in (out / "night1.annotations.edf").read_bytes()[88:168]
+    ann = ann[1:]
     assert len(ann) == 45 and np.allclose(ann.onset, np.arange(45) * 30.0)
     edf_names = {"W": "Sleep stage W", "N1": "Sleep stage N1", "N2": "Sleep stage N2", "N3": "Sleep stage N3",
                  "REM": "Sleep stage R"}
@@ -115,6 +132,7 @@ def test_cli_end_to_end_all_formats(tmp_path, tiny_weights, capsys):
 
     (row,) = read_csv(out / "summary.csv")
     assert row["status"] == "ok" and row["epochs"] == "45" and row["channels"] == "C3 C4 O1 E1 E2 Chin"
+    assert "DEMO" in row["warnings"] and row["weights"] == "tiny.safetensors" and row["software"].startswith("lpsgm")
     assert float(row["TST_min"]) == stats["statistics"]["TST"]
 
 
@@ -173,7 +191,9 @@ def make_bad_files(folder: Path) -> dict[str, str]:
     good = make_night(folder / "good_mixed_rates.edf", n_epochs=21)
     (folder / "empty.edf").write_bytes(b"")
     data = good.read_bytes()
-    (folder / "truncated.edf").write_bytes(data[: len(data) // 2])
+    # cut inside the header (a file cut in its data is now read up to its last complete record,
+    # see tests/test_ingest.py)
+    (folder / "truncated.edf").write_bytes(data[:1000])
     (folder / "not_edf.EDF").write_text("this is a text file, not a recording\n" * 20)
     rng = np.random.default_rng(0)
     write_edf(folder / "no_channel.edf", {"ECG": (rng.normal(0, 1, 3000), 100.0),
@@ -234,7 +254,8 @@ def test_no_overwrite_without_flag(tmp_path, tiny_weights, capsys):
     assert code == 0 and (out / "n.STA").exists() and csv_path.read_text() == "sentinel\n"
     assert any("kept existing n.hypnogram.csv" in line for line in lines)
     code, _ = run_cli(capsys, night, "--out", out, "--weights", tiny_weights, "--overwrite")
-    assert code == 0 and csv_path.read_text().startswith("epoch,onset_s,stage")
+    assert code == 0 and [line for line in csv_path.read_text().splitlines()
+                          if not line.startswith("#")][0].startswith("epoch,onset_s,stage")
 
 
 # --------------------------------------------------------------------------- montage / arguments

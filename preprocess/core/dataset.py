@@ -14,7 +14,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from .channels import ChannelMap, register_aliases
+from .channels import ChannelMap
 from .edf import EdfReader
 
 
@@ -103,9 +103,6 @@ class DatasetSpec:
     max_mismatch_epochs: int | None = 1
     notes: str = ""
 
-    def __post_init__(self) -> None:
-        register_aliases(self.channel_map)
-
 
 def find_pairs(src: Path, signal_glob: str, annotation_for: Callable[[Path], Path | None],
                subject_of: Callable[[str], str] = lambda rid: rid,
@@ -120,7 +117,7 @@ def find_pairs(src: Path, signal_glob: str, annotation_for: Callable[[Path], Pat
     """
     records = []
     for path in sorted(Path(src).rglob(signal_glob)):
-        if path.name.startswith("."):
+        if path.name.startswith(".") or not path.is_file():  # a folder named x.edf is not a recording
             continue
         rid = id_of(path)
         records.append(Record(id=rid, subject=subject_of(rid), signal=path, annotation=annotation_for(path)))

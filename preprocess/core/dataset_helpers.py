@@ -30,6 +30,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from . import safe_xml
 from .annotations import UNKNOWN, AnnotationError
 from .edf import read_header
 
@@ -42,10 +43,7 @@ _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}
 
 
 def _xml(data: bytes, where: str) -> ET.Element:
-    # expat loads no external entities or DTDs; refuse internal entity declarations (expansion)
-    if b"<!ENTITY" in data:
-        raise ValueError(f"{where}: XML entity declarations are not accepted")
-    return ET.fromstring(data)
+    return safe_xml.fromstring(data, where)  # refuses entity declarations (ValueError)
 
 
 def _col_index(ref: str) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -19,10 +18,12 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
+from .atomic import atomic_write
 from .channels import CANONICAL, CHANNEL_INDEX
+from .signal import EPOCH_SAMPLES, EPOCH_SECONDS, SFREQ
+from .stages import STAGE_NAMES
 
 FORMAT_VERSION = 1
-STAGE_NAMES = ("W", "N1", "N2", "N3", "REM")
 MANIFEST = "manifest.csv"
 MANIFEST_FIELDS = ["recording", "subject", "n_epochs", "channels", "n_W", "n_N1", "n_N2", "n_N3",
                    "n_REM", "n_unknown", "scored", "labels", "file"]
@@ -49,7 +50,7 @@ def write_recording(path: str | os.PathLike, signals: np.ndarray, channels: Sequ
     path : path-like
         Final file path.
     signals : ndarray, shape (n_epochs, n_channels, 3000)
-        Normalised signals, channels in canonical index order.
+        Normalised signals at 100 Hz, channels in canonical index order.
     channels : sequence of str
         Canonical names of the channels, same order as axis 1 of ``signals``.
     stages : ndarray of int or None
@@ -64,6 +65,8 @@ def write_recording(path: str | os.PathLike, signals: np.ndarray, channels: Sequ
         raise ValueError(f"signals must be (n_epochs, n_channels, samples), got shape {signals.shape}")
     if list(channels) != sorted(channels, key=CHANNEL_INDEX.__getitem__):
         raise ValueError(f"channels must be in canonical order {CANONICAL}, got {list(channels)}")
+    if signals.shape[2] != EPOCH_SAMPLES:
+        raise ValueError(f"epochs must hold {EPOCH_SAMPLES} samples (30 s at 100 Hz), got {signals.shape[2]}")
     if signals.shape[1] != len(channels):
         raise ValueError(f"{len(channels)} channel names for {signals.shape[1]} signal channels")
     if stages is not None and len(stages) != signals.shape[0]:
@@ -71,9 +74,8 @@ def write_recording(path: str | os.PathLike, signals: np.ndarray, channels: Sequ
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".h5.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: str) -> None:
         with h5py.File(tmp, "w") as f:
             n_epochs, n_channels, n_samples = signals.shape
             chunks = (min(20, max(1, n_epochs)), n_channels, n_samples) if n_epochs else None
@@ -82,8 +84,10 @@ def write_recording(path: str | os.PathLike, signals: np.ndarray, channels: Sequ
                 f.create_dataset("stages", data=np.asarray(stages, dtype=np.int8))
             attrs = {
                 "format_version": FORMAT_VERSION, "dataset": dataset, "subject": str(subject),
-                "recording": str(recording), "channels": list(channels), "sfreq": 100.0,
-                "epoch_seconds": 30.0, "start_time": start_time,
+                "recording": str(recording), "channels": list(channels), "sfreq": SFREQ,
+                "epoch_seconds": EPOCH_SECONDS, "start_time": start_time,
+                # the signal chain, also inside "preprocessing"; top level so a reader need not parse JSON
+                "chain": str((preprocessing or {}).get("chain", "antialiased")),
                 "source_files": [str(s) for s in source_files],
                 "montage": _json(montage or {}), "preprocessing": _json(preprocessing or {}),
                 "labels": _json(labels or {}),
@@ -92,11 +96,8 @@ def write_recording(path: str | os.PathLike, signals: np.ndarray, channels: Sequ
             for key, value in attrs.items():
                 f.attrs[key] = value
             f.attrs["complete"] = True  # written last: a file without it is not valid
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write)
 
 
 def is_valid(path: str | os.PathLike) -> bool:
@@ -224,13 +225,14 @@ def write_manifest(dataset_dir: str | os.PathLike) -> Path:
     """Rebuild ``manifest.csv`` of a dataset folder from its valid ``.h5`` files (atomic)."""
     dataset_dir = Path(dataset_dir)
     rows = [manifest_row(read_info(p)) for p in sorted(dataset_dir.glob("*.h5")) if is_valid(p)]
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".csv.tmp", dir=dataset_dir)
-    with os.fdopen(fd, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, dataset_dir / MANIFEST)
-    return dataset_dir / MANIFEST
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(dataset_dir / MANIFEST, write)
 
 
 def read_manifest(dataset_dir: str | os.PathLike) -> list[dict]:
@@ -253,3 +255,36 @@ def iter_dataset_dirs(root: str | os.PathLike) -> Iterable[Path]:
     for d in sorted(Path(root).iterdir()):
         if d.is_dir() and any(d.glob("*.h5")):
             yield d
+
+
+def read_preprocessing(path: str | os.PathLike) -> dict:
+    """The ``preprocessing`` attribute of a harmonized file (signal-chain parameters).
+
+    Files written before the chain was recorded carry no ``chain``: they went through the
+    antialiased chain, so it is filled in.
+    """
+    with h5py.File(path, "r") as f:
+        params = json.loads(f.attrs.get("preprocessing", "{}") or "{}")
+        chain = f.attrs.get("chain")
+    params.setdefault("chain", str(chain) if chain is not None else "antialiased")
+    return params
+
+
+def training_preprocessing(rows: Iterable[dict]) -> dict:
+    """Signal-chain parameters shared by the files of manifest rows (what a checkpoint records).
+
+    Raises
+    ------
+    ValueError
+        The files went through different chains (a model must be trained on one chain: the
+        chain travels with the weights).
+    """
+    by_chain: dict[str, tuple[dict, str]] = {}
+    for row in rows:
+        params = read_preprocessing(row["path"])
+        by_chain.setdefault(params["chain"], (params, str(row["path"])))
+    if len(by_chain) > 1:
+        example = "; ".join(f"{c}: {p}" for c, (_, p) in sorted(by_chain.items()))
+        raise ValueError(f"training files come from different signal chains ({example}); "
+                         "preprocess them all with the same --chain")
+    return next(iter(by_chain.values()))[0] if by_chain else {"chain": "antialiased"}

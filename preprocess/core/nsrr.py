@@ -29,12 +29,12 @@ import csv
 import datetime as dt
 import math
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from . import safe_xml
 from .annotations import (
     AnnotationError,
     events_to_epochs,
@@ -231,12 +231,9 @@ def clock_seconds(text: str, start: dt.datetime | dt.time | None) -> float | Non
 
 def xml_lights(path: Path) -> tuple[float | None, float | None]:
     """Lights events of an NSRR / Profusion XML (``ScoredEvent`` whose concept/name says lights)."""
-    data = Path(path).read_bytes()
-    if b"<!ENTITY" in data:  # same policy as the stage reader: no entity declarations
-        return None, None
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError:
+    try:  # same policy as the stage reader: no entity declarations
+        root = safe_xml.fromstring(Path(path).read_bytes(), Path(path).name)
+    except (ValueError, safe_xml.ParseError):
         return None, None
     found = []
     for ev in root.iter():

@@ -22,7 +22,15 @@ from .annotations import align_to_signal
 from .channels import CHANNEL_KIND, ChannelMap, MontageError, Source, resolve_montage
 from .dataset import DatasetSpec, Record, SignalSource
 from .hdf5 import is_valid, recording_path, write_manifest, write_recording
-from .signal import ChannelDropped, SignalParams, process_channel, resample, to_epochs
+from .signal import (
+    EPOCH_SAMPLES,
+    ChannelDropped,
+    SignalParams,
+    fft_upsample,
+    process_channel,
+    resample,
+    to_epochs,
+)
 
 log = logging.getLogger("preprocess")
 
@@ -34,7 +42,7 @@ class Montaged:
     Attributes
     ----------
     signals : ndarray, shape (n_channels, n_samples)
-        float32 at ``params.sfreq``, canonical order, trimmed to whole epochs.
+        float32 at 100 Hz, canonical order, trimmed to whole epochs.
     channels : list of str
         Canonical names.
     sources : list of Source
@@ -51,7 +59,7 @@ class Montaged:
 
     @property
     def n_epochs(self) -> int:
-        return self.signals.shape[1] // 3000
+        return self.signals.shape[1] // EPOCH_SAMPLES
 
     @property
     def montage(self) -> dict:
@@ -70,9 +78,46 @@ def derive(source: SignalSource, src: Source) -> tuple[np.ndarray, float]:
     return x[:n] - y[:n], fx
 
 
+def _rate(source: SignalSource, label: str) -> float:
+    """Native rate of ``label``, from the header when the source exposes it (no data read)."""
+    rate_of = getattr(source, "sfreq", None)
+    return float(rate_of(label)) if callable(rate_of) else float(source.read(label)[1])
+
+
+def derive_at_rate(source: SignalSource, src: Source, rate: float) -> np.ndarray:
+    """The derivation ``a − b`` with both labels first brought to ``rate`` by FFT upsampling.
+
+    What the published reader (``mne.io.read_raw_edf`` on the included channels) hands to the
+    published chain: every channel at the highest rate among those read, then the subtraction.
+    """
+    out = None
+    for label, sign in ((src.positive, 1.0), (src.negative, -1.0)):
+        if label is None:
+            continue
+        x, fx = source.read(label)
+        x = fft_upsample(x, int(round(len(x) * rate / fx)))
+        out = sign * x if out is None else out[: len(x)] + sign * x[: len(out)]
+    return out
+
+
+def _chain_inputs(source: SignalSource, sources: list[Source], params: SignalParams):
+    """``(source, raw signal, rate)`` per canonical channel, as the chain of ``params`` expects them."""
+    if params.chain == "published":
+        labels = {lab for s in sources for lab in (s.positive, s.negative) if lab is not None}
+        rate = max(_rate(source, lab) for lab in labels)
+        for src in sources:
+            yield src, derive_at_rate(source, src, rate), rate
+    else:
+        for src in sources:
+            yield (src, *derive(source, src))
+
+
 def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalParams = SignalParams(),
                  name: str = "") -> Montaged:
-    """Resolve the montage and run the signal chain on every canonical channel found.
+    """Resolve the montage and run the signal chain of ``params.chain`` on every canonical channel.
+
+    The antialiased chain reads each channel at its own native rate; the published chain first
+    brings every channel read to the highest rate among them (:func:`derive_at_rate`).
 
     Raises
     ------
@@ -81,8 +126,7 @@ def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalPa
     """
     sources = resolve_montage(source.labels, channel_map, name)
     kept, outs, dropped = [], [], {}
-    for src in sources:
-        x, sfreq = derive(source, src)
+    for src, x, sfreq in _chain_inputs(source, sources, params):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -97,7 +141,7 @@ def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalPa
         reasons = "; ".join(f"{k} {v}" for k, v in dropped.items())
         raise MontageError(f"{name}: no usable channel ({reasons})")
     n = min(len(o) for o in outs)
-    n -= n % params.epoch_samples
+    n -= n % EPOCH_SAMPLES
     if n == 0:
         raise MontageError(f"{name}: recording shorter than one {params.epoch_seconds:g}-s epoch")
     signals = np.stack([o[:n] for o in outs])
@@ -131,6 +175,10 @@ def process_record(spec: DatasetSpec, record: Record, dst: Path, params: SignalP
                 raise FileNotFoundError(f"{Path(path).name}: missing")
         source = spec.open_signals(record)
         m = load_montage(source, spec.channel_map, params, Path(record.signal).name)
+        if not any(CHANNEL_KIND[c] in ("eeg", "eog") for c in m.channels):
+            # a chin-only (or EMG-only) training file would teach the model nothing about sleep stages
+            raise MontageError(f"{Path(record.signal).name}: no usable EEG or EOG channel "
+                               f"(only {', '.join(m.channels)}); not written")
         stages = None
         if spec.read_stages is not None:
             raw_stages = spec.read_stages(record, m.start_time)
@@ -140,7 +188,7 @@ def process_record(spec: DatasetSpec, record: Record, dst: Path, params: SignalP
         # dataset readers record lights-off/on (s from signal start) while reading the scoring
         lights = record.extra.get("lights")
         write_recording(
-            out, to_epochs(m.signals, params.epoch_samples), m.channels, stages,
+            out, to_epochs(m.signals), m.channels, stages,
             dataset=spec.name, subject=record.subject, recording=record.id,
             start_time=m.start_time.isoformat() if m.start_time else "",
             source_files=[Path(p).name for p in record.files], montage=m.montage,
@@ -185,7 +233,7 @@ def run_dataset(spec: DatasetSpec, src: str | os.PathLike, dst: str | os.PathLik
     records = shard(spec.find(src), shard_spec)
     out_dir = dst / spec.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".*.h5.tmp"):  # left by a killed run; the final files are intact
+    for stale in out_dir.glob(".*.h5*.tmp"):  # left by a killed run; the final files are intact
         stale.unlink(missing_ok=True)
     log_path = out_dir / "preprocess.log"
     jobs = [(spec.name, r, dst, params, dtype, overwrite, max_mismatch_epochs) for r in records]

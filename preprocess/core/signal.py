@@ -1,8 +1,26 @@
-"""The per-channel signal chain (DESIGN §4): filter → resample → normalise → epoch.
+"""The per-channel signal chains (DESIGN §4): filter → resample to 100 Hz → z-score → epochs.
 
-Every step is a small function with explicit units so it can be tested with a known answer,
-and :func:`process_channel` chains them with the parameters of :class:`SignalParams`, which are
-written into each output file.
+Two chains, each implemented once, chosen by :attr:`SignalParams.chain` and recorded with the data
+and with the weights trained on it (the chain travels with the weights):
+
+``"antialiased"`` (ours, the default for preprocessing)
+    per channel at its own native rate: zero-phase Butterworth (:func:`scipy.signal.sosfiltfilt`),
+    polyphase resampling with an anti-aliasing FIR (:func:`scipy.signal.resample_poly`), z-score.
+``"published"`` (what the official LPSGM weights were trained on)
+    every channel first brought to the highest rate among the channels read, by FFT upsampling as
+    MNE's EDF reader does (:func:`fft_upsample`, done by :func:`preprocess.core.pipeline.load_montage`);
+    then zero-phase Butterworth in transfer-function form (:func:`scipy.signal.filtfilt` with
+    ``(b, a)``, its default odd padding), linear interpolation on a grid stretched so the last output
+    sample lands on the last input sample (:func:`stretched_linear_resample`, no anti-aliasing: the
+    chin EMG aliases), z-score over the night. One documented deviation: at 1000 Hz and above the
+    ``(b, a)`` form is numerically unstable (its 0.3 Hz poles leave or touch the unit circle: the
+    output is off by 40–70 % or diverges), so there the same filter runs as second-order sections
+    with the same padding — what ``(b, a)`` computes where it is stable.
+
+The output rate (100 Hz) and the epoch length (30 s = 3000 samples) are fixed by the model (its
+kernel sizes assume them), so they are constants here, not parameters.
+
+Every step is a small function with explicit units so it can be tested with a known answer.
 """
 
 from __future__ import annotations
@@ -16,15 +34,32 @@ import numpy as np
 from scipy import fft as spfft
 from scipy import signal as sps
 
+SFREQ = 100.0
+"""Output sampling rate (Hz) of every chain; the model's kernels assume it."""
+
+EPOCH_SECONDS = 30.0
+"""Epoch length (s)."""
+
+EPOCH_SAMPLES = 3000
+"""Samples per epoch at :data:`SFREQ`."""
+
+CHAINS = ("antialiased", "published")
+"""Signal chains (see the module docstring)."""
+
+BA_MAX_RATE = 1000.0
+"""Rates (Hz) from which the published chain's filter runs as second-order sections instead of
+``(b, a)``: at 512 Hz ``(b, a)`` is within 1e-3 of the exact filter, at 1000 Hz its band-pass pole
+lies outside the unit circle and at 1024 Hz the output is 38 % off (measured on white noise)."""
+
 
 @dataclass(frozen=True)
 class SignalParams:
-    """Parameters of the signal chain; recorded in every harmonized file.
+    """Parameters of the signal chain; recorded in every harmonized file and checkpoint.
 
     Attributes
     ----------
-    sfreq : float
-        Output sampling rate (Hz).
+    chain : {"antialiased", "published"}
+        Which chain (see the module docstring).
     eeg_band, eog_band : tuple of float
         Band-pass edges (Hz) for EEG and EOG channels.
     emg_highpass : float
@@ -34,34 +69,55 @@ class SignalParams:
         attenuation is squared.
     normalization : {"zscore", "robust"}
         ``zscore``: (x − mean) / std; ``robust``: (x − median) / IQR.
-    epoch_seconds : float
-        Epoch length (s).
     """
 
-    sfreq: float = 100.0
+    chain: str = "antialiased"
     eeg_band: tuple[float, float] = (0.3, 35.0)
     eog_band: tuple[float, float] = (0.3, 35.0)
     emg_highpass: float = 10.0
     filter_order: int = 4
     normalization: str = "zscore"
-    epoch_seconds: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.chain not in CHAINS:
+            raise ValueError(f"chain must be one of {CHAINS}, got {self.chain!r}")
         if self.normalization not in ("zscore", "robust"):
             raise ValueError(f"normalization must be 'zscore' or 'robust', got {self.normalization!r}")
 
-    @property
-    def epoch_samples(self) -> int:
-        return int(round(self.sfreq * self.epoch_seconds))
+    # fixed by the model, read-only (kept as attributes so callers and files state them)
+    sfreq = SFREQ
+    epoch_seconds = EPOCH_SECONDS
+    epoch_samples = EPOCH_SAMPLES
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """JSON-ready parameters, plus the fixed ``sfreq`` and ``epoch_seconds`` for provenance."""
+        return {**dataclasses.asdict(self), "sfreq": SFREQ, "epoch_seconds": EPOCH_SECONDS}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SignalParams":
+        """Parameters from :meth:`to_dict` output (a file's or a checkpoint's ``preprocessing``).
+
+        Unknown keys are refused, like :meth:`models.config.ModelConfig.from_dict`: a chain option
+        this code does not implement must not be silently ignored. ``sfreq`` and ``epoch_seconds``
+        are accepted when they equal the fixed values. A missing ``chain`` means ``antialiased``
+        (files and checkpoints written before the chain was recorded used that chain).
+
+        Raises
+        ------
+        ValueError
+            Unknown keys, or ``sfreq``/``epoch_seconds`` other than 100 Hz / 30 s.
+        """
+        d = dict(d)
+        for key, fixed in (("sfreq", SFREQ), ("epoch_seconds", EPOCH_SECONDS)):
+            value = d.pop(key, fixed)
+            if float(value) != fixed:
+                raise ValueError(f"preprocessing {key}={value}: only {fixed:g} is supported "
+                                 "(the model's kernels assume 100 Hz and 30-s epochs)")
         fields = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in fields}
-        return cls(**kw)
+        unknown = sorted(set(d) - fields)
+        if unknown:
+            raise ValueError(f"unknown SignalParams keys: {unknown}")
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
 class ChannelDropped(ValueError):
@@ -116,7 +172,7 @@ def butter_filter(x: np.ndarray, sfreq: float, low: float | None, high: float | 
     return sps.sosfiltfilt(sos, x)
 
 
-def resample(x: np.ndarray, sfreq: float, target: float = 100.0) -> np.ndarray:
+def resample(x: np.ndarray, sfreq: float, target: float = SFREQ) -> np.ndarray:
     """Polyphase resampling from ``sfreq`` to ``target`` Hz with an anti-aliasing FIR.
 
     The rational factor is exact for the usual rates (256→100 is 25/64, 200→100 is 1/2).
@@ -129,93 +185,70 @@ def resample(x: np.ndarray, sfreq: float, target: float = 100.0) -> np.ndarray:
     return sps.resample_poly(x, ratio.numerator, ratio.denominator)
 
 
-def _smooth_ratio(sfreq: float, target: float) -> Fraction | None:
-    """``target/sfreq`` as up/down when both are 2-3-5-smooth (fast FFT lengths), else None."""
-    ratio, exact = _rational(sfreq, target)
-    if not exact:
-        return None
-    for n in (ratio.numerator, ratio.denominator):
-        for p in (2, 3, 5):
-            while n % p == 0:
-                n //= p
-        if n != 1:
-            return None
-    return ratio
+def fft_upsample(x: np.ndarray, n_out: int) -> np.ndarray:
+    """FFT resampling of a whole channel to ``n_out`` samples, as MNE's EDF reader upsamples.
 
-
-def butter_gain2(freqs: np.ndarray, sfreq: float, low: float | None, high: float | None,
-                 order: int = 4) -> np.ndarray:
-    """``|H(f)|²`` of the digital Butterworth filter that :func:`scipy.signal.butter` designs.
-
-    Closed form of the bilinear-transformed (pre-warped) design, so it costs a few vector
-    operations instead of evaluating polynomials at a million frequencies: with
-    ``w = tan(π f / fs)``, a low-pass is ``1 / (1 + (w / wc)^(2N))``, a high-pass
-    ``1 / (1 + (wc / w)^(2N))`` and a band-pass ``1 / (1 + ((w² − w1 w2) / ((w2 − w1) w))^(2N))``.
-    Squaring the magnitude gives the response of forward-backward (zero-phase) filtering.
+    ``mne.io.read_raw_edf`` brings every channel of a file to the highest rate among the channels
+    read, with :func:`mne.filter.resample` (``npad=0``, boxcar window): the spectrum is zero-padded
+    to the new length, the Nyquist bin of an even-length input is halved, and the amplitude is
+    scaled by ``n_out / n``. This equals :func:`scipy.signal.resample` for real input.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.tan(np.pi * np.asarray(freqs, dtype=np.float64) / sfreq)
-        if low is not None and high is not None:
-            w1, w2 = np.tan(np.pi * low / sfreq), np.tan(np.pi * high / sfreq)
-            ratio = (w * w - w1 * w2) / ((w2 - w1) * w)
-        elif low is not None:
-            ratio = np.tan(np.pi * low / sfreq) / w
-        elif high is not None:
-            ratio = w / np.tan(np.pi * high / sfreq)
-        else:
-            return np.ones_like(w)
-        gain = 1.0 / (1.0 + ratio ** (2 * order))
-    return np.nan_to_num(gain, nan=0.0, posinf=0.0)  # f = 0 for high/band-pass: zero gain
-
-
-def filter_and_resample(x: np.ndarray, sfreq: float, low: float | None, high: float | None,
-                        order: int = 4, target: float = 100.0) -> np.ndarray:
-    """Zero-phase Butterworth filtering at the native rate, then resampling, in one FFT.
-
-    Equivalent to :func:`butter_filter` followed by :func:`resample` away from the recording's
-    first and last seconds, and several times faster on whole nights (the cost is one real FFT
-    of the night instead of two IIR passes and a polyphase FIR):
-
-    * the filter is applied as its exact zero-phase response ``|H(f)|²`` — the magnitude of the
-      same digital Butterworth designed at the native rate, squared, which is what forward-backward
-      filtering computes in steady state;
-    * resampling keeps the spectrum up to the target Nyquist frequency, with a raised-cosine
-      anti-aliasing taper over its last 10 % (like the transition band of a polyphase FIR);
-    * the night is extended by odd reflection (as ``filtfilt`` does) so the circular FFT does not
-      wrap the end of the night onto its start.
-
-    Falls back to the two-step chain when the rate ratio has no fast FFT length.
-    """
-    ratio = _smooth_ratio(sfreq, target)
-    low, high = usable_band(sfreq, low, high)
-    if ratio is None or len(x) < 4 * sfreq:
-        return resample(butter_filter(x, sfreq, low, high, order), sfreq, target)
-    up, down = ratio.numerator, ratio.denominator
+    x = np.asarray(x, dtype=np.float64)
     n = len(x)
-    # odd-reflection padding of ~30 s, a whole number of `down` blocks so the crop is exact
-    pad_blocks = max(1, int(np.ceil(min(30.0 * sfreq, n - 1) / down)))
-    pad = min(pad_blocks * down, n - 1)
-    pad -= pad % down
-    x = np.asarray(x, dtype=np.float32)  # single precision halves FFT time; ample for EEG
-    ext = np.concatenate([2 * x[0] - x[pad:0:-1], x, 2 * x[-1] - x[-2:-pad - 2:-1]]) if pad else x
-    k = spfft.next_fast_len(int(np.ceil(len(ext) / down)), real=True)
-    while (k * up) % 2 or spfft.next_fast_len(k * up, real=True) != k * up:
-        k = spfft.next_fast_len(k + 1, real=True)
-    n_in, n_out = k * down, k * up
-    spectrum = spfft.rfft(ext, n_in)
-    keep = min(len(spectrum), n_out // 2 + 1)
-    freqs = np.arange(keep) * (sfreq / n_in)
-    gain = butter_gain2(freqs, sfreq, low, high, order)
-    if up < down:  # downsampling: anti-aliasing taper below the new Nyquist frequency
-        nyq = target / 2.0
-        edge = 0.9 * nyq
-        band = freqs > edge
-        gain[band] *= 0.5 * (1 + np.cos(np.pi * (freqs[band] - edge) / (nyq - edge)))
-    out_spec = np.zeros(n_out // 2 + 1, dtype=spectrum.dtype)
-    out_spec[:keep] = spectrum[:keep] * gain.astype(np.float32)
-    y = spfft.irfft(out_spec, n_out) * (n_out / n_in)
-    start = pad * up // down
-    return y[start:start + (n * up) // down]
+    if n_out == n:
+        return x
+    spectrum = spfft.rfft(x)
+    if n_out > n and n % 2 == 0:
+        spectrum[n // 2] *= 0.5
+    elif n_out < n and n_out % 2 == 0:
+        spectrum = spectrum[: n_out // 2 + 1].copy()
+        spectrum[n_out // 2] *= 2.0
+    return spfft.irfft(spectrum, n_out) * (n_out / n)
+
+
+def published_filter(x: np.ndarray, sfreq: float, low: float | None, high: float | None,
+                     order: int = 4) -> np.ndarray:
+    """Zero-phase Butterworth as the published chain applies it: ``filtfilt`` with ``(b, a)``.
+
+    Default ``filtfilt`` padding (odd extension of ``3 * max(len(a), len(b))`` samples, steady-state
+    initial conditions). From :data:`BA_MAX_RATE` on, ``(b, a)`` is numerically unstable and the same
+    design runs as second-order sections with the same padding length (the documented deviation).
+    Edges the rate cannot carry are handled by :func:`usable_band` (the published code raised there).
+    """
+    low, high = usable_band(sfreq, low, high)
+    x = np.asarray(x, dtype=np.float64)
+    if low is None and high is None:
+        return x
+    # edges normalised as ``edge * 2 / fs`` exactly as published: (b, a) at 0.3 Hz is so
+    # ill-conditioned at 512 Hz that the last bit of Wn moves the output by 4e-4 SD
+    if low is not None and high is not None:
+        wn, btype = [low * 2 / sfreq, high * 2 / sfreq], "bandpass"
+    elif low is not None:
+        wn, btype = low * 2 / sfreq, "highpass"
+    else:
+        wn, btype = high * 2 / sfreq, "lowpass"
+    if sfreq < BA_MAX_RATE:
+        b, a = sps.butter(N=order, Wn=wn, btype=btype)
+        return sps.filtfilt(b, a, x)
+    sos = sps.butter(N=order, Wn=wn, btype=btype, output="sos")
+    n_coef = (2 if btype == "bandpass" else 1) * order + 1
+    return sps.sosfiltfilt(sos, x, padlen=3 * n_coef)
+
+
+def stretched_linear_resample(x: np.ndarray, sfreq: float, target: float = SFREQ) -> np.ndarray:
+    """Linear interpolation to ``target`` Hz on the published, stretched grid.
+
+    ``round(target / sfreq * n)`` output samples evenly spaced from the first to the last input
+    sample (``np.linspace(0, n - 1, ...)`` in input-sample units): the grid is slightly stretched,
+    so output sample ``k`` shows the input at ``k / target`` plus a shift growing to
+    ``1/target − 1/sfreq`` at the end of the night (6 ms at 256 Hz). No anti-aliasing filter. ``sfreq`` equal to ``target`` returns ``x``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if sfreq == target:
+        return x
+    n = len(x)
+    grid = np.linspace(0, n - 1, int(round(target / sfreq * n)))
+    return np.interp(grid, np.arange(n, dtype=np.float64), x)
 
 
 def normalize(x: np.ndarray, method: str = "zscore") -> np.ndarray:
@@ -253,38 +286,47 @@ def clean_nan(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _band(kind: str, params: SignalParams) -> tuple[float | None, float | None]:
+    if kind == "emg":
+        return params.emg_highpass, None
+    return params.eog_band if kind == "eog" else params.eeg_band
+
+
 def process_channel(x: np.ndarray, sfreq: float, kind: str, params: SignalParams = SignalParams()) -> np.ndarray:
-    """Run the signal chain on one channel.
+    """Run the chain of ``params.chain`` on one channel.
 
     Parameters
     ----------
     x : ndarray, shape (n_samples,)
-        Signal in volts at its native rate.
+        Signal in volts at ``sfreq``. For the published chain this is the rate after the
+        file-level upsampling (see :func:`fft_upsample`); the published code then works with the
+        rate rounded to an integer, and so does this function.
     sfreq : float
-        Native sampling rate (Hz).
+        Sampling rate of ``x`` (Hz).
     kind : {"eeg", "eog", "emg"}
     params : SignalParams
 
     Returns
     -------
-    ndarray of float32, shape (n_samples * params.sfreq / sfreq,)
-        Unitless, normalised signal at ``params.sfreq``.
+    ndarray of float32
+        Unitless, normalised signal at 100 Hz (the trailing partial epoch is kept; epoching drops it).
     """
     x = clean_nan(np.asarray(x, dtype=np.float64))
     if np.ptp(x) == 0:
         raise ChannelDropped("flat signal (no variation)")
-    if kind == "emg":
-        low, high = params.emg_highpass, None
+    low, high = _band(kind, params)
+    if params.chain == "published":
+        rate = float(round(sfreq))  # the published code derives an integer rate from MNE's time axis
+        y = stretched_linear_resample(published_filter(x, rate, low, high, params.filter_order), rate)
     else:
-        low, high = params.eog_band if kind == "eog" else params.eeg_band
-    y = filter_and_resample(x, sfreq, low, high, params.filter_order, params.sfreq)
+        y = resample(butter_filter(x, sfreq, low, high, params.filter_order), sfreq, SFREQ)
     return normalize(y, params.normalization).astype(np.float32)
 
 
-def to_epochs(signals: np.ndarray, epoch_samples: int = 3000) -> np.ndarray:
+def to_epochs(signals: np.ndarray, epoch_samples: int = EPOCH_SAMPLES) -> np.ndarray:
     """Cut ``(n_channels, n_samples)`` into ``(n_epochs, n_channels, epoch_samples)``.
 
-    A trailing partial epoch is dropped.
+    A trailing partial epoch is dropped (as the published chain does).
     """
     n_channels, n_samples = signals.shape
     n_epochs = n_samples // epoch_samples

@@ -6,9 +6,10 @@ Each source implements the :class:`preprocess.core.dataset.SignalSource` protoco
 * :class:`Hdf5Source` — HDF5 recordings with one dataset per channel under a group (Dreem Open
   Datasets: ``signals/eeg/C3_M2``, ``signals/eog/EOG1``, ``signals/emg/EMG`` ...), sampling rate
   and unit from the dataset / group attributes or the root ``description`` JSON.
-* :class:`WfdbSource` — WFDB records: a ``.hea`` header (parsed here, the ``wfdb`` package is not a
-  dependency) and the signal file it names: a MATLAB ``.mat`` (``val`` matrix, read with
-  :mod:`scipy.io`; PhysioNet/CinC challenges) or a binary ``.dat`` in format 16/61/32/80.
+* :class:`WfdbSource` — WFDB records: a ``.hea`` header (parsed here) and the signal file it names:
+  a MATLAB ``.mat`` (``val`` matrix, read with :mod:`scipy.io`; PhysioNet/CinC challenges) or a
+  binary ``.dat`` in format 16/61/32/80. Multi-frequency records (``16x2``: several samples of a
+  signal per frame) are read by the ``wfdb`` package, each signal at its own rate.
 * :func:`read_sample_stages` — per-sample stage indicator vectors in a MATLAB v7.3 (HDF5) file
   (PhysioNet/CinC 2018 ``-arousal.mat``: ``data/sleep_stages/{wake,nonrem1,...}``) -> 30-s epochs.
 * Dreem Open Datasets helpers shared by the ``dodh`` and ``dodo`` modules: :func:`find_dod`,
@@ -164,6 +165,7 @@ class WfdbSignal:
     units: str
     adc_zero: int
     description: str
+    samples_per_frame: int = 1
 
 
 @dataclass
@@ -212,10 +214,12 @@ def _parse_signal_line(tokens: list[str], where: str) -> WfdbSignal:
     if len(tokens) < 2:
         raise SourceError(f"{where}: signal line needs at least a file name and a format")
     fmt_tok = tokens[1]
-    m = re.match(r"^(\d+)(?:x\d+)?(?::\d+)?(?:\+(\d+))?$", fmt_tok)
+    m = re.match(r"^(\d+)(?:x(\d+))?(?::\d+)?(?:\+(\d+))?$", fmt_tok)
     if not m:
         raise SourceError(f"{where}: bad format field {fmt_tok!r}")
-    fmt, offset = m.group(1), int(m.group(2) or 0)
+    fmt, spf, offset = m.group(1), int(m.group(2) or 1), int(m.group(3) or 0)
+    if spf < 1:
+        raise SourceError(f"{where}: bad samples per frame in {fmt_tok!r}")
     gain, baseline, units = 200.0, None, "mV"
     if len(tokens) > 2:
         g = re.match(r"^([-+0-9.eE]+)(?:\((-?\d+)\))?(?:/(\S+))?$", tokens[2])
@@ -227,7 +231,8 @@ def _parse_signal_line(tokens: list[str], where: str) -> WfdbSignal:
     adc_zero = int(tokens[4]) if len(tokens) > 4 and _NUMBER.match(tokens[4]) else 0
     return WfdbSignal(file=tokens[0], fmt=fmt, byte_offset=offset, gain=gain,
                       baseline=adc_zero if baseline is None else baseline, units=units,
-                      adc_zero=adc_zero, description=" ".join(tokens[8:]) if len(tokens) > 8 else "")
+                      adc_zero=adc_zero, description=" ".join(tokens[8:]) if len(tokens) > 8 else "",
+                      samples_per_frame=spf)
 
 
 def read_wfdb_header(path: str | os.PathLike) -> WfdbHeader:
@@ -335,11 +340,39 @@ class WfdbSource:
         self._cache[file] = data[:, :n] if n else data
         return self._cache[file]
 
+    @property
+    def multi_frequency(self) -> bool:
+        """Whether some signal has several samples per frame (a higher rate than the frame rate)."""
+        return any(s.samples_per_frame > 1 for s in self.header.signals)
+
+    def _read_wfdb(self, i: int) -> tuple[np.ndarray, float]:
+        """Signal ``i`` of a multi-frequency record through the ``wfdb`` package, at its own rate.
+
+        Reading such a record as one sample per frame would interleave a signal's extra samples
+        with the next signal's, silently wrong; ``wfdb.rdrecord(smooth_frames=False)`` expands
+        every signal to ``frame rate × samples per frame``.
+        """
+        import wfdb
+
+        if "wfdb" not in self._cache:
+            base = self.header.path.with_suffix("")
+            try:
+                self._cache["wfdb"] = wfdb.rdrecord(str(base), smooth_frames=False, physical=True)
+            except Exception as exc:  # noqa: BLE001 - wfdb raises many types for bad records
+                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise SourceError(f"{self.header.path.name}: cannot read multi-frequency WFDB record ({text})") from None
+        rec = self._cache["wfdb"]
+        sig = self.header.signals[i]
+        x = np.asarray(rec.e_p_signal[i], dtype=np.float64)
+        return x * unit_scale(sig.units), self.header.sfreq * rec.samps_per_frame[i]
+
     def read(self, label: str) -> tuple[np.ndarray, float]:
         try:
             i = self.labels.index(label)
         except ValueError:
             raise KeyError(f"{self.header.path.name}: no channel {label!r}") from None
+        if self.multi_frequency:
+            return self._read_wfdb(i)
         sig = self.header.signals[i]
         row = [s for s in self.header.signals if s.file == sig.file].index(sig)
         digital = np.asarray(self._matrix(sig.file)[row], dtype=np.float64)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Mapping
 
+from preprocess.core.channels import build_alias_table
 from preprocess.core.dataset import DatasetSpec
 
 MODULES = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
@@ -27,6 +29,48 @@ def registry() -> dict[str, DatasetSpec]:
             for spec in specs:
                 _REGISTRY[spec.name] = spec
     return _REGISTRY
+
+
+_ALIAS_TABLE: dict | None = None
+
+
+def layouts() -> dict[str, DatasetSpec]:
+    """Datasets with a channel map of their own (``generic`` uses the shared table), by name."""
+    return {name: spec for name, spec in sorted(registry().items()) if spec.channel_map is not AUTO_MAP}
+
+
+def alias_table() -> dict:
+    """The shared alias table for automatic montage detection, built once from every dataset's map.
+
+    :func:`preprocess.core.channels.build_alias_table` over the dataset specs sorted by name:
+    nothing is registered as a side effect of importing a module.
+    """
+    global _ALIAS_TABLE
+    if _ALIAS_TABLE is None:
+        _ALIAS_TABLE = build_alias_table(spec.channel_map for spec in layouts().values())
+    return _ALIAS_TABLE
+
+
+class _AutoMap(Mapping):
+    """The shared alias table as a mapping that is built on first use.
+
+    The ``generic`` dataset module needs the table as its channel map, but the table is built
+    from the other modules' specs; building it lazily keeps the data flowing one way (specs →
+    table) without an import cycle.
+    """
+
+    def __getitem__(self, key):
+        return alias_table()[key]
+
+    def __iter__(self):
+        return iter(alias_table())
+
+    def __len__(self) -> int:
+        return len(alias_table())
+
+
+AUTO_MAP = _AutoMap()
+"""Channel map of the ``generic`` dataset: the shared alias table."""
 
 
 def get_dataset(name: str) -> DatasetSpec:

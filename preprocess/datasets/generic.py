@@ -17,9 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from preprocess.core.annotations import read_edf_start, read_edfplus_stages, start_offset
-from preprocess.core.channels import ALIASES
 from preprocess.core.dataset import DatasetSpec, Record, first_existing
+from preprocess.core.edf import is_annotation_only
 from preprocess.core.nsrr import read_scoring
+from preprocess.datasets import AUTO_MAP
 
 _SCORING_SUFFIXES = ("-Hypnogram.edf", "_sleepscoring.edf", "-nsrr.xml", ".xml", ".annot", ".tsv")
 
@@ -31,8 +32,8 @@ def _is_scoring(path: Path) -> bool:
 def find(src: Path) -> list[Record]:
     records = []
     for path in sorted(p for p in Path(src).rglob("*") if p.suffix.lower() in (".edf", ".bdf")):
-        if _is_scoring(path) or path.name.startswith("."):
-            continue
+        if _is_scoring(path) or path.name.startswith(".") or not path.is_file() or is_annotation_only(path):
+            continue  # folders named x.edf and annotation-only EDF+ files are not recordings
         candidates = [path.with_name(path.stem + s) for s in _SCORING_SUFFIXES]
         records.append(Record(id=path.stem, subject=path.stem, signal=path,
                               annotation=first_existing(candidates)))
@@ -51,7 +52,7 @@ SPEC = DatasetSpec(
     description="any folder of scored EDF/BDF files (EDF+ hypnogram, NSRR XML, .annot or .tsv beside each)",
     layout="<src>/**/<name>.edf + <name>-Hypnogram.edf | <name>_sleepscoring.edf | <name>.xml | <name>.annot | <name>.tsv",
     url="your own data (also: python -m simulate --dataset generic)",
-    channel_map=ALIASES,
+    channel_map=AUTO_MAP,
     find=find,
     read_stages=read_stages,
 )

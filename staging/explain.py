@@ -1,0 +1,799 @@
+"""Why did the model stage this epoch so? Grad-CAM, guided Grad-CAM and channel attribution.
+
+For every explained epoch ``e`` and every channel ``c`` of the recording:
+
+``gradcam`` (n, C, 3000)
+    Grad-CAM on the **last Conv1d of each CNN branch** (:func:`branch_last_convs`; 63 time
+    steps in branch 1, 13 in branch 2), each map placed on the 3000 samples of the epoch at the
+    receptive-field centres of its time steps and linearly interpolated, then summed over the two
+    branches (the fusion of the published LPSGM Grad-CAM code). Non-negative; in units of the
+    target logit, so values are comparable across channels and epochs.
+``guided_gradcam`` (n, C, 3000)
+    ``gradcam`` × the envelope of guided backpropagation (Hilbert envelope of the input-space
+    guided gradient, Gaussian-smoothed with σ = 10 samples = 0.1 s), as published.
+``guided_backprop`` (n, C, 3000)
+    The guided-backpropagation gradient itself (signed; carries the frequency content the model
+    responds to, e.g. 8–12 Hz on O1/O2 in wake).
+``channel_attribution`` (n, C)
+    Shapley values of the channels for the target logit (:func:`channel_shapley`): a channel
+    is removed from the window exactly as the model handles a recording without it (LPSGM is
+    trained on random channel subsets, so every subset is a valid input). Signed, in logit units;
+    the channels sum to ``logit(all channels) − logit(no channel)``. Integrated gradients over
+    the channel's token from a flat-epoch baseline was tried first and rejected: a flat line is
+    itself REM-like (low EEG amplitude, atonic chin), so every REM epoch got negative
+    attributions on all channels.
+
+Target
+    The target is the logit of one stage (default: the stage of the whole-night hypnogram, i.e.
+    the argmax of the voted probabilities; or a stage the user names) at the epoch's **own CLS
+    output** in one window that contains it. Default ``position="centre"``: the window in which
+    the epoch sits at position ``L // 2`` (10 of 20: ten epochs of context before, nine after),
+    shifted only at the edges of the night. The published Grad-CAM code uses position 0 (the
+    window *starting* at the epoch), where the model sees no preceding context at all; every
+    window containing an epoch votes for it, and the centred one is the most representative
+    single vote (context on both sides, as a human scorer reads an epoch).
+    ``position="first"`` (or an integer) reproduces the published choice.
+
+Only the explained epoch's tokens carry gradients: the other epochs of the window enter as fixed
+CNN features (computed once per recording, like :mod:`staging.predict`). This is exact: the
+features of another epoch do not depend on the explained epoch's signal. Padding / absent
+channels never reach the CNN and are masked as attention keys, so all their maps and their
+attribution are exactly zero. In eval mode no operation mixes windows of a batch, so results do
+not depend on batch composition (tested).
+
+Library choice: captum's ``LayerGradCam`` (one call per branch layer), ``GuidedBackprop`` and
+``ShapleyValueSampling`` do the attribution work; only the placement of the two branch maps on the
+3000 samples and their fusion with the guided envelope are ours (captum's ``GuidedGradCam``
+handles one layer and upsamples by stretching, which would misplace the branch-2 map by up to
+2 s; see :func:`step_centres`).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+EPOCH_SAMPLES = 3000
+"""Samples per 30-s epoch at 100 Hz."""
+SFREQ = 100.0
+STAGES = ("W", "N1", "N2", "N3", "REM")
+GBP_SIGMA = 10.0
+"""Gaussian smoothing (samples) of the guided-backprop envelope, as in the published code."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Model access
+# ------------------------------------------------------------------------------------------------
+
+
+def branch_last_convs(model: nn.Module) -> tuple[nn.Conv1d, nn.Conv1d]:
+    """The last ``nn.Conv1d`` of each CNN branch of the epoch encoder (Grad-CAM layers).
+
+    Parameters
+    ----------
+    model : LPSGM
+        Any model with ``epoch_encoder.encoder_branch1`` / ``encoder_branch2`` (the published
+        attribute path; the last Conv1d is ``encoder_branchK[11]`` in the training layout).
+
+    Returns
+    -------
+    tuple of nn.Conv1d
+        Branch 1 (output 63 time steps) and branch 2 (13 time steps).
+    """
+    enc = model.epoch_encoder
+    out = []
+    for name in ("encoder_branch1", "encoder_branch2"):
+        convs = [m for m in getattr(enc, name).modules() if isinstance(m, nn.Conv1d)]
+        if not convs:
+            raise ValueError(f"epoch_encoder.{name} has no Conv1d (an inference-fused model?)")
+        out.append(convs[-1])
+    return out[0], out[1]
+
+
+def explainable_model(model: nn.Module) -> nn.Module:
+    """A float32, eval-mode copy of ``model`` in its plain training-form layout.
+
+    Gradients need the unfused modules (separate Conv1d / BatchNorm / ReLU, no in-place ReLU):
+    guided backpropagation hooks every ``nn.ReLU``, and Grad-CAM hooks the last Conv1d. A copy
+    keeps the caller's model (possibly prepared for fast inference) untouched.
+    """
+    m = copy.deepcopy(model).float().eval()
+    unfuse = getattr(m, "unfused", None)  # an inference-optimised model may offer its plain form
+    if callable(unfuse):
+        m = unfuse().float().eval()
+    for mod in m.modules():
+        if isinstance(mod, nn.ReLU):
+            mod.inplace = False
+        for p in mod.parameters(recurse=False):
+            p.requires_grad_(False)  # gradients flow to inputs/activations only
+    return m
+
+
+def step_centres(branch: nn.Sequential, until: nn.Module, n_samples: int = EPOCH_SAMPLES) -> np.ndarray:
+    """Input sample at the centre of the receptive field of each time step of ``until``'s output.
+
+    Follows every layer with a ``kernel_size`` (Conv1d, MaxPool1d) up to and including ``until``:
+    output step ``j`` of a layer with kernel k, stride s, padding p is centred on input step
+    ``j·s − p + (k − 1)/2``. Branch 1: ``48 j − 3`` (j = 0..62); branch 2: ``200 j + 274.5``
+    (j = 0..12) — a uniform stretch of 13 steps over 3000 samples would put them at
+    ``230.8 j + 115``, up to 2.1 s off.
+
+    Returns
+    -------
+    ndarray of float
+        Centres in samples, one per output step.
+    """
+    pos = np.arange(n_samples, dtype=np.float64)
+    for layer in branch:
+        k = getattr(layer, "kernel_size", None)
+        if k is not None:
+            k, s, p = (v[0] if isinstance(v, tuple) else v for v in (k, layer.stride, layer.padding))
+            d = getattr(layer, "dilation", 1)
+            d = d[0] if isinstance(d, tuple) else d
+            if p == "same" or p == "valid":
+                p = (k - 1) * d // 2 if p == "same" else 0
+            n_out = (len(pos) + 2 * p - d * (k - 1) - 1) // s + 1
+            j = np.arange(n_out)
+            # index into the previous grid: fractional, extrapolated linearly beyond the edges
+            idx = j * s - p + d * (k - 1) / 2.0
+            step = pos[1] - pos[0] if len(pos) > 1 else 1.0
+            pos = pos[0] + idx * step
+        if layer is until:
+            return pos
+    raise ValueError("layer not found in branch")
+
+
+def upsample_steps(cam: np.ndarray, centres: np.ndarray, n_samples: int = EPOCH_SAMPLES) -> np.ndarray:
+    """Linear interpolation of per-step maps ``(..., steps)`` onto ``n_samples`` samples
+    (constant beyond the first/last centre)."""
+    t = np.arange(n_samples, dtype=np.float64)
+    flat = cam.reshape(-1, cam.shape[-1])
+    out = np.stack([np.interp(t, centres, row) for row in flat]) if len(flat) else np.zeros((0, n_samples))
+    return out.reshape(*cam.shape[:-1], n_samples)
+
+
+def guided_envelope(gbp: np.ndarray, sigma: float = GBP_SIGMA) -> np.ndarray:
+    """Hilbert envelope of a guided-backprop signal, Gaussian-smoothed (σ in samples)."""
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import hilbert
+
+    if gbp.size == 0:
+        return gbp.copy()
+    env = np.abs(hilbert(gbp, axis=-1))
+    return gaussian_filter1d(env, sigma, axis=-1, mode="nearest")
+
+
+# ------------------------------------------------------------------------------------------------
+# Forward functions over the explained epoch
+# ------------------------------------------------------------------------------------------------
+
+
+class _EpochLogits(nn.Module):
+    """Logits of the explained epochs as a function of their own signals (context fixed).
+
+    ``forward(x, context, channels, position)``: x (B, C, 3000) signals of the explained epochs,
+    context (B, L, C, 512) CNN features of their windows (the explained position is replaced),
+    channels (B, C) long with −1 = padding, position (B,) long → (B, n_classes) logits at each
+    window's explained position.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def tokens(self, x: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
+        B, C, T = x.shape
+        idx = (channels >= 0).reshape(-1).nonzero().squeeze(1)
+        f = self.model.encode_epochs(x.reshape(B * C, T).index_select(0, idx))
+        return f.new_zeros(B * C, f.shape[1]).index_copy(0, idx, f).reshape(B, C, -1)
+
+    def forward(self, x, context, channels, position):
+        return _logits_from_tokens(self.model, self.tokens(x, channels), context, channels, position)
+
+
+class _ChannelGate(nn.Module):
+    """Logits at the explained position as a function of which channels are present.
+
+    ``forward(gate, feats, channels, position)``: gate (B, C), a channel is present where
+    gate > 0.5 and otherwise removed from the whole window exactly as the model removes a missing
+    channel (padding index −1: no token, masked as attention key).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, gate, feats, channels, position):
+        ch = torch.where(gate > 0.5, channels, torch.full_like(channels, -1))
+        logits = self.model.forward_features(feats, ch)
+        return logits[torch.arange(len(position), device=logits.device), position]
+
+
+@torch.no_grad()
+def channel_shapley(model: nn.Module, tok: torch.Tensor, context: torch.Tensor, channels: torch.Tensor,
+                    position: torch.Tensor, target: torch.Tensor, n_samples: int = 8, seed: int = 0) -> np.ndarray:
+    """Shapley values of the channels for the target logit (captum ``ShapleyValueSampling``).
+
+    A player is a channel; removing it removes it from the window, the way the model sees a
+    recording without that channel (it was trained with random channel subsets, so every subset
+    is a valid input). Permutation sampling keeps efficiency exactly: the values of the real
+    channels sum to ``logit(all channels) − logit(no channel)``. Redundant channels (six EEG
+    derivations, two EOG) share their credit, which leave-one-out would miss. The permutations
+    come from a fixed seed, so a result does not depend on the batch or the global RNG.
+
+    Returns
+    -------
+    ndarray (B, C)
+        Zero at padding channels.
+    """
+    from captum.attr import ShapleyValueSampling
+
+    B, L = context.shape[:2]
+    at = torch.nn.functional.one_hot(position, L).to(context.dtype)[:, :, None, None]
+    feats = context * (1 - at) + tok[:, None] * at
+    C = channels.shape[1]
+    gate = (channels >= 0).to(feats.dtype)
+    with torch.random.fork_rng(devices=[]):  # captum draws permutations with torch.randperm (CPU)
+        torch.manual_seed(seed)
+        sv = ShapleyValueSampling(_ChannelGate(model)).attribute(
+            gate, baselines=0.0, target=target, additional_forward_args=(feats, channels, position),
+            feature_mask=torch.arange(C, device=feats.device)[None], n_samples=n_samples,
+            perturbations_per_eval=C)
+    return (sv * gate).cpu().numpy().astype(np.float32)
+
+
+def _logits_from_tokens(model, tok, context, channels, position):
+    B, L = context.shape[:2]
+    at = torch.nn.functional.one_hot(position, L).to(context.dtype)[:, :, None, None]  # (B, L, 1, 1)
+    feats = context * (1 - at) + tok[:, None] * at
+    logits = model.forward_features(feats, channels)
+    return logits[torch.arange(B, device=logits.device), position]
+
+
+# ------------------------------------------------------------------------------------------------
+# Core: explain a batch of windows at one position each
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Explanation:
+    """Explanations of ``n`` epochs over ``C`` channels (arrays are NumPy, float32 unless noted).
+
+    Attributes
+    ----------
+    gradcam, guided_gradcam, guided_backprop : ndarray (n, C, 3000)
+        See the module docstring; zero on padding channels.
+    gradcam_branch1 : ndarray (n, C, 63)
+    gradcam_branch2 : ndarray (n, C, 13)
+    channel_attribution : ndarray (n, C)
+        Shapley value of each channel for the target logit (logit units).
+    target : ndarray of int (n,)
+        Explained stage (0..4).
+    window_logits : ndarray (n, 5)
+        Logits of the explained window position.
+    """
+
+    gradcam: np.ndarray
+    guided_gradcam: np.ndarray
+    guided_backprop: np.ndarray
+    gradcam_branch1: np.ndarray
+    gradcam_branch2: np.ndarray
+    channel_attribution: np.ndarray
+    target: np.ndarray
+    window_logits: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @staticmethod
+    def concat(parts: Sequence["Explanation"]) -> "Explanation":
+        names = ("gradcam", "guided_gradcam", "guided_backprop", "gradcam_branch1", "gradcam_branch2",
+                 "channel_attribution", "target", "window_logits")
+        return Explanation(*(np.concatenate([getattr(p, n) for p in parts]) for n in names),
+                           meta=dict(parts[0].meta) if parts else {})
+
+
+def explain_features(model: nn.Module, target_x: torch.Tensor, context: torch.Tensor,
+                     channels: torch.Tensor, position: torch.Tensor, target: torch.Tensor | None = None,
+                     shapley_samples: int = 8) -> Explanation:
+    """Explain one epoch per window.
+
+    Parameters
+    ----------
+    model : LPSGM
+        Output of :func:`explainable_model` (float32, eval, plain layout).
+    target_x : torch.Tensor
+        (B, C, 3000) signals of the explained epochs (z-scored; the model clamps).
+    context : torch.Tensor
+        (B, L, C, 512) CNN features of each window (the explained position is ignored).
+    channels : torch.Tensor
+        (B, C) long canonical index, −1 = padding.
+    position : torch.Tensor
+        (B,) long, position of the explained epoch in its window.
+    target : torch.Tensor, optional
+        (B,) long stage to explain; default the window's own argmax.
+    shapley_samples : int
+        Permutations for the channel Shapley values (each costs C sequence-encoder passes).
+
+    Returns
+    -------
+    Explanation
+    """
+    from captum.attr import GuidedBackprop, LayerGradCam
+
+    dev = context.device
+    x = target_x.to(dev, torch.float32)
+    ch = channels.to(dev).long()
+    pos = position.to(dev).long()
+    ctx = context.to(dev, torch.float32).detach()
+    B, C, T = x.shape
+    net = _EpochLogits(model)
+    real = (ch >= 0)
+    with torch.no_grad():
+        tok = net.tokens(x, ch)
+        logits = _logits_from_tokens(model, tok, ctx, ch, pos)
+    tgt = logits.argmax(1) if target is None else target.to(dev).long()
+    args = (ctx, ch, pos)
+    idx = real.reshape(-1).nonzero().squeeze(1).cpu().numpy()
+
+    cams, steps = [], []
+    for layer in branch_last_convs(model):
+        # relu_attributions: the Grad-CAM ReLU (evidence *for* the target only), as published
+        a = LayerGradCam(net, layer).attribute(x, target=tgt, additional_forward_args=args,
+                                               relu_attributions=True)
+        a = a.detach().squeeze(1).cpu().numpy()  # (n_real_tokens, steps)
+        full = np.zeros((B * C, a.shape[-1]), np.float32)
+        full[idx] = a
+        cams.append(full.reshape(B, C, -1))
+        steps.append(a.shape[-1])
+    enc = model.epoch_encoder
+    centres = [step_centres(enc.encoder_branch1, branch_last_convs(model)[0], T),
+               step_centres(enc.encoder_branch2, branch_last_convs(model)[1], T)]
+    gradcam = sum(upsample_steps(c, z, T) for c, z in zip(cams, centres)).astype(np.float32)
+
+    with warnings.catch_warnings():  # captum announces its (temporary) ReLU hooks on every call
+        warnings.simplefilter("ignore", UserWarning)
+        gbp = GuidedBackprop(net).attribute(x.clone().requires_grad_(True), target=tgt,
+                                            additional_forward_args=args)
+    gbp = (gbp.detach() * real[:, :, None]).cpu().numpy().astype(np.float32)
+    guided = (gradcam * guided_envelope(gbp)).astype(np.float32)
+
+    attribution = channel_shapley(model, tok, ctx, ch, pos, tgt, shapley_samples)
+
+    return Explanation(gradcam, guided, gbp, cams[0], cams[1], attribution,
+                       tgt.cpu().numpy().astype(np.int64), logits.float().cpu().numpy())
+
+
+def explain_windows(model: nn.Module, x: torch.Tensor, channels: torch.Tensor, position: int | torch.Tensor = 0,
+                    target: torch.Tensor | None = None, shapley_samples: int = 8) -> Explanation:
+    """Explain position ``position`` of each window of a model-format batch.
+
+    Parameters
+    ----------
+    model : LPSGM
+        Any loaded model (a plain float32 eval copy is made).
+    x : torch.Tensor
+        (B, L, C, 3000), as for ``model(x, channels)``.
+    channels : torch.Tensor
+        (B, C) long, −1 = padding.
+    position : int or torch.Tensor
+        Window position(s) to explain (0 = the published choice).
+    target : torch.Tensor, optional
+        (B,) stages to explain; default each window's argmax at ``position``.
+    """
+    m = explainable_model(model)
+    B, L = x.shape[:2]
+    pos = torch.as_tensor(position, dtype=torch.long).expand(B) if not torch.is_tensor(position) or \
+        position.dim() == 0 else position.long()
+    with torch.no_grad():
+        ctx = m.encode_tokens(x.float(), channels.long())
+    tx = x[torch.arange(B), pos.to(x.device)]
+    return explain_features(m, tx, ctx, channels, pos, target, shapley_samples)
+
+
+# ------------------------------------------------------------------------------------------------
+# Recording level
+# ------------------------------------------------------------------------------------------------
+
+
+def window_for(epoch: np.ndarray, n_epochs: int, length: int, position: str | int = "centre") -> tuple:
+    """Window start and position of each explained epoch.
+
+    Parameters
+    ----------
+    epoch : ndarray of int
+    n_epochs : int
+        Epochs in the recording.
+    length : int
+        Window length (the model's ``seq_len``, or the recording length if shorter).
+    position : {"centre", "first"} or int
+        Wanted position of the epoch in its window (``centre`` = ``length // 2``; ``first`` = 0,
+        the published choice); windows are shifted at the ends of the night so they stay inside.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(start, position)``.
+    """
+    epoch = np.asarray(epoch, dtype=np.int64)
+    length = min(length, n_epochs)
+    want = {"centre": length // 2, "center": length // 2, "first": 0}.get(position, position)
+    if not isinstance(want, (int, np.integer)) or not 0 <= want < length:
+        raise ValueError(f"position must be 'centre', 'first' or 0..{length - 1}, got {position!r}")
+    start = np.clip(epoch - want, 0, n_epochs - length)
+    return start, epoch - start
+
+
+def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[int], epochs: Sequence[int],
+                      target: Sequence[int] | int | None = None, position: str | int = "centre",
+                      batch_size: int = 8, device: str | torch.device = "cpu", shapley_samples: int = 8,
+                      progress=None) -> Explanation:
+    """Explain chosen epochs of a preprocessed recording.
+
+    Parameters
+    ----------
+    model : LPSGM
+        Loaded model (official or ours); not modified.
+    signals : ndarray
+        ``(C, n_samples)`` at 100 Hz or ``(n_epochs, C, 3000)``, z-scored (as for
+        :func:`staging.predict.predict_proba`).
+    channels : sequence of int
+        Canonical index of each channel of ``signals``.
+    epochs : sequence of int
+        Epochs to explain (0-based).
+    target : int or sequence of int, optional
+        Stage(s) to explain; default each window's own argmax at the explained position.
+    position : {"centre", "first"} or int
+        See :func:`window_for`.
+    batch_size : int
+        Explained epochs per backward pass (bounds memory: activations of
+        ``batch_size × C`` epochs plus ``batch_size`` windows of the sequence encoder).
+    device : str or torch.device
+    shapley_samples : int
+        See :func:`channel_shapley`.
+    progress : callable(n_done, n_total), optional
+
+    Returns
+    -------
+    Explanation
+        In the order of ``epochs``; ``meta`` holds ``epochs``, ``window_start``, ``position``.
+    """
+    from .predict import _per_channel_epochs, encode_recording
+
+    m = explainable_model(model).to(device)
+    feats = encode_recording(m, signals, device)  # (E, C, 512), each token once
+    per_channel = _per_channel_epochs(signals)
+    n_epochs = feats.shape[0]
+    epochs = np.asarray(list(epochs), dtype=np.int64)
+    if epochs.size and (epochs.min() < 0 or epochs.max() >= n_epochs):
+        raise ValueError(f"epochs must lie in 0..{n_epochs - 1}")
+    length = min(m.cfg.seq_len, n_epochs)
+    start, pos = window_for(epochs, n_epochs, length, position)
+    if target is not None:
+        target = np.array(np.broadcast_to(np.asarray(target, dtype=np.int64), epochs.shape))
+    ch = torch.as_tensor(list(channels), dtype=torch.long, device=device)
+    offsets = torch.arange(length, device=device)
+    parts = []
+    for b in range(0, len(epochs), batch_size):
+        sl = slice(b, b + batch_size)
+        e, s = epochs[sl], torch.as_tensor(start[sl], device=device)
+        ctx = feats[s[:, None] + offsets]  # (B, L, C, 512)
+        tx = torch.as_tensor(np.stack([np.stack([pc[i] for pc in per_channel]) for i in e]),
+                             dtype=torch.float32, device=device)
+        tg = None if target is None else torch.as_tensor(target[sl], device=device)
+        parts.append(explain_features(m, tx, ctx, ch[None].expand(len(e), -1),
+                                      torch.as_tensor(pos[sl], device=device), tg, shapley_samples))
+        if progress is not None:
+            progress(min(b + batch_size, len(epochs)), len(epochs))
+    if not parts:
+        C = len(ch)
+        z = np.zeros((0, C, EPOCH_SAMPLES), np.float32)
+        parts = [Explanation(z, z, z, np.zeros((0, C, 63), np.float32), np.zeros((0, C, 13), np.float32),
+                             np.zeros((0, C), np.float32), np.zeros(0, np.int64), np.zeros((0, 5), np.float32))]
+    out = Explanation.concat(parts)
+    out.meta.update(epochs=epochs, window_start=start, position=pos)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Epoch selection, saving, pages
+# ------------------------------------------------------------------------------------------------
+
+
+def select_epochs(spec: str, probs: np.ndarray) -> np.ndarray:
+    """Epochs named by a ``--explain`` specification.
+
+    ``all``; ranges and lists ``100-140,150`` (0-based, inclusive); ``low-confidence`` or
+    ``low-confidence:0.7`` (epochs whose top voted probability is below 0.6 / the given value);
+    a stage name ``W|N1|N2|N3|REM`` (epochs staged so). Items can be combined with commas.
+    """
+    n = len(probs)
+    chosen: list[np.ndarray] = []
+    for item in (t.strip() for t in spec.split(",")):
+        if not item:
+            continue
+        low = item.lower()
+        if low == "all":
+            chosen.append(np.arange(n))
+        elif low.startswith("low-confidence"):
+            thr = float(item.split(":", 1)[1]) if ":" in item else 0.6
+            chosen.append(np.flatnonzero(probs.max(1) < thr))
+        elif item.upper() in STAGES or item.upper() == "R":
+            k = STAGES.index("REM" if item.upper() == "R" else item.upper())
+            chosen.append(np.flatnonzero(probs.argmax(1) == k))
+        elif re.fullmatch(r"\d+(-\d+)?", item):
+            a, _, b = item.partition("-")
+            lo, hi = int(a), int(b or a)
+            if hi < lo or lo >= n:
+                raise ValueError(f"--explain: epoch range {item!r} outside 0..{n - 1}")
+            chosen.append(np.arange(lo, min(hi, n - 1) + 1))
+        else:
+            raise ValueError(f"--explain: cannot read {item!r} (all, 100-140, low-confidence[:P], W|N1|N2|N3|REM)")
+    return np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+
+
+def save_npz(path: Path, exp: Explanation, channel_names: Sequence[str], probs: np.ndarray | None = None,
+             info: dict | None = None) -> Path:
+    """Write ``NAME.explain.npz`` atomically (maps as float16 to halve the size).
+
+    Keys: ``epochs`` (n,), ``channels`` (C,) names, ``gradcam`` / ``guided_gradcam`` /
+    ``guided_backprop`` (n, C, 3000), ``gradcam_branch1`` (n, C, 63), ``gradcam_branch2`` (n, C, 13),
+    ``channel_attribution`` (n, C), ``target`` (n,) stage index, ``target_stage`` (n,) names,
+    ``window_start`` / ``position`` (n,), ``window_logits`` (n, 5), ``probs`` (n, 5) whole-night
+    voted probabilities of the explained epochs, ``info`` (JSON string).
+    """
+    import json
+
+    from .outputs import atomic_write
+
+    arrays = {
+        "epochs": exp.meta["epochs"], "channels": np.asarray(list(channel_names)),
+        "gradcam": exp.gradcam.astype(np.float16), "guided_gradcam": exp.guided_gradcam.astype(np.float16),
+        "guided_backprop": exp.guided_backprop.astype(np.float16),
+        "gradcam_branch1": exp.gradcam_branch1, "gradcam_branch2": exp.gradcam_branch2,
+        "channel_attribution": exp.channel_attribution, "target": exp.target,
+        "target_stage": np.asarray([STAGES[t] for t in exp.target]),
+        "window_start": exp.meta["window_start"], "position": exp.meta["position"],
+        "window_logits": exp.window_logits, "info": np.asarray(json.dumps(info or {}, default=str)),
+    }
+    if probs is not None:
+        arrays["probs"] = probs[exp.meta["epochs"]].astype(np.float32)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    return atomic_write(Path(path), write)
+
+
+def render_page(path: Path, signals_epoch: np.ndarray, saliency: np.ndarray, attribution: np.ndarray,
+                channel_names: Sequence[str], title: str) -> Path:
+    """One explanation page: each channel's 30-s trace over its saliency, attribution bars at the side.
+
+    Parameters
+    ----------
+    signals_epoch : ndarray (C, 3000)
+        Z-scored signals of the epoch.
+    saliency : ndarray (C, 3000)
+        Non-negative map (normalised here by its maximum over the whole page, so channels
+        compare).
+    attribution : ndarray (C,)
+        Channel attribution (signed).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .outputs import atomic_write
+
+    C = len(channel_names)
+    t = np.arange(signals_epoch.shape[-1]) / SFREQ
+    top = float(np.max(saliency)) if saliency.size else 0.0
+    sal = saliency / top if top > 0 else np.zeros_like(saliency)
+    fig = plt.figure(figsize=(12, 0.75 * C + 1.4))
+    gs = fig.add_gridspec(C, 2, width_ratios=(6, 1), wspace=0.05, hspace=0.08)
+    for c in range(C):
+        ax = fig.add_subplot(gs[c, 0])
+        ax.imshow(sal[c][None], aspect="auto", cmap="jet", vmin=0, vmax=1, alpha=0.55,
+                  extent=(0, t[-1], -1, 1), interpolation="bilinear")
+        y = np.clip(signals_epoch[c], -6, 6) / 6.0
+        ax.plot(t, y, color="k", lw=0.5)
+        ax.set_xlim(0, t[-1])
+        ax.set_ylim(-1, 1)
+        ax.set_yticks([])
+        ax.set_ylabel(channel_names[c], rotation=0, ha="right", va="center", fontsize=9)
+        if c < C - 1:
+            ax.set_xticks([])
+        else:
+            ax.set_xlabel("time in epoch (s)")
+    axb = fig.add_subplot(gs[:, 1])
+    ypos = np.arange(C)
+    axb.barh(ypos, attribution, color=["tab:red" if a >= 0 else "tab:blue" for a in attribution])
+    axb.set_ylim(C - 0.5, -0.5)
+    axb.set_yticks(ypos, channel_names, fontsize=8)
+    axb.yaxis.tick_right()
+    axb.axvline(0, color="k", lw=0.5)
+    axb.set_xlabel("channel attribution\n(Shapley, logit units)", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(left=0.07, right=0.93, top=1 - 0.55 / (0.75 * C + 1.4), bottom=0.7 / (0.75 * C + 1.4))
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    plt.close(fig)
+    return Path(path)
+
+
+def page_title(name: str, epoch: int, target: int, probs_row: np.ndarray | None, position: int, start: int,
+               length: int = 20, demo: bool = False) -> str:
+    """Title of an explanation page: recording, epoch and clock offset, stage and probability."""
+    sec = epoch * 30
+    clock = f"{sec // 3600:d}:{sec % 3600 // 60:02d}:{sec % 60:02d}"
+    stage = STAGES[target]
+    p = f"  p({stage}) = {probs_row[target]:.2f}" if probs_row is not None else ""
+    staged = f"  (staged {STAGES[int(np.argmax(probs_row))]})" if probs_row is not None else ""
+    return (f"{name}  epoch {epoch} (+{clock})  explaining {stage}{p}{staged}  "
+            f"[window {start}-{start + length - 1}, position {position}]" + ("  DEMO weights, simulated" if demo else ""))
+
+
+def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarray, channel_names: Sequence[str],
+                      probs: np.ndarray, spec: str = "all", stage: str | None = None, position: str | int = "centre",
+                      batch_size: int = 8, device: str = "cpu", max_pages: int | None = 50, demo: bool = False,
+                      info: dict | None = None, map_name: str = "gradcam") -> dict:
+    """Explain the epochs named by ``spec`` and write ``NAME.explain.npz`` plus PNG pages.
+
+    Pages go to ``out/NAME.explain/epoch_00123.png`` (at most ``max_pages``, the first ones in
+    epoch order; ``None`` = all). Returns a summary dict (paths, counts, seconds per epoch).
+    """
+    import time
+
+    from .predict import _per_channel_epochs, channel_indices
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    epochs = select_epochs(spec, probs)
+    target = None if stage is None else STAGES.index(stage.upper() if stage.upper() != "R" else "REM")
+    if target is None:
+        target = probs.argmax(1)[epochs]  # the stage the hypnogram shows
+    exp = explain_recording(model, signals, channel_indices(channel_names), epochs, target, position,
+                            batch_size, device)
+    t_explain, c_explain = time.perf_counter() - t0, time.process_time() - c0
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    npz = save_npz(out / f"{name}.explain.npz", exp, channel_names, probs,
+                   {**(info or {}), "position_policy": position, "spec": spec})
+    pages = []
+    if len(epochs) and (max_pages is None or max_pages > 0):
+        folder = out / f"{name}.explain"
+        folder.mkdir(exist_ok=True)
+        per_channel = _per_channel_epochs(signals)
+        sal = getattr(exp, map_name)
+        for i, e in enumerate(epochs[: max_pages]):
+            sig = np.stack([pc[e] for pc in per_channel]).astype(np.float32)
+            title = page_title(name, int(e), int(exp.target[i]), probs[e], int(exp.meta["position"][i]),
+                               int(exp.meta["window_start"][i]), min(model.cfg.seq_len, len(probs)), demo)
+            pages.append(render_page(folder / f"epoch_{e:05d}.png", sig, sal[i], exp.channel_attribution[i],
+                                     channel_names, title))
+    n = max(len(epochs), 1)
+    return {"npz": npz, "pages": pages, "n_epochs": len(epochs), "seconds_per_epoch": t_explain / n,
+            "cpu_seconds_per_epoch": c_explain / n, "explanation": exp}
+
+
+__all__ = ["Explanation", "branch_last_convs", "explain_features", "explain_recording", "explain_windows",
+           "explainable_model", "guided_envelope", "render_page", "save_npz", "select_epochs", "step_centres",
+           "upsample_steps", "window_for", "write_explanation"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line: python -m staging.explain
+# ------------------------------------------------------------------------------------------------
+
+EPILOG = """\
+examples:
+  python -m staging.explain                                   # the bundled simulated night, all epochs
+  python -m staging.explain night.edf --epochs 100-140 --out expl/
+  python -m staging.explain night.edf --epochs low-confidence:0.7 --position first
+  python -m staging.explain night.edf --epochs REM --stage N1   # why is REM not N1?
+
+outputs per recording NAME (in --out): NAME.explain.npz (see staging.explain.save_npz) and
+NAME.explain/epoch_EEEEE.png, one page per explained epoch (at most --max-pages).
+"""
+
+
+def build_parser():
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m staging.explain", epilog=EPILOG,
+                                description="Grad-CAM, guided Grad-CAM and channel attribution for staged epochs.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*", metavar="EDF", help="EDF/BDF files or folders (default: the bundled example)")
+    p.add_argument("--epochs", "--explain", dest="epochs", default="all", metavar="SPEC",
+                   help="epochs to explain: all, 100-140 (0-based, inclusive), 5,9,12, low-confidence[:P] "
+                        "(top probability < P, default 0.6), or a stage W|N1|N2|N3|REM (epochs staged so); "
+                        "combine with commas (default: all)")
+    p.add_argument("--stage", choices=list(STAGES) + ["R"], help="explain this stage instead of the staged one")
+    p.add_argument("--position", default="centre", metavar="centre|first|K",
+                   help="position of the explained epoch in its 20-epoch window: centre (10, default), first "
+                        "(0, the published Grad-CAM code) or an integer")
+    p.add_argument("--out", default="out", metavar="DIR")
+    p.add_argument("--weights", metavar="PATH", help="as for inference.py")
+    p.add_argument("--channels", default="auto", metavar="JSON|auto", help="montage, as for inference.py")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=8, metavar="B", help="explained epochs per backward pass (memory)")
+    p.add_argument("--max-pages", type=int, default=50, metavar="N", help="PNG pages per recording (0: none; default 50)")
+    p.add_argument("--map", default="gradcam", choices=["gradcam", "guided_gradcam"],
+                   help="saliency drawn behind the traces (default gradcam, as in the published figures)")
+    return p
+
+
+def _position_arg(text: str):
+    return int(text) if re.fullmatch(r"\d+", text) else text
+
+
+def explain_file(path: Path, name: str, model, channel_map, params, out: Path, spec: str, stage: str | None,
+                 position, batch_size: int, device: str, max_pages: int, demo: bool, info: dict,
+                 map_name: str = "gradcam") -> dict:
+    """Read, montage and preprocess one EDF exactly as ``inference.py`` does, stage it, explain it."""
+    from preprocess.core.edf import EdfReader
+    from preprocess.core.pipeline import load_montage
+
+    from .predict import channel_indices, predict_proba
+
+    reader = EdfReader(path)
+    try:
+        montaged = load_montage(reader, channel_map, params, path.name)
+    finally:
+        reader.close()
+    probs = predict_proba(model, montaged.signals, channel_indices(montaged.channels), device=device)
+    return write_explanation(out, name, model, montaged.signals, list(montaged.channels), probs, spec, stage,
+                             position, batch_size, device, max_pages, demo,
+                             {**info, "source_file": str(path), "montage": montaged.montage}, map_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    args = build_parser().parse_args(argv)
+    from preprocess.core.signal import SignalParams
+
+    from . import EXAMPLE, resolve_device
+    from .batch import find_inputs, unique_names
+    from .montage import ChannelMapError, channel_map_from_arg
+    from .weights import WeightsError, find_weights, load_model
+
+    try:
+        device = resolve_device(args.device)
+        channel_map, origin = channel_map_from_arg(args.channels)
+        chosen = find_weights(args.weights)
+        model = load_model(chosen, device)
+        position = _position_arg(args.position)
+    except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"weights: {chosen.describe()}; montage: {origin}; device: {device}")
+    if chosen.demo:
+        print("WARNING: DEMO weights trained on SIMULATED PSG: explanations show what this demo model learned "
+              "from the simulator, nothing about real recordings.")
+    params = SignalParams.from_dict(chosen.meta.get("preprocessing", {}) or {})
+    inputs = args.inputs or [str(EXAMPLE)]
+    files = find_inputs(inputs)
+    code = 0
+    for path, name in zip(files, unique_names(files)):
+        try:
+            res = explain_file(path, name, model, channel_map, params, Path(args.out), args.epochs, args.stage,
+                               position, args.batch_size, device, args.max_pages, chosen.demo,
+                               {"weights": str(chosen.path), "demo_weights": chosen.demo}, args.map)
+        except Exception as exc:  # one bad file must not stop the batch
+            print(f"FAILED {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            code = 1
+            continue
+        print(f"ok {path} -> {res['npz']}: {res['n_epochs']} epochs explained, {len(res['pages'])} pages "
+              f"({res['seconds_per_epoch']:.2f} s wall, {res['cpu_seconds_per_epoch']:.2f} s CPU per epoch)")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

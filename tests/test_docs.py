@@ -1,0 +1,115 @@
+"""The README and the docs/ pages say what the code does: commands, options, formats, examples."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+# Pages the README links that other work items write; remove a name once its page lands.
+PENDING = {"docs/reading-recordings.md", "docs/clinical.md",
+           "docs/explain.md", "docs/web.md", "docs/online.md"}
+
+
+def text(rel: str) -> str:
+    return (ROOT / rel).read_text(encoding="utf-8")
+
+
+def long_options(md: str) -> set[str]:
+    """Every ``--option`` named in the first column of a markdown table."""
+    cells = [ln.split("|")[1] for ln in md.splitlines() if ln.startswith("| `")]
+    return {o for c in cells for o in re.findall(r"--[a-z][a-z0-9-]*", c)}
+
+
+def parser_options(parser) -> set[str]:
+    return {o for a in parser._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+
+
+def test_quick_start_is_the_two_commands_and_ci_runs_the_test_command():
+    readme = text("README.md")
+    block = readme.split("## Quick start", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    assert block.splitlines() == [
+        "python3 -m pip install -r requirements.txt && python3 inference.py",
+        "python3 -m pip install -r requirements-dev.txt && python3 -m pytest -q",
+    ]
+    ci = text(".ci/run")
+    assert re.search(r"&& python3 -m pytest -q$", ci, re.M), "CI must run the README's test command"
+
+
+def test_readme_links_resolve():
+    readme = text("README.md")
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    assert any(link.startswith("docs/") for link in links)
+    missing = [link for link in links if not link.startswith("http") and not (ROOT / link).exists()
+               and link not in PENDING]
+    assert missing == []
+
+
+def test_docs_links_between_pages_resolve():
+    for page in DOCS.glob("*.md"):
+        for link in re.findall(r"\]\(([^)#]+)\)", page.read_text(encoding="utf-8")):
+            if link.startswith("http"):
+                continue
+            rel = str((page.parent / link).resolve().relative_to(ROOT))
+            assert (page.parent / link).exists() or rel in PENDING, f"{page.name}: {link}"
+
+
+def test_inference_options_table_matches_the_parser():
+    import inference
+
+    documented = long_options(text("docs/inference.md"))
+    assert documented == parser_options(inference.build_parser())
+
+
+def test_train_options_in_the_docs_exist():
+    import train
+
+    with pytest.raises(SystemExit):  # --help exits after building every option
+        train.parse_args(["--help"])
+    documented = long_options(text("docs/training.md"))
+    src = text("train.py")
+    assert documented and all(f'"{o}"' in src for o in documented), documented
+
+
+def test_hypnogram_csv_columns_as_documented():
+    from staging.outputs import hypnogram_csv
+
+    doc = text("docs/outputs.md")
+    cols = re.search(r"\| `NAME\.hypnogram\.csv` \| `([^`]+)`", doc).group(1)
+    probs = np.eye(5)[[0, 2]] * 0.9 + 0.02
+    assert hypnogram_csv(probs).splitlines()[0] == cols
+
+
+def test_sleep_statistics_example_as_documented():
+    from staging.stats import sleep_statistics
+
+    doc = " ".join(text("docs/outputs.md").split())
+    m = re.search(r"Example: `([A-Z0-9 ]+)` → TST ([\d.]+), SOL ([\d.]+), WASO ([\d.]+), (\d+) awakening, "
+                  r"REM latency (\d+(?:\.\d+)?)", doc)
+    names = ["W", "N1", "N2", "N3", "REM"]
+    s = sleep_statistics([names.index(t) for t in m.group(1).split()])
+    assert (s["TST"], s["SOL"], s["WASO"], s["awakenings"], s["REM_latency"]) == (
+        float(m.group(2)), float(m.group(3)), float(m.group(4)), int(m.group(5)), float(m.group(6)))
+
+
+def test_canonical_channel_indices_as_documented():
+    from preprocess.core.channels import CHANNEL_INDEX
+
+    doc = text("docs/montage.md")
+    pairs = re.findall(r"`?([A-Z][A-Za-z0-9]*)(?:-M[12]| EMG)=(\d)", doc)
+    assert {name: int(i) for name, i in pairs} == CHANNEL_INDEX
+
+
+def test_sta_codes_as_documented():
+    from staging.outputs import sta_text
+
+    doc = text("docs/outputs.md")
+    codes = dict((name, int(c)) for c, name in re.findall(r"`(\d)`=(W|N1|N2|N3|REM)", doc))
+    lines = sta_text(np.arange(5)).splitlines()
+    assert [int(ln.split("\t")[1]) for ln in lines] == [codes[n] for n in ["W", "N1", "N2", "N3", "REM"]]
+    assert lines[0].split("\t")[0] == "1"  # 1-based epochs

@@ -1,0 +1,200 @@
+"""staging.explain: unit tests with known answers (tiny random models; the known-answer tests on
+simulated PSG with the demo weights are in tests/test_explain_sim.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from models import build_model, load_checkpoint, to_official_state_dict
+from staging.explain import (
+    branch_last_convs,
+    explain_recording,
+    explain_windows,
+    explainable_model,
+    select_epochs,
+    step_centres,
+    upsample_steps,
+    window_for,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    m = build_model("lpsgm-small", seq_len=5).eval()
+    # non-trivial BatchNorm statistics, so eval-mode BN is not the identity
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm1d):
+            mod.running_mean.uniform_(-0.2, 0.2)
+            mod.running_var.uniform_(0.5, 2.0)
+    return m
+
+
+def _windows(seed: int, B: int, L: int, C: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(B, L, C, 3000, generator=g)
+
+
+def test_step_centres_known_answer(tiny):
+    enc = tiny.epoch_encoder
+    b1, b2 = branch_last_convs(tiny)
+    assert b1 is enc.encoder_branch1[11] and b2 is enc.encoder_branch2[11]
+    c1, c2 = step_centres(enc.encoder_branch1, b1), step_centres(enc.encoder_branch2, b2)
+    np.testing.assert_allclose(c1, 48 * np.arange(63) - 3)
+    np.testing.assert_allclose(c2, 200 * np.arange(13) + 274.5)
+    with torch.no_grad():  # the step counts match the real activations
+        x = torch.zeros(1, 1, 3000)
+        assert enc.encoder_branch1[:12](x).shape[-1] == 63 and enc.encoder_branch2[:12](x).shape[-1] == 13
+
+
+def test_upsample_steps_interpolates_at_centres():
+    centres = np.array([100.0, 1100.0, 2100.0])
+    up = upsample_steps(np.array([[0.0, 1.0, 3.0]]), centres)
+    assert up.shape == (1, 3000)
+    np.testing.assert_allclose(up[0, [0, 100, 600, 1100, 1600, 2100, 2999]], [0, 0, 0.5, 1, 2, 3, 3])
+
+
+def test_window_for():
+    start, pos = window_for(np.array([0, 3, 10, 50, 99]), 100, 20, "centre")
+    assert start.tolist() == [0, 0, 0, 40, 80] and pos.tolist() == [0, 3, 10, 10, 19]
+    start, pos = window_for(np.array([0, 85, 99]), 100, 20, "first")
+    assert start.tolist() == [0, 80, 80] and pos.tolist() == [0, 5, 19]
+    start, pos = window_for(np.array([0, 6]), 7, 20, "centre")  # short recording: one window of 7
+    assert start.tolist() == [0, 0] and pos.tolist() == [0, 6]
+    with pytest.raises(ValueError):
+        window_for(np.array([0]), 100, 20, 25)
+
+
+def test_select_epochs():
+    probs = np.array([[0.9, 0.1, 0, 0, 0], [0.5, 0.4, 0.1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 1]])
+    assert select_epochs("all", probs).tolist() == [0, 1, 2, 3]
+    assert select_epochs("1-2", probs).tolist() == [1, 2]
+    assert select_epochs("3,0", probs).tolist() == [0, 3]
+    assert select_epochs("low-confidence", probs).tolist() == [1]
+    assert select_epochs("low-confidence:0.95", probs).tolist() == [0, 1]
+    assert select_epochs("REM,N2", probs).tolist() == [2, 3]
+    with pytest.raises(ValueError):
+        select_epochs("7-9", probs)
+    with pytest.raises(ValueError):
+        select_epochs("tomorrow", probs)
+
+
+def test_explained_logits_are_the_models(tiny):
+    x = _windows(1, 2, 5, 3)
+    ch = torch.tensor([[0, 4, 6], [2, 3, -1]])
+    e = explain_windows(tiny, x, ch, position=torch.tensor([0, 3]))
+    with torch.no_grad():
+        ref = tiny(x, ch)
+    np.testing.assert_allclose(e.window_logits, ref[[0, 1], [0, 3]].numpy(), rtol=1e-5, atol=1e-5)
+    assert e.target.tolist() == ref[[0, 1], [0, 3]].argmax(1).tolist()
+    assert e.gradcam.shape == (2, 3, 3000) and e.gradcam_branch1.shape == (2, 3, 63)
+    assert e.gradcam_branch2.shape == (2, 3, 13) and e.channel_attribution.shape == (2, 3)
+    assert (e.gradcam >= 0).all() and (e.guided_gradcam >= 0).all()
+    assert e.gradcam[0].max() > 0 and np.abs(e.guided_backprop[0]).max() > 0
+
+
+def test_padded_channel_has_zero_saliency(tiny):
+    x = _windows(2, 1, 5, 3)
+    ch = torch.tensor([[0, 6, -1]])
+    e = explain_windows(tiny, x, ch, position=2)
+    for name in ("gradcam", "guided_gradcam", "guided_backprop", "gradcam_branch1", "gradcam_branch2"):
+        arr = getattr(e, name)
+        assert np.all(arr[0, 2] == 0), name
+        assert np.abs(arr[0, :2]).max() > 0, name
+    assert e.channel_attribution[0, 2] == 0 and np.abs(e.channel_attribution[0, :2]).max() > 0
+    # whatever the padding holds, the real channels' explanation is unchanged
+    x2 = x.clone()
+    x2[:, :, 2] = 100.0
+    e2 = explain_windows(tiny, x2, ch, position=2)
+    np.testing.assert_allclose(e2.gradcam, e.gradcam, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(e2.channel_attribution, e.channel_attribution, rtol=1e-5, atol=1e-6)
+    # and equals the explanation of the window without the padding column
+    e3 = explain_windows(tiny, x[:, :, :2], ch[:, :2], position=2)
+    np.testing.assert_allclose(e3.gradcam, e.gradcam[:, :2], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(e3.channel_attribution, e.channel_attribution[:, :2], rtol=1e-4, atol=1e-5)
+
+
+def test_results_do_not_depend_on_batch_composition(tiny):
+    x = _windows(3, 3, 5, 4)
+    ch = torch.tensor([[0, 2, 6, 8], [1, 4, -1, -1], [3, 5, 7, -1]])
+    pos = torch.tensor([1, 4, 0])
+    target = torch.tensor([2, 0, 4])
+    together = explain_windows(tiny, x, ch, pos, target)
+    for b in range(3):
+        alone = explain_windows(tiny, x[b:b + 1], ch[b:b + 1], pos[b:b + 1], target[b:b + 1])
+        for name in ("gradcam", "guided_gradcam", "guided_backprop", "channel_attribution", "window_logits"):
+            a, t = getattr(alone, name)[0], getattr(together, name)[b]
+            np.testing.assert_allclose(a, t, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(t).max()), err_msg=name)
+
+
+def test_channel_shapley_efficiency(tiny):
+    """Channel Shapley values sum to logit(all channels) − logit(no channel), padding gets 0."""
+    x = _windows(4, 1, 5, 4)
+    ch = torch.tensor([[0, 4, 6, -1]])
+    e = explain_windows(tiny, x, ch, position=2, target=torch.tensor([1]))
+    with torch.no_grad():
+        full = tiny(x, ch)[0, 2, 1].item()
+        none = tiny.forward_features(torch.zeros(1, 5, 4, 512), torch.full((1, 4), -1))[0, 2, 1].item()
+    assert e.channel_attribution[0].sum() == pytest.approx(full - none, rel=1e-4, abs=1e-4)
+    assert e.channel_attribution[0, 3] == 0
+
+
+def test_recording_level_matches_explicit_windows(tiny):
+    g = np.random.default_rng(5)
+    signals = g.standard_normal((2, 12 * 3000)).astype(np.float32)
+    channels = [2, 7]
+    exp = explain_recording(tiny, signals, channels, [0, 6, 11], batch_size=2)
+    assert exp.meta["window_start"].tolist() == [0, 4, 7] and exp.meta["position"].tolist() == [0, 2, 4]
+    epochs = signals.reshape(2, 12, 3000).transpose(1, 0, 2)
+    for i, (s, p) in enumerate(zip(exp.meta["window_start"], exp.meta["position"])):
+        x = torch.as_tensor(epochs[s:s + 5])[None]
+        ref = explain_windows(tiny, x, torch.tensor([channels]), int(p), torch.tensor([exp.target[i]]))
+        np.testing.assert_allclose(exp.gradcam[i], ref.gradcam[0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(exp.channel_attribution[i], ref.channel_attribution[0], rtol=1e-4, atol=1e-5)
+
+
+def test_model_is_not_modified(tiny):
+    before = {k: v.clone() for k, v in tiny.state_dict().items()}
+    explain_windows(tiny, _windows(6, 1, 5, 2), torch.tensor([[0, 1]]), 0)
+    assert not tiny.training
+    assert all(torch.equal(before[k], v) for k, v in tiny.state_dict().items())
+    assert all(p.requires_grad for p in tiny.parameters())
+    m = explainable_model(tiny)
+    assert m is not tiny and not any(p.requires_grad for p in m.parameters())
+
+
+def test_official_format_checkpoint(tmp_path):
+    torch.manual_seed(1)
+    model = build_model("lpsgm-small").eval()  # official files are seq_len 20, N blocks
+    path = tmp_path / "ched32_seqed64_ch9_seql20_block1.pth"
+    torch.save({"model_state_dict": to_official_state_dict(model)}, path)
+    official = load_checkpoint(path)
+    x = _windows(7, 1, 20, 2)
+    ch = torch.tensor([[4, 6]])
+    a = explain_windows(official, x, ch, 0)
+    b = explain_windows(model, x, ch, 0)
+    np.testing.assert_allclose(a.gradcam, b.gradcam, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(a.channel_attribution, b.channel_attribution, rtol=1e-5, atol=1e-6)
+    assert a.gradcam.max() > 0
+
+
+def test_cli_on_the_bundled_example(tmp_path):
+    """The CLI renders pages and writes the npz for the bundled simulated night."""
+    from staging import EXAMPLE
+    from staging.explain import main
+
+    assert main([str(EXAMPLE), "--epochs", "40,60", "--out", str(tmp_path), "--max-pages", "1",
+                 "--device", "cpu"]) == 0
+    z = np.load(tmp_path / "simulated_night.explain.npz")
+    assert z["epochs"].tolist() == [40, 60]
+    C = len(z["channels"])
+    assert z["gradcam"].shape == (2, C, 3000) and z["channel_attribution"].shape == (2, C)
+    assert z["probs"].shape == (2, 5) and z["target"].tolist() == z["probs"].argmax(1).tolist()
+    assert json.loads(str(z["info"]))["demo_weights"] is True
+    pages = sorted((tmp_path / "simulated_night.explain").glob("*.png"))
+    assert [p.name for p in pages] == ["epoch_00040.png"]
+    assert pages[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
