@@ -112,9 +112,11 @@ def _chunks(path: Path, size: int = 1 << 20):
 def latency(path: Path) -> None:
     srv = Server()
     try:
-        time.sleep(1.0)  # let the worker finish loading the model: a warm service, as users meet it
         worker = _worker(srv.proc.pid)
-        cpu0 = _cpu_s(worker)
+        cpu0 = -1.0
+        while (cpu := _cpu_s(worker)) != cpu0:  # wait for the model to be loaded: a warm service
+            cpu0 = cpu
+            time.sleep(1.0)
         t0 = time.monotonic()
         r = srv.client.post("/api/jobs", params={"filename": path.name}, content=_chunks(path),
                             headers={"content-type": "application/octet-stream",
