@@ -78,6 +78,12 @@ def _csv_rows(path: Path) -> list[dict]:
     return list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))
 
 
+def _ecg_only(path: Path) -> Path:
+    from tests.conftest import write_edf
+
+    return write_edf(path, {"ECG": (np.random.default_rng(0).normal(0, 100, 6000), 100.0)})
+
+
 def _chromium_context(playwright, executable: str, profile: Path):
     return playwright.chromium.launch_persistent_context(
         str(profile), executable_path=executable, headless=True, args=CHROMIUM_ARGS, accept_downloads=True,
@@ -127,6 +133,19 @@ def test_page_stages_example_like_inference(chromium, server, tmp_path):
             got = tmp_path / "download.csv"
             dl.value.save_as(got)
             job_id = page.evaluate("state.job")
+
+            # Bad files: one readable line on the page, and the service keeps serving.
+            bad = {"empty.edf": b"", "notes.edf": b"just some text\n" * 50}
+            for name, payload in bad.items():
+                page.set_input_files("#file", files=[{"name": name, "mimeType": "application/octet-stream",
+                                                      "buffer": payload}])
+                page.wait_for_selector("#error:not([hidden])")
+                message = page.text_content("#error")
+                assert message.startswith(f"{name}: ") and "\n" not in message
+            ecg = _ecg_only(tmp_path / "ecg.edf")
+            page.set_input_files("#file", str(ecg))
+            page.wait_for_function("document.querySelector('#error').textContent.startsWith('ecg.edf: no ')")
+            page.wait_for_selector("#reupload:not([hidden])")  # labels offered for a manual montage
         finally:
             ctx.close()
 
