@@ -61,7 +61,8 @@ class LPSGM(nn.Module):
         Parameters
         ----------
         x : torch.Tensor
-            (N, 3000) or (N, 1, 3000) float, z-scored signal.
+            (N, 3000) or (N, 1, 3000) float (any floating type: cast to the weights' type here),
+            z-scored signal.
         chunk_size : int, optional
             Encode at most this many epochs at a time (bounds activation memory at inference).
 
@@ -72,6 +73,11 @@ class LPSGM(nn.Module):
         """
         # The clamp lives here (not in forward) so that precomputed features used by the
         # inference pipeline go through exactly the same operations as forward().
+        weight = self.epoch_encoder.encoder_branch1[0].weight
+        if x.dtype != weight.dtype and x.is_floating_point():
+            # float16 batches (WindowDataset(dtype="stored")) are cast here, on the model's device,
+            # after padding tokens were dropped; autocast then casts as it would a float32 input.
+            x = x.to(weight.dtype)
         x = x.clamp(-self.cfg.clamp, self.cfg.clamp)
         if chunk_size is None or x.shape[0] <= chunk_size:
             return self.epoch_encoder(x)

@@ -125,8 +125,11 @@ def find_inputs(inputs: Iterable[str | Path], notes: list | None = None) -> list
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in EXTENSIONS
-                                and not f.name.startswith(".")))
+            hits = sorted(f for f in p.rglob("*") if f.suffix.lower() in EXTENSIONS and not f.name.startswith("."))
+            found.extend(f for f in hits if f.is_file())
+            if notes is not None:
+                notes.extend(f"{f}: is a folder, not an EDF file (its contents are searched)"
+                             for f in hits if f.is_dir())
         else:
             found.append(p)
     unique: dict[Path, Path] = {}
@@ -330,8 +333,13 @@ def format_result(i: int, n: int, res: FileResult) -> str:
     if res.status == "skipped":
         return f"{head} skipped {res.path}: {res.reason}"
     s = res.stats
+    tail = ""
+    if res.warnings:  # what was tolerated, on the file's own line
+        more = f" (+{len(res.warnings) - 1} more)" if len(res.warnings) > 1 else ""
+        tail = f"; warning: {res.warnings[0]}{more}"
     return (f"{head} ok {res.path} -> {res.name}: {res.n_epochs} epochs ({res.n_epochs / 120:.1f} h), "
-            f"{len(res.channels)} channels, TST {s['TST']:.1f} min, SE {s['SE']:.1f} % ({res.seconds:.1f} s)")
+            f"{len(res.channels)} channels, TST {s['TST']:.1f} min, SE {s['SE']:.1f} % ({res.seconds:.1f} s)"
+            f"{tail}")
 
 
 def run_batch(files: list[Path], model, channel_map, options: Options, info: dict | None = None,

@@ -8,45 +8,22 @@ import re
 
 import numpy as np
 
+from ..edf import read_start
 from .clock import _seconds_of_day
 from .epochs import EPOCH_S, AnnotationError, Event, _name, events_to_epochs, stage_code
 
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
-
 
 def read_edf_start(path: str | os.PathLike) -> dt.datetime | None:
-    """Start date and time of an EDF/EDF+/BDF file, read from its fixed-size header.
-
-    Header facts (ASCII): bytes 88-167 local recording identification (EDF+: ``Startdate
-    dd-MMM-yyyy ...``), bytes 168-175 start date ``dd.mm.yy``, bytes 176-183 start time
-    ``hh.mm.ss``. Two-digit years 85-99 are 1985-1999 and 00-84 are 2000-2084; the EDF+
-    ``Startdate`` field, when it holds a full date, takes precedence for the year.
+    """Start date and time of an EDF/EDF+/BDF file (the project's one parser,
+    :func:`preprocess.core.edf.read_start`: EDF+ ``Startdate`` with a four-digit year wins over the
+    two-digit header year; 85-99 are 1985-1999, 00-84 are 2000-2084).
 
     Returns
     -------
     datetime.datetime or None
         Naive local time; ``None`` when the fields cannot be parsed.
     """
-    with open(path, "rb") as f:
-        head = f.read(184)
-    if len(head) < 184:
-        return None
-    text = head.decode("latin-1")
-    recording, date_s, time_s = text[88:168], text[168:176], text[176:184]
-    try:
-        day, month, yy = (int(x) for x in date_s.split("."))
-        hh, mm, ss = (int(x) for x in time_s.split("."))
-    except ValueError:
-        return None
-    year = 1900 + yy if yy >= 85 else 2000 + yy
-    m = re.match(r"\s*Startdate\s+(\d{1,2})-([A-Za-z]{3})-(\d{4})", recording)
-    if m and m.group(2).upper() in _MONTHS:
-        day, month, year = int(m.group(1)), _MONTHS[m.group(2).upper()], int(m.group(3))
-    try:
-        return dt.datetime(year, month, day, hh, mm, ss)
-    except ValueError:
-        return None
+    return read_start(path)
 
 
 def start_offset(scoring_start: dt.datetime | None, signal_start: dt.datetime | None) -> float:
