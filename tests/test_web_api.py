@@ -326,3 +326,22 @@ def test_montage_given_at_upload_and_unchanged_montage_is_automatic(tmp_path):
     same = {**job["recording"]["montage"], "O2": job["recording"]["montage"]["O2"]}
     started = client.post(f"/api/jobs/{job['id']}/start", json={"montage": same}).json()
     assert started["state"] == "queued" and started["montage"] is None
+
+
+def test_docs_options_table_matches_the_command_line():
+    import re
+
+    from web.__main__ import build_parser
+
+    md = (Path(__file__).resolve().parents[1] / "docs" / "web.md").read_text(encoding="utf-8")
+    cells = [ln.split("|")[1] for ln in md.splitlines() if ln.startswith("| `--")]
+    documented = {o for c in cells for o in re.findall(r"--[a-z][a-z0-9-]*", c)}
+    options = {o for a in build_parser()._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+    assert documented == options
+
+
+def test_only_loopback_counts_as_local():
+    from web.__main__ import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.10") and not _is_loopback("::")

@@ -60,7 +60,7 @@ def server(tmp_path):
             urllib.request.urlopen(url + "/api/info", timeout=2).read()
             break
         except OSError:
-            if proc.poll() is not None or time.monotonic() - t0 > 120:
+            if proc.poll() is not None or time.monotonic() - t0 > 300:
                 proc.kill()
                 raise AssertionError("the service did not start: " + (tmp_path / "server.log").read_text()) from None
             time.sleep(0.2)
