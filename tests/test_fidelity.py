@@ -263,3 +263,18 @@ def test_validation_votes_like_inference(tmp_path):
         votes = predict(model, ds, [0], torch.device("cpu"), batch_size=8, stride=stride, bf16=False)[0]
         ours = predict_proba(model, x, ["C3", "E1"], stride=stride)
         np.testing.assert_allclose(votes / votes.sum(1, keepdims=True), ours, atol=1e-5)
+
+
+def test_channels_published_reproduces_the_published_map(tmp_path):
+    """``--channels published`` = the published inference.py map: F3…E2 against the mastoid or raw,
+    no chin (the auto default adds the chin); on the fixture only C3 (from C3 − M2) matches it."""
+    from staging.montage import PUBLISHED_CHANNELS, channel_map_from_arg
+
+    cmap, origin = channel_map_from_arg("published")
+    assert origin == str(PUBLISHED_CHANNELS) and "Chin" not in cmap and len(cmap) == 8
+    assert json.loads(PUBLISHED_CHANNELS.read_text())["C3"] == [["C3", "M2"], "C3"]
+    edf = simulated_edf(tmp_path / "night.edf", 2, 100.0, seed=6)
+    m = load_montage(EdfReader(edf), cmap, PUBLISHED, edf.name)
+    assert m.channels == ["C3"] and m.sources[0].negative == "M2"
+    auto = load_montage(EdfReader(edf), channel_map_from_arg("auto")[0], PUBLISHED, edf.name)
+    assert "Chin" in auto.channels
