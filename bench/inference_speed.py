@@ -187,8 +187,8 @@ def model_flops(model, n_epochs: int, n_channels: int, stride: int) -> float:
 def model_launches(model, signals, idx, stride: int, batch_size: int) -> dict:
     """Kernel launches and host syncs of the model part, as run on CPU and GPU-shaped."""
     import torch
-
     from launches import count_launches
+
     from staging.predict import encode_recording, predict_proba, vote_windows
 
     def gpu_shaped():

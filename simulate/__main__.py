@@ -18,13 +18,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="sleepedf", choices=sorted(PROFILES), help="raw layout (default sleepedf)")
     ap.add_argument("--hours", type=float, default=None,
                     help="night length; default: a real hypnogram's length (Markov 8 h when none is available)")
+    ap.add_argument("--spread", type=float, default=1.0,
+                    help="domain randomisation: widen subject/recording variation (tilt, amplitude, noise, "
+                         "filters) by this factor (training data: 2; default 1 = calibrated population)")
     a = ap.parse_args(argv)
     if a.recordings < 1:
         ap.error("--recordings must be >= 1")
     if a.hours is not None and a.hours <= 0:
         ap.error("--hours must be > 0")
     t0 = time.time()
-    recs = generate(a.out, a.recordings, a.seed, dataset=a.dataset, hours=a.hours)
+    if a.spread <= 0:
+        ap.error("--spread must be > 0")
+    recs = generate(a.out, a.recordings, a.seed, dataset=a.dataset, hours=a.hours, spread=a.spread)
     for r in recs:
         print(f"{r['id']}: {len(r['stages'])} epochs ({len(r['stages']) / 120:.1f} h), "
               f"hypnogram {r['hypnogram_source']}, files {', '.join(f.name for f in r['files'])}")

@@ -82,6 +82,7 @@ def generate(
     hours: float | None = None,
     stages: list | None = None,
     real_root=None,
+    spread: float = 1.0,
 ) -> list[dict]:
     """Write ``n_recordings`` simulated nights in ``dataset``'s raw layout under ``out_dir``.
 
@@ -89,7 +90,8 @@ def generate(
     recording while available, at least two in-sleep epochs marked movement/-1) when ``hours`` is
     None, else Markov nights of ``hours``; ``stages``
     (a list of per-recording stage arrays) overrides both (tests). Deterministic given ``seed``
-    and the set of real hypnogram files present (the source used is recorded).
+    and the set of real hypnogram files present (the source used is recorded). ``spread`` > 1
+    widens subject and amplifier variation (domain randomisation for training data).
 
     Beside each signal EDF it writes ``<stem>.events.tsv``: where the simulator placed spindles,
     K-complexes, eye movements, twitches, artefacts... (:mod:`simulate.events`; read it back with
@@ -109,7 +111,7 @@ def generate(
     for i in range(n_recordings):
         rng = np.random.default_rng([seed, i])
         plan = profile.plan(i, rng)
-        subject = draw_subject_params(np.random.default_rng([seed, 1_000_003, plan.subject_key]))
+        subject = draw_subject_params(np.random.default_rng([seed, 1_000_003, plan.subject_key]), spread=spread)
         subject["seed"] = int(rng.integers(2**31))  # this night's latent sources
         subject["line_freq"] = plan.line_freq
         if stages is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocess.core.annotations import stage_code
+from preprocess.core.annotations import events_to_epochs, stage_code
 from preprocess.core.stages import N1, N2, N3, REM, UNKNOWN, W
 
 EPOCH_SEC = 30.0
@@ -75,23 +75,23 @@ def default_real_root() -> Path | None:
 
 
 def annotations_to_stages(onsets, durations, descriptions, epoch_sec: float = EPOCH_SEC) -> Hypnogram:
-    """Turn (onset, duration, text) stage annotations into one code per epoch; gaps become -1."""
-    spans = []
+    """Turn (onset, duration, text) stage annotations into one code per epoch; gaps become -1.
+
+    Epochs are assigned by the pipeline's own rule (:func:`preprocess.core.annotations.events_to_epochs`:
+    an epoch takes the stage covering its midpoint), so simulated truth and preprocessed labels
+    can never disagree about where a stage starts. Non-stage texts (lights, arousals) are ignored.
+    """
+    events, deep = [], []
     for onset, dur, text in zip(onsets, durations, descriptions):
         code = stage_from_label(str(text))
-        if code is None or not dur or dur <= 0:
+        if code is None:
             continue
-        first = int(round(float(onset) / epoch_sec))
-        n = int(round(float(dur) / epoch_sec))
-        spans.append((first, n, code, str(text).strip().lower() in _RK_STAGE4))
-    if not spans:
+        events.append((float(onset), float(dur), code))
+        deep.append((float(onset), float(dur), int(str(text).strip().lower() in _RK_STAGE4)))
+    if not events:
         return Hypnogram(np.zeros(0, np.int8), np.zeros(0, bool))
-    total = max(f + n for f, n, _, _ in spans)
-    stages = np.full(total, UNKNOWN, dtype=np.int8)
-    stage4 = np.zeros(total, dtype=bool)
-    for first, n, code, s4 in spans:
-        stages[first : first + n] = code
-        stage4[first : first + n] = s4
+    stages = events_to_epochs(events, epoch_s=epoch_sec)
+    stage4 = events_to_epochs(deep, n_epochs=len(stages), epoch_s=epoch_sec) == 1
     return Hypnogram(stages, stage4)
 
 

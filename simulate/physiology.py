@@ -165,36 +165,44 @@ def parse_site(expr: str) -> tuple[str, str | None]:
 # Stage tables (RMS µV at a patch with topography weight 1)
 # ------------------------------------------------------------------------------------------------
 
-_COMPONENTS = ("pink", "slow", "theta", "alpha", "sigma", "beta")
+# "pink": aperiodic 1/f (PSD exponent 1); "steep": aperiodic 1/f^3. Their stage-dependent mix gives
+# the stage-dependent aperiodic exponent of real sleep EEG (flattest in wake, steepest in N3).
+_COMPONENTS = ("pink", "slow", "theta", "alpha", "sigma", "beta", "steep")
 _TOPO = {  # per component: anterior, central, posterior patch weights
     "pink": (1.0, 1.0, 1.0),
     "slow": (1.0, 0.8, 0.6),
     "theta": (0.9, 1.0, 0.75),
-    "alpha": (0.3, 0.55, 1.0),
+    "alpha": (0.02, 0.22, 1.0),  # waking alpha is occipital; weak at central, faint frontal
     "sigma": (0.8, 1.0, 0.7),
     "beta": (1.0, 0.85, 0.7),
+    "steep": (1.0, 1.0, 0.9),
 }
 #                      W     N1    N2    N3    REM
 _STAGE_AMP = {
-    "pink": (9.0, 10.0, 12.0, 13.0, 8.5),
-    "slow": (5.0, 9.0, 17.0, 55.0, 8.0),
-    "theta": (4.0, 11.0, 8.0, 9.0, 8.0),
-    "alpha": (16.0, 3.0, 2.0, 1.5, 3.0),
-    "sigma": (1.5, 1.5, 4.0, 2.5, 1.2),
-    "beta": (4.0, 2.5, 1.6, 1.2, 2.6),
+    "pink": (5.0, 5.0, 2.0, 2.5, 4.5),
+    "slow": (3.0, 3.5, 7.0, 36.0, 4.0),
+    "theta": (2.5, 4.5, 8.0, 9.0, 5.0),
+    "alpha": (7.0, 4.5, 3.5, 4.0, 3.0),
+    "sigma": (1.0, 1.0, 2.5, 1.5, 0.8),
+    "beta": (1.5, 1.0, 0.5, 0.35, 1.0),
+    "steep": (9.0, 8.0, 15.5, 14.0, 9.0),
 }
 _EMG_RMS = (18.0, 8.0, 6.5, 5.5, 2.0)  # chin EMG, µV RMS, W/N1/N2/N3/REM
 
 
-def draw_subject_params(rng: np.random.Generator, seed: int | None = None) -> dict:
-    """Per-subject physiology: plain JSON-serialisable numbers (recorded in simulation.json)."""
+def draw_subject_params(rng: np.random.Generator, seed: int | None = None, spread: float = 1.0) -> dict:
+    """Per-subject physiology: plain JSON-serialisable numbers (recorded in simulation.json).
+
+    ``spread`` widens the between-subject and between-recording variation (domain randomisation
+    for training: spectral tilt, amplitude, noise, filters); 1 = the calibrated population.
+    """
     age = int(rng.integers(20, 80))
     young = (80 - age) / 60.0  # 1 at 20 y, 0 at 80 y: slow-wave amplitude declines with age
     p = {
         "seed": int(rng.integers(2**31)) if seed is None else int(seed),
         "age": age,
         "sex": str(rng.choice(["F", "M"])),
-        "amp_scale": float(np.exp(rng.normal(0, 0.15))),
+        "amp_scale": float(np.exp(rng.normal(0, 0.15 * spread))),
         "delta_scale": float(max(0.7, (0.75 + 0.45 * young) * np.exp(rng.normal(0, 0.1)))),
         "alpha_freq": float(np.clip(rng.normal(10.0, 0.7), 8.5, 11.5)),
         "alpha_amp": float(np.exp(rng.normal(0, 0.3))),
@@ -206,14 +214,18 @@ def draw_subject_params(rng: np.random.Generator, seed: int | None = None) -> di
         "eog_scale": float(np.exp(rng.normal(0, 0.2))),
         "rem_density": float(np.exp(rng.normal(0, 0.3))),
         "eyes_closed_prob": float(rng.uniform(0.5, 0.9)),
-        "noise_uv": float(rng.uniform(0.8, 3.0)),
+        "noise_uv": float(rng.uniform(0.25, 0.8)),  # amplifier input noise, µV RMS (0-Nyquist)
         "line_freq": 50.0,
         "line_common_uv": float(rng.uniform(5.0, 80.0)),
         "line_residual_uv": float(rng.uniform(0.1, 1.5)),
         "sweat": float(rng.uniform(0.0, 1.0)),
         "pop_rate_per_hour": float(rng.uniform(0.0, 1.5)),
         "heart_rate": float(np.clip(rng.normal(62.0, 7.0), 45.0, 85.0)),
+        # spectral tilt: log-ratio applied to the steep vs flat aperiodic parts (+ = steeper)
+        "tilt": float(rng.normal(0, 0.12 * spread)),
+        "spread": float(spread),
     }
+    p["noise_uv"] *= float(spread)
     return p
 
 
@@ -450,6 +462,9 @@ class _Night:
         # block-to-block jitter (log-normal), then smoothing over ~10 s for gradual transitions
         jitter = np.exp(rng.normal(0, 0.18, amps.shape))
         epoch_var = np.repeat(np.exp(rng.normal(0, 0.12, (self.n_epochs, amps.shape[1]))), self.bpe, axis=0)
+        tilt = p.get("tilt", 0.0)
+        amps[:, col["steep"]] *= np.exp(tilt)
+        amps[:, col["pink"]] *= np.exp(-tilt)
         amps = amps * jitter * epoch_var * p["amp_scale"]
         self.block_amps = np.exp(_smooth_blocks(np.log(amps), 5))
         # EMG level per block
@@ -472,7 +487,10 @@ class _Night:
         alpha = np.exp(-0.5 * ((f - p["alpha_freq"]) / 0.7) ** 2)
         sigma = _bandpass_mag(f, 11.0, 15.5, 3)
         beta = _bandpass_mag(f, 15.0, 30.0, 2)
-        return np.stack([pink, slow, theta, alpha, sigma, beta])
+        # Lorentzian with a 2-Hz knee: 1/f^3 above the knee, flat below (slow waves are a
+        # separate component), so NREM gets its steep tilt without a delta excess in N2
+        steep = _bandpass_mag(f, 0.4, 40.0, 2) / (f**2 + 2.0**2) ** 0.75
+        return np.stack([pink, slow, theta, alpha, sigma, beta, steep])
 
     def patches(self) -> np.ndarray:
         if self._patches is None:
@@ -566,9 +584,11 @@ class _Night:
         order = np.argsort(t, kind="stable")
         t, blk = t[order], blk[order]
         is_rem = bs[blk] == REM
-        # gaze jumps: REM movements large, wake (eyes open) moderate, fast (40-80 ms)
-        amp_scale = np.where(is_rem, 170.0, 90.0)
-        targets = np.clip(rng.normal(0, 1, len(t)), -2, 2) * amp_scale * g
+        # waking gaze jumps (scanning with eyes open: the gaze stays where it jumped); REM movements
+        # are brief deflections added below, not steps
+        wake = ~is_rem
+        t, blk, is_rem = t[wake], blk[wake], is_rem[wake]
+        targets = np.clip(rng.normal(0, 1, len(t)), -2, 2) * 90.0 * g
         rise = rng.uniform(0.04, 0.09, len(t))
         # breakpoints: (start of jump, previous gaze), (end of jump, new gaze)
         bt = np.empty(2 * len(t) + 2)
@@ -584,6 +604,8 @@ class _Night:
         order = np.argsort(bt, kind="stable")
         time = self.time()
         h = np.interp(time, bt[order], bv[order]).astype(np.float32)
+        v = np.zeros(n, np.float32)
+        self._rem_movements(h, v)
         # slow rolling eye movements (N1, drowsy wake), 0.1-0.5 Hz, at 4 Hz then interpolated
         sem_level = np.select([bs == N1, (bs == W) & ec, bs == N2], [35.0, 15.0, 8.0], 3.0) * g
         sem_level = _smooth_blocks(sem_level, 5)
@@ -602,7 +624,6 @@ class _Night:
         brate = np.select([(bs == W) & ~ec, bs == W, bs == N1], [0.3, 0.02, 0.02], 0.0)
         counts = rng.poisson(brate * HOP_SEC)
         blk = np.repeat(np.arange(len(bs)), counts)
-        v = np.zeros(n, np.float32)
         for t0 in (blk + rng.random(len(blk))) * HOP_SEC:
             d = rng.uniform(0.25, 0.45)
             self._note("eyes", t0, d, "blink", ("eyes", "v"))
@@ -617,6 +638,32 @@ class _Night:
         v = lfilter(bcoef, acoef, v).astype(np.float32)
         self._eyes = (h, v)
         return self._eyes
+
+    def _rem_movements(self, h: np.ndarray, v: np.ndarray) -> None:
+        """Rapid eye movements of REM sleep, added to the gaze signals ``h``/``v`` (µV at E1/E2).
+
+        Each is a brief deflection: a smooth rise (0.12-0.35 s; real REMs reach ~80-90 µV at
+        ~350 µV/s on LOC/ROC), a short hold, and a return towards the centre, with an oblique
+        (vertical) part of random size, so LOC and ROC are strongly but not perfectly
+        anti-correlated. Bursts: movements come in clusters whose density follows the epoch's
+        phasic level.
+        """
+        rng, g, fs = self._rng("rem-movements"), self.p["eog_scale"], self.fs
+        bs = self.block_stage
+        rem_b = np.repeat(self.rem_phasic, self.bpe)
+        counts = rng.poisson(np.where(bs == REM, 0.45 * rem_b, 0.0) * HOP_SEC)
+        blk = np.repeat(np.arange(len(bs)), counts)
+        self._log["rem"] = []
+        for t0 in np.sort((blk + rng.random(len(blk))) * HOP_SEC):
+            amp = rng.choice([-1.0, 1.0]) * rng.lognormal(np.log(75.0), 0.35) * g
+            rise, hold, back = rng.uniform(0.12, 0.35), rng.uniform(0.05, 0.4), rng.uniform(0.4, 1.2)
+            tt = np.arange(int((rise + hold + back) * fs)) / fs
+            w = np.where(tt < rise, 0.5 - 0.5 * np.cos(np.pi * tt / rise), 1.0)
+            w = np.where(tt > rise + hold, np.exp(-(tt - rise - hold) / (back / 3)), w)
+            i0 = int(t0 * fs)
+            _add(h, i0, (amp * w).astype(np.float32))
+            _add(v, i0, (amp * rng.normal(0.0, 0.35) * w).astype(np.float32))
+            self._note("rem", t0, rise + hold, "rem", ("eyes", "h"))
 
     # -- heart ------------------------------------------------------------------------------------
     def beats(self) -> np.ndarray:
@@ -758,7 +805,7 @@ class _Night:
             hop = int(round(HOP_SEC * sfreq))
             f = np.fft.rfftfreq(2 * hop, 1.0 / sfreq)
             shapes = np.stack([np.ones_like(f), _bandpass_mag(f, 20.0, None, 2)])
-            muscle = np.where(self.block_stage == W, 0.35, 0.08) * self.block_emg
+            muscle = np.where(self.block_stage == W, 0.1, 0.03) * self.block_emg
             amps = np.stack([np.full_like(muscle, self.p["noise_uv"]), muscle], axis=1)
             self._fast_banks[sfreq] = block_noise(self._rng(f"fast:{sfreq}"), amps, shapes, hop, n)
         return self._fast_banks[sfreq]
@@ -821,6 +868,30 @@ class _Night:
 # ------------------------------------------------------------------------------------------------
 
 
+def _hardware(rng: np.random.Generator, spread: float = 1.0) -> dict:
+    """Per-recording amplifier: analog high-pass (first order), optional low-pass, gain error."""
+    hp_max = 0.3 if spread <= 1 else 0.7
+    return {
+        "highpass_hz": float(np.exp(rng.uniform(np.log(0.05), np.log(hp_max)))),
+        "lowpass_hz": [None, 35.0, 45.0, 70.0, 100.0][int(rng.integers(0, 5))] if spread <= 1 else
+        [None, 25.0, 30.0, 35.0, 45.0, 70.0][int(rng.integers(0, 6))],
+        "gain_sd": 0.03 * spread,
+    }
+
+
+def _amplifier(x: np.ndarray, sfreq: float, hw: dict, crng: np.random.Generator) -> np.ndarray:
+    """Apply the recording's analog filters (causal, like the real front end) and a channel gain."""
+    from scipy.signal import butter, sosfilt
+
+    hp = hw["highpass_hz"] * float(np.exp(crng.normal(0, 0.1)))  # per-site component tolerance
+    sos = [butter(1, hp, "highpass", fs=sfreq, output="sos")]
+    lp = hw["lowpass_hz"]
+    if lp is not None and lp < 0.45 * sfreq:
+        sos.append(butter(2, lp, "lowpass", fs=sfreq, output="sos"))
+    y = sosfilt(np.concatenate(sos), x.astype(np.float64))
+    return (y * (1.0 + crng.normal(0, hw["gain_sd"]))).astype(np.float32)
+
+
 def simulate_sites(
     stages: np.ndarray,
     channels: dict[str, tuple[str, float]],
@@ -860,6 +931,7 @@ def simulate_sites(
         out += np.float32(amp * np.sin(phase)) * cs
         return out
 
+    hw = _hardware(night._rng("hardware"), float(p.get("spread", 1.0)))
     for name, (site, sfreq) in channels.items():
         sfreq = float(sfreq)
         n = int(round(dur * sfreq))
@@ -886,6 +958,7 @@ def simulate_sites(
                 if sfreq > 2 * line_f:
                     x += line(sfreq, n, p["line_common_uv"], ph)
                 x += (20.0 * np.sin(2 * np.pi * 0.01 * np.arange(n) / sfreq + ph)).astype(np.float32)
+            x = _amplifier(x, sfreq, hw, crng)
         out[name] = np.multiply(x, 1e-6, dtype=np.float64)
     if events is not None:
         sites = list(dict.fromkeys(site for site, _ in channels.values()))

@@ -349,3 +349,71 @@ def test_read_events_rejects_bad_table(tmp_path):
     p.write_text("onset\tduration\tkind\tchannels\n1\tlong\tspindle\tC3\n")
     with pytest.raises(ValueError, match="line 2"):
         simulate.read_events(p)
+
+
+# --------------------------------------------------------------------------------------------
+# realism markers (calibrated on ../shared/data/real; see docs/simulator.md)
+# --------------------------------------------------------------------------------------------
+
+
+def _aperiodic_exponent(x, fs):
+    """Minus the slope of log PSD vs log f over 2-24 Hz without 8-16 Hz (alpha/sigma peaks)."""
+    f, p = welch(x, fs, nperseg=int(4 * fs), axis=-1)
+    fit = (f >= 2) & (f <= 24) & ~((f >= 8) & (f <= 16))
+    return np.array([-np.polyfit(np.log10(f[fit]), np.log10(row[fit]), 1)[0] for row in p])
+
+
+def test_aperiodic_exponent_steepens_with_depth(hmc_raws):
+    # real C3-A1 (DREAMS): W 1.1-1.7, N2 2.3-2.8, N3 2.6-2.9 with this fit
+    for raw in hmc_raws:
+        e = _aperiodic_exponent(_epochs(raw, "EEG C3-M2"), 256)
+        assert _median(e, 0) < 1.9 < _median(e, 2) < _median(e, 3)
+
+
+def test_beta_small_in_nrem(hmc_raws):
+    # real N2 relative 16-25 Hz power at C3-A1: 0.008-0.013 (old simulator: 0.045-0.06)
+    for raw in hmc_raws:
+        b = _band(_epochs(raw, "EEG C3-M2"), 256, 16, 25, rel=True)
+        assert _median(b, 2) < 0.025 and _median(b, 3) < _median(b, 2)
+
+
+def test_rem_eye_movements_are_brief_partly_correlated_deflections():
+    p = physiology.draw_subject_params(np.random.default_rng(5))
+    p["rem_density"], p["eog_scale"] = 1.0, 1.0
+    st = np.array([4] * 40)
+    ev: list = []
+    sig = physiology.simulate_sites(st, {"E1-M2": ("E1-M2", 100), "E2-M2": ("E2-M2", 100)},
+                                    np.random.default_rng(0), p, events=ev)
+    sos = butter(2, [0.3, 5.0], "bandpass", fs=100, output="sos")
+    loc, roc = (sosfiltfilt(sos, sig[k] * 1e6) for k in ("E1-M2", "E2-M2"))
+    r = np.corrcoef(loc, roc)[0, 1]
+    assert -0.95 < r < -0.6  # real LOC/ROC in REM: -0.84; a pure dipole would give -1
+    rems = [e for e in ev if e["kind"] == "rem"]
+    assert len(rems) > 40 and all(0.1 < e["duration"] < 0.8 for e in rems)
+    peaks = [np.ptp(loc[int(e["onset"] * 100) : int(e["onset"] * 100) + 60]) for e in rems]
+    assert 40 < np.median(peaks) < 250  # µV peak-to-peak, real REMs ~80-90 µV peak
+
+
+def test_alpha_mainly_occipital_in_wake(hmc_raws):
+    for raw in hmc_raws:
+        o = _band(_epochs(raw, "EEG O2-M1"), 256, 8, 12)
+        c = _band(_epochs(raw, "EEG C4-M1"), 256, 8, 12)
+        assert _median(o, 0) > 2.0 * _median(c, 0)
+
+
+def test_hypnogram_epochs_by_midpoint_rule():
+    # W [0, 16), N1 [16, 44), N2 [44, 90): the 15-s midpoint is W, 45 and 75 s are N2 - the N1
+    # event covers no midpoint (the old round(onset / 30) rule gave it epoch 1)
+    hyp = hypnogram.annotations_to_stages([0, 16, 44], [16, 28, 46], ["Sleep stage W", "Sleep stage 1", "Sleep stage 2"])
+    np.testing.assert_array_equal(hyp.stages, [0, 2, 2])
+    hyp = hypnogram.annotations_to_stages([0, 30], [30, 60], ["Sleep stage 3", "Sleep stage 4"])
+    np.testing.assert_array_equal(hyp.stages, [3, 3, 3])
+    np.testing.assert_array_equal(hyp.stage4, [False, True, True])
+
+
+def test_spread_widens_variation_deterministically():
+    a = [physiology.draw_subject_params(np.random.default_rng(i), spread=2.0) for i in range(40)]
+    b = [physiology.draw_subject_params(np.random.default_rng(i)) for i in range(40)]
+    assert a[3] == physiology.draw_subject_params(np.random.default_rng(3), spread=2.0)
+    assert np.std([x["tilt"] for x in a]) > 1.5 * np.std([x["tilt"] for x in b])
+    assert max(x["noise_uv"] for x in a) > max(x["noise_uv"] for x in b)

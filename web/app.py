@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store.start()
+        adapter.warm_up()
         yield
         store.stop()
         if owned_tmp:
@@ -178,6 +179,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if job.state in ("failed", "cancelled") or not job.input_path.exists():
             raise HTTPException(409, f"job is {job.state}: its upload was deleted, upload the file again")
         montage = body.montage if body else None
+        if (montage and job.recording.get("montage_origin") == "auto"
+                and _same_montage(montage, job.recording.get("montage") or {})):
+            montage = None  # unchanged: staged exactly as `inference.py` (automatic montage) stages it
         if montage:
             try:
                 adapter.inspect_recording(job.input_path, montage)
@@ -270,6 +274,12 @@ def _auth_dependency(token: str | None):
             raise HTTPException(401, "a valid token is required (Authorization: Bearer TOKEN, or open the page "
                                      "with ?token=TOKEN)")
     return check
+
+
+def _same_montage(edited: dict, auto: dict) -> bool:
+    def norm(m):
+        return {k: (v if isinstance(v, str) else list(v)) for k, v in m.items() if v not in (None, "", [])}
+    return norm(edited) == norm(auto)
 
 
 def _parse_montage_arg(text: str | None) -> dict | None:

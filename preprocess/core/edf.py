@@ -225,7 +225,7 @@ def _parse_raw(path: Path) -> _Raw:
         if len(fixed) < 256:
             raise EdfError(f"{name}: not an EDF file (only {len(fixed)} bytes, header needs 256)")
         is_bdf = fixed[:1] == b"\xff" and fixed[1:8] == b"BIOSEMI"
-        if not is_bdf and fixed[:8] != b"0       ":
+        if not is_bdf and fixed[:8].replace(b"\x00", b" ") != b"0       ":
             raise EdfError(f"{name}: not an EDF/BDF file (bad version field {fixed[:8]!r})")
         text = fixed.replace(b"\x00", b" ").decode("latin-1")
         try:
@@ -326,15 +326,16 @@ def _open(path: Path):
         what = "no data records" if raw.n_declared == 0 and not raw.partial_record else \
             "truncated: not one complete data record"
         raise EdfError(f"{path.name}: {what}")
+    # edfio memory-maps EDF data (lazy); it decodes BDF's 24-bit samples eagerly.
+    kw = {"header_encoding": "latin-1"} | ({} if raw.is_bdf else {"lazy_load_data": True})
     reader = edfio.read_bdf if raw.is_bdf else edfio.read_edf
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # edfio's own truncation notices; ours are more specific
         try:
             if raw.repaired:
                 data = path.read_bytes()
-                return reader(raw.header + data[len(raw.header):], lazy_load_data=not raw.is_bdf,
-                              header_encoding="latin-1"), raw
-            return reader(path, lazy_load_data=not raw.is_bdf, header_encoding="latin-1"), raw
+                return reader(raw.header + data[len(raw.header):], **kw), raw
+            return reader(path, **kw), raw
         except (ValueError, TypeError, ZeroDivisionError, UnboundLocalError) as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise EdfError(f"{path.name}: malformed EDF header ({text})") from None

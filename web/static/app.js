@@ -77,7 +77,10 @@ function upload(file, montage) {
     state.recording = body.recording;
     const r = body.recording;
     $("recording-info").textContent = `${r.variant}, ${(r.duration_s / 3600).toFixed(2)} h (${r.n_epochs} epochs), ` +
-      `start ${r.start_time || "unknown"}, ${r.labels.length} signals`;
+      `start ${r.start_time || "unknown"}, ${r.labels.length} signals` +
+      (r.layout ? `; ${r.layout}` : "") +
+      r.warnings.map((w) => `\nwarning: ${w}`).join("") +
+      Object.entries(r.dropped_signals || {}).map(([k, v]) => `\nsignal ${k} not usable: ${v}`).join("");
     showMontage(r.labels, r.montage, false);
   };
   xhr.send(file);
@@ -243,7 +246,7 @@ async function showEpoch(epoch) {
   const scale = Number($("scale").value);
   const traces = page.data.map((row, c) => ({
     x: row.map((_, i) => page.t0_s + i / page.rate_hz), y: row.map((v) => v - c * scale),
-    type: "scattergl", mode: "lines", line: { width: 0.8, color: "#1d2430" }, name: page.channels[c],
+    type: "scatter", mode: "lines", line: { width: 0.8, color: "#1d2430" }, name: page.channels[c],
     hovertemplate: `${page.channels[c]} %{customdata:.1f} µV<extra></extra>`, customdata: row,
   }));
   const k = STAGES.indexOf(state.hyp.stage[epoch]);
