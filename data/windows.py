@@ -115,6 +115,39 @@ def cover_starts(lo: int, hi: int, n_epochs: int, seq_len: int, stride: int) -> 
     return np.array(starts, dtype=np.int64)
 
 
+def window_starts(n_epochs: int, length: int = 20, stride: int = 1) -> np.ndarray:
+    """First epoch of every window over a whole recording, the last one aligned to its end.
+
+    :func:`cover_starts` over ``[0, n_epochs)``, for inference.
+
+    Parameters
+    ----------
+    n_epochs : int
+        Epochs in the recording (>= 1).
+    length : int
+        Window length in epochs.
+    stride : int
+        Step between consecutive windows in epochs (1 <= stride <= length, so that windows
+        leave no gap).
+
+    Returns
+    -------
+    ndarray of int
+        Sorted, unique start indices. Every epoch lies in at least one window. A recording
+        shorter than ``length`` gives the single start ``0`` (one window of ``n_epochs``).
+
+    Examples
+    --------
+    >>> window_starts(45, 20, 10).tolist()
+    [0, 10, 20, 25]
+    """
+    if n_epochs < 1:
+        raise ValueError(f"at least one epoch is needed, got {n_epochs}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1 epoch, got {stride}")
+    return cover_starts(0, n_epochs, n_epochs, length, stride)
+
+
 def choose_channels(channel_idx: np.ndarray, rng: np.random.Generator, keep_prob: float = 0.5) -> np.ndarray:
     """Random non-empty channel subset (boolean mask) that keeps at least one EEG channel if any.
 

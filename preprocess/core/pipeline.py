@@ -205,7 +205,7 @@ def _worker(args) -> Result:
     spec_name, record, dst, params, dtype, overwrite, mismatch = args
     from preprocess.datasets import get_dataset
 
-    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("preprocess").setLevel(logging.ERROR)  # a worker shows no warnings; its Result carries the reason
     return process_record(get_dataset(spec_name), record, dst, params, dtype, overwrite, mismatch)
 
 
