@@ -17,46 +17,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from data.windows import window_starts
 from preprocess.core.channels import CHANNEL_INDEX
 from preprocess.core.signal import EPOCH_SAMPLES  # 30 s at 100 Hz, fixed by the model
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_STRIDE
 
 SHORT_POLICIES = ("window", "zeros")
-
-
-def window_starts(n_epochs: int, length: int = 20, stride: int = 1) -> np.ndarray:
-    """First epoch of every window, the last one aligned to the end of the recording.
-
-    Parameters
-    ----------
-    n_epochs : int
-        Epochs in the recording (>= 1).
-    length : int
-        Window length in epochs.
-    stride : int
-        Step between consecutive windows in epochs (>= 1).
-
-    Returns
-    -------
-    ndarray of int
-        Sorted, unique start indices. Every epoch lies in at least one window. A recording
-        shorter than ``length`` gives the single start ``0`` (one window of ``n_epochs``).
-
-    Examples
-    --------
-    >>> window_starts(45, 20, 10).tolist()
-    [0, 10, 20, 25]
-    """
-    if n_epochs < 1:
-        raise ValueError(f"at least one epoch is needed, got {n_epochs}")
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1 epoch, got {stride}")
-    last = max(n_epochs - length, 0)
-    starts = np.arange(0, last + 1, stride)
-    if starts[-1] != last:
-        starts = np.append(starts, last)
-    return starts
 
 
 def channel_indices(names: Sequence[str]) -> list[int]:
