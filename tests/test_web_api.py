@@ -100,7 +100,10 @@ def test_example_upload_montage_job_results(service, tmp_path):
     names = {f["name"] for f in done["files"]}
     stem = EXAMPLE.stem
     assert {f"{stem}.hypnogram.csv", f"{stem}.stats.json", f"{stem}.png", f"{stem}.STA",
-            f"{stem}.annotations.edf", "summary.csv"} <= names
+            f"{stem}.annotations.edf", f"{stem}.hypnodensity.npz", f"{stem}.hypnodensity.edf", "summary.csv"} <= names
+    bids = [f for f in done["files"] if f["name"].startswith("bids/") and f["name"].endswith("_events.tsv")]
+    assert len(bids) == 1  # the BIDS derivative is a folder tree: its files keep their relative path
+    assert client.get(bids[0]["url"]).text.startswith("onset\tduration")
 
     hyp = client.get(f"/api/jobs/{job['id']}/hypnogram").json()
     assert hyp["classes"] == ["W", "N1", "N2", "N3", "REM"] and len(hyp["stage"]) == 90
