@@ -40,9 +40,10 @@ from scipy.signal import butter, sosfiltfilt, welch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import simulate  # noqa: E402
+from preprocess.core.stages import STAGE_NAMES  # noqa: E402
 from simulate.physiology import parse_site  # noqa: E402
 
-STAGES = ("W", "N1", "N2", "N3", "REM")
+STAGES = STAGE_NAMES
 FEATURES = ("exp", "beta", "alpha", "theta", "delta", "sd")
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 
@@ -228,7 +229,7 @@ def gssc_stage(raw, eeg: str, eog: str | None, nets) -> np.ndarray:
         warnings.simplefilter("ignore")
         inf = EEGInfer(net=nets[0], con_net=nets[1], use_cuda=False)
         res = inf.mne_infer(raw.copy().pick([c for c in (eeg, eog) if c]), eeg=[eeg], eog=[eog] if eog else [],
-                            eog_drop=False, eeg_drop=False)
+                            eog_drop=eog is None, eeg_drop=False)  # no EOG: GSSC's EEG-only path
     return np.asarray(res[0]).astype(int)
 
 

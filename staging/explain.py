@@ -61,10 +61,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from preprocess.core.stages import STAGE_NAMES
+
 EPOCH_SAMPLES = 3000
 """Samples per 30-s epoch at 100 Hz."""
 SFREQ = 100.0
-STAGES = ("W", "N1", "N2", "N3", "REM")
+STAGES = STAGE_NAMES
 GBP_SIGMA = 10.0
 """Gaussian smoothing (samples) of the guided-backprop envelope, as in the published code."""
 

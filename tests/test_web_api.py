@@ -100,7 +100,10 @@ def test_example_upload_montage_job_results(service, tmp_path):
     names = {f["name"] for f in done["files"]}
     stem = EXAMPLE.stem
     assert {f"{stem}.hypnogram.csv", f"{stem}.stats.json", f"{stem}.png", f"{stem}.STA",
-            f"{stem}.annotations.edf", "summary.csv"} <= names
+            f"{stem}.annotations.edf", f"{stem}.hypnodensity.npz", f"{stem}.hypnodensity.edf", "summary.csv"} <= names
+    bids = [f for f in done["files"] if f["name"].startswith("bids/") and f["name"].endswith("_events.tsv")]
+    assert len(bids) == 1  # the BIDS derivative is a folder tree: its files keep their relative path
+    assert client.get(bids[0]["url"]).text.startswith("onset\tduration")
 
     hyp = client.get(f"/api/jobs/{job['id']}/hypnogram").json()
     assert hyp["classes"] == ["W", "N1", "N2", "N3", "REM"] and len(hyp["stage"]) == 90
@@ -307,3 +310,58 @@ def test_incomplete_body_is_refused(tmp_path):
     with pytest.raises(UploadError) as err:
         asyncio.run(receive(stream(), tmp_path / "x.edf", 1 << 30, len(data)))
     assert err.value.status == 400 and "incomplete upload" in err.value.message
+
+
+def test_montage_given_at_upload_and_unchanged_montage_is_automatic(tmp_path):
+    """A file without an automatic montage can be uploaded with an explicit one; an edited montage
+    equal to the automatic one is staged as the automatic montage (as ``inference.py`` would)."""
+    client = TestClient(create_app(Settings(data_dir=str(tmp_path / "data"))))  # no worker: jobs stay queued
+    ecg = _night(tmp_path / "odd.edf", 2, labels=("ECG", "Kanal 2"))
+    assert _upload(client, ecg).status_code == 422
+    r = _upload(client, ecg, channels=json.dumps({"C3": ["Kanal 2", "ECG"]}))
+    assert r.status_code == 201, r.text
+    rec = r.json()["recording"]
+    assert rec["montage"] == {"C3": ["Kanal 2", "ECG"]} and rec["montage_origin"] == "explicit"
+    started = client.post(f"/api/jobs/{r.json()['id']}/start", json={"montage": rec["montage"]}).json()
+    assert started["montage"] == {"C3": ["Kanal 2", "ECG"]}
+
+    job = _upload(client, EXAMPLE).json()
+    same = {**job["recording"]["montage"], "O2": job["recording"]["montage"]["O2"]}
+    started = client.post(f"/api/jobs/{job['id']}/start", json={"montage": same}).json()
+    assert started["state"] == "queued" and started["montage"] is None
+
+
+def test_docs_options_table_matches_the_command_line():
+    import re
+
+    from web.__main__ import build_parser
+
+    md = (Path(__file__).resolve().parents[1] / "docs" / "web.md").read_text(encoding="utf-8")
+    cells = [ln.split("|")[1] for ln in md.splitlines() if ln.startswith("| `--")]
+    documented = {o for c in cells for o in re.findall(r"--[a-z][a-z0-9-]*", c)}
+    options = {o for a in build_parser()._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+    assert documented == options
+
+
+def test_only_loopback_counts_as_local():
+    from web.__main__ import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.10") and not _is_loopback("::")
+
+
+def test_failed_job_reports_inference_reason_and_leaves_nothing(service, tmp_path):
+    """A header that looks fine but flat signals: the job fails as inference.py fails the file."""
+    from staging import stage
+
+    client, app, data = service
+    n = 12 * 60 * 100
+    flat = write_edf(tmp_path / "flat.edf", {lab: (np.zeros(n), 100.0) for lab in ("EEG C3-M2", "EOG E1-M2")})
+    results, _ = stage([flat], out=tmp_path / "cli", echo=lambda s: None, progress_bar=False)
+    assert results[0].status == "failed"
+    job = _upload(client, flat).json()
+    client.post(f"/api/jobs/{job['id']}/start")
+    done = _wait(client, job["id"])
+    assert done["state"] == "failed" and done["reason"] == results[0].reason
+    assert not (data / job["id"]).exists()
+    assert client.post(f"/api/jobs/{job['id']}/start").status_code == 409  # its upload is gone

@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from preprocess.core.atomic import atomic_write
 
 DISPLAY_RATE = 100.0
 """Sampling rate (Hz) of the viewer's signals: raw derivations resampled, not filtered."""
@@ -50,6 +51,16 @@ def find_weights(weights: str | None) -> WeightsInfo:
 
 
 # --------------------------------------------------------------------------- header + montage
+
+def warm_up() -> None:
+    """Import the staging modules and fill the dataset layout tables once, at service start, so
+    the first upload's header check does not pay for it (≈ 10 s on a loaded 2-core machine)."""
+    import staging.batch  # noqa: F401  (imports torch through staging.predict)
+    from staging.montage import match_layout
+
+    auto_channel_map()
+    match_layout(["EEG C3-M2"])
+
 
 def canonical_channels() -> list[dict]:
     """Canonical channels in model order with their kind (``eeg``/``eog``/``emg``)."""
@@ -117,6 +128,7 @@ def inspect_recording(path: Path, channels: dict | None = None) -> dict:
         "dropped_signals": dict(header.dropped),
         "warnings": list(header.warnings),
         "layout": layout.describe() if layout is not None else None,
+        "montage_origin": "explicit" if channels else "auto",
         "montage": montage,
         "montage_table": [{**c, "source": montage.get(c["channel"])} for c in canonical_channels()],
     }
@@ -275,10 +287,12 @@ def write_viewer_signals(path: Path, montage: dict | None, out: Path) -> None:
         n = len(y) if n is None else min(n, len(y))
     reader.close()
     arr = np.stack([r[:n] for r in rows])
-    tmp = out / f".{VIEWER_FILE}.tmp"
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr)
-    os.replace(tmp, out / VIEWER_FILE)
+
+    def write(tmp: str) -> None:  # a file object: np.save would append .npy to a name
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)
+
+    atomic_write(out / VIEWER_FILE, write)
     meta = {"channels": [s.canonical for s in sources], "sources": [s.describe() for s in sources],
             "rate_hz": DISPLAY_RATE, "unit": "uV", "n_samples": int(n)}
     (out / VIEWER_META).write_text(json.dumps(meta))
