@@ -33,7 +33,8 @@ EPOCHS_PER_MINUTE = 2
 EEG_INDICES = frozenset(CHANNEL_INDEX[c] for c, kind in CHANNEL_KIND.items() if kind == "eeg")
 
 
-def sleep_range(stages: np.ndarray, wake_margin: float | None) -> tuple[int, int]:
+def sleep_range(stages: np.ndarray, wake_margin: float | None, lights=None,
+                epoch_seconds: float = 30.0) -> tuple[int, int]:
     """Epoch range kept by the lights-off policy.
 
     Parameters
@@ -43,6 +44,11 @@ def sleep_range(stages: np.ndarray, wake_margin: float | None) -> tuple[int, int
     wake_margin : float or None
         Minutes of recording kept before the first and after the last sleep epoch (N1..REM).
         None keeps the whole recording, as does a recording without any sleep epoch.
+    lights : (float, float), optional
+        Lights-off and lights-on (s from the signal start, NaN = unknown) found at preprocessing
+        (the ``lights`` HDF5 attribute). A known half replaces the margin rule on its side: the
+        range starts at the first epoch whose midpoint is after lights-off and ends after the
+        last one before lights-on. Ignored when ``wake_margin`` is None.
 
     Returns
     -------
@@ -53,13 +59,24 @@ def sleep_range(stages: np.ndarray, wake_margin: float | None) -> tuple[int, int
     --------
     >>> sleep_range(np.array([0] * 100 + [2] * 10 + [0] * 100), wake_margin=30)
     (40, 170)
+    >>> sleep_range(np.array([0] * 100 + [2] * 10 + [0] * 100), 30, lights=(1500.0, float("nan")))
+    (50, 170)
     """
     n = len(stages)
     sleep = np.flatnonzero(stages >= 1)
-    if wake_margin is None or len(sleep) == 0:
+    if wake_margin is None:
         return 0, n
-    margin = int(round(wake_margin * EPOCHS_PER_MINUTE))
-    return max(0, int(sleep[0]) - margin), min(n, int(sleep[-1]) + 1 + margin)
+    if len(sleep) == 0:
+        lo, hi = 0, n
+    else:
+        margin = int(round(wake_margin * EPOCHS_PER_MINUTE))
+        lo, hi = max(0, int(sleep[0]) - margin), min(n, int(sleep[-1]) + 1 + margin)
+    off, on = (lights if lights is not None and len(lights) == 2 else (np.nan, np.nan))
+    if np.isfinite(off):  # first epoch whose midpoint is at or after lights-off
+        lo = int(min(n, max(0, np.ceil(off / epoch_seconds - 0.5))))
+    if np.isfinite(on):  # one past the last epoch whose midpoint is at or before lights-on
+        hi = int(min(n, max(0, np.floor(on / epoch_seconds - 0.5) + 1)))
+    return (lo, hi) if hi > lo else (0, n)
 
 
 def train_starts(lo: int, hi: int, n_epochs: int, seq_len: int, offset: int) -> np.ndarray:
@@ -192,13 +209,15 @@ class WindowDataset(Dataset):
                 continue
             with Recording(row["path"]) as rec:
                 stages = rec.stages
+                lights = rec.attrs.get("lights")  # preprocessing found lights-off/on in the scoring
             if stages is None:
                 stages = np.full(int(row["n_epochs"]), -1, dtype=np.int64)
             self.rows.append(row)
             self.recordings.append(Recording(row["path"]))
             self.channel_names.append(names)
             self.stages.append(np.asarray(stages, dtype=np.int64))
-            self.ranges.append(sleep_range(self.stages[-1], wake_margin))
+            self.ranges.append(sleep_range(self.stages[-1], wake_margin,
+                                           None if lights is None else np.asarray(lights, dtype=float)))
         self.datasets = [str(r.get("dataset", "")) for r in self.rows]
 
     def __len__(self) -> int:

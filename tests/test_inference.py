@@ -91,7 +91,7 @@ def test_cli_end_to_end_all_formats(tmp_path, tiny_weights, capsys):
 
     rows = read_csv(out / "night1.hypnogram.csv")
     assert len(rows) == 45 and list(rows[0]) == ["epoch", "onset_s", "stage", "p_W", "p_N1", "p_N2", "p_N3",
-                                                 "p_REM"]
+                                                 "p_REM", "confidence", "entropy", "flag", "flag_channels"]
     p = np.array([[float(r[f"p_{s}"]) for s in ("W", "N1", "N2", "N3", "REM")] for r in rows])
     assert np.allclose(p.sum(1), 1.0, atol=1e-5) and (p >= 0).all()
     stages = [r["stage"] for r in rows]

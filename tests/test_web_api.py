@@ -307,3 +307,41 @@ def test_incomplete_body_is_refused(tmp_path):
     with pytest.raises(UploadError) as err:
         asyncio.run(receive(stream(), tmp_path / "x.edf", 1 << 30, len(data)))
     assert err.value.status == 400 and "incomplete upload" in err.value.message
+
+
+def test_montage_given_at_upload_and_unchanged_montage_is_automatic(tmp_path):
+    """A file without an automatic montage can be uploaded with an explicit one; an edited montage
+    equal to the automatic one is staged as the automatic montage (as ``inference.py`` would)."""
+    client = TestClient(create_app(Settings(data_dir=str(tmp_path / "data"))))  # no worker: jobs stay queued
+    ecg = _night(tmp_path / "odd.edf", 2, labels=("ECG", "Kanal 2"))
+    assert _upload(client, ecg).status_code == 422
+    r = _upload(client, ecg, channels=json.dumps({"C3": ["Kanal 2", "ECG"]}))
+    assert r.status_code == 201, r.text
+    rec = r.json()["recording"]
+    assert rec["montage"] == {"C3": ["Kanal 2", "ECG"]} and rec["montage_origin"] == "explicit"
+    started = client.post(f"/api/jobs/{r.json()['id']}/start", json={"montage": rec["montage"]}).json()
+    assert started["montage"] == {"C3": ["Kanal 2", "ECG"]}
+
+    job = _upload(client, EXAMPLE).json()
+    same = {**job["recording"]["montage"], "O2": job["recording"]["montage"]["O2"]}
+    started = client.post(f"/api/jobs/{job['id']}/start", json={"montage": same}).json()
+    assert started["state"] == "queued" and started["montage"] is None
+
+
+def test_docs_options_table_matches_the_command_line():
+    import re
+
+    from web.__main__ import build_parser
+
+    md = (Path(__file__).resolve().parents[1] / "docs" / "web.md").read_text(encoding="utf-8")
+    cells = [ln.split("|")[1] for ln in md.splitlines() if ln.startswith("| `--")]
+    documented = {o for c in cells for o in re.findall(r"--[a-z][a-z0-9-]*", c)}
+    options = {o for a in build_parser()._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+    assert documented == options
+
+
+def test_only_loopback_counts_as_local():
+    from web.__main__ import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.10") and not _is_loopback("::")

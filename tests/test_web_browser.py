@@ -60,7 +60,7 @@ def server(tmp_path):
             urllib.request.urlopen(url + "/api/info", timeout=2).read()
             break
         except OSError:
-            if proc.poll() is not None or time.monotonic() - t0 > 120:
+            if proc.poll() is not None or time.monotonic() - t0 > 300:
                 proc.kill()
                 raise AssertionError("the service did not start: " + (tmp_path / "server.log").read_text()) from None
             time.sleep(0.2)
@@ -76,6 +76,12 @@ def server(tmp_path):
 def _csv_rows(path: Path) -> list[dict]:
     """Rows of a hypnogram CSV after its ``#`` comment lines."""
     return list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))
+
+
+def _ecg_only(path: Path) -> Path:
+    from tests.conftest import write_edf
+
+    return write_edf(path, {"ECG": (np.random.default_rng(0).normal(0, 100, 6000), 100.0)})
 
 
 def _chromium_context(playwright, executable: str, profile: Path):
@@ -127,6 +133,19 @@ def test_page_stages_example_like_inference(chromium, server, tmp_path):
             got = tmp_path / "download.csv"
             dl.value.save_as(got)
             job_id = page.evaluate("state.job")
+
+            # Bad files: one readable line on the page, and the service keeps serving.
+            bad = {"empty.edf": b"", "notes.edf": b"just some text\n" * 50}
+            for name, payload in bad.items():
+                page.set_input_files("#file", files=[{"name": name, "mimeType": "application/octet-stream",
+                                                      "buffer": payload}])
+                page.wait_for_selector("#error:not([hidden])")
+                message = page.text_content("#error")
+                assert message.startswith(f"{name}: ") and "\n" not in message
+            ecg = _ecg_only(tmp_path / "ecg.edf")
+            page.set_input_files("#file", str(ecg))
+            page.wait_for_function("document.querySelector('#error').textContent.startsWith('ecg.edf: no ')")
+            page.wait_for_selector("#reupload:not([hidden])")  # labels offered for a manual montage
         finally:
             ctx.close()
 

@@ -52,6 +52,16 @@ def find_weights(weights: str | None) -> WeightsInfo:
 
 # --------------------------------------------------------------------------- header + montage
 
+def warm_up() -> None:
+    """Import the staging modules and fill the dataset layout tables once, at service start, so
+    the first upload's header check does not pay for it (≈ 10 s on a loaded 2-core machine)."""
+    import staging.batch  # noqa: F401  (imports torch through staging.predict)
+    from staging.montage import match_layout
+
+    auto_channel_map()
+    match_layout(["EEG C3-M2"])
+
+
 def canonical_channels() -> list[dict]:
     """Canonical channels in model order with their kind (``eeg``/``eog``/``emg``)."""
     from preprocess.core.channels import CANONICAL, CHANNEL_KIND
@@ -118,6 +128,7 @@ def inspect_recording(path: Path, channels: dict | None = None) -> dict:
         "dropped_signals": dict(header.dropped),
         "warnings": list(header.warnings),
         "layout": layout.describe() if layout is not None else None,
+        "montage_origin": "explicit" if channels else "auto",
         "montage": montage,
         "montage_table": [{**c, "source": montage.get(c["channel"])} for c in canonical_channels()],
     }

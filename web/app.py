@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store.start()
+        adapter.warm_up()
         yield
         store.stop()
         if owned_tmp:
@@ -178,7 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if job.state in ("failed", "cancelled") or not job.input_path.exists():
             raise HTTPException(409, f"job is {job.state}: its upload was deleted, upload the file again")
         montage = body.montage if body else None
-        if montage and _same_montage(montage, job.recording.get("montage") or {}):
+        if (montage and job.recording.get("montage_origin") == "auto"
+                and _same_montage(montage, job.recording.get("montage") or {})):
             montage = None  # unchanged: staged exactly as `inference.py` (automatic montage) stages it
         if montage:
             try:

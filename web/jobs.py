@@ -169,7 +169,8 @@ class JobStore:
         """Cancel a queued or running job; its folder is deleted."""
         with self.lock:
             if job.state == "queued":
-                self.pending.remove(job.id) if job.id in self.pending else None
+                if job.id in self.pending:
+                    self.pending.remove(job.id)  # the slot skips it when it comes out of the queue
                 self._finish(job, "cancelled", "cancelled by the user")
             elif job.state == "running":
                 job.cancel.set()  # the slot terminates the worker and finishes the job

@@ -34,9 +34,9 @@ def main(conn, weights: str | None, device: str, stride: int | None) -> None:
         def progress(done: int, total: int) -> None:
             conn.send(("progress", "staging", done, total))
 
-        conn.send(("progress", "reading", 0, 1))
+        conn.send(("progress", "reading, filtering, encoding", 0, 1))
         result = adapter.stage_recording(stager, path, name, out, montage, progress)
         if result["status"] == "ok":
-            conn.send(("progress", "viewer", 0, 1))
+            conn.send(("progress", "preparing the signal viewer", 0, 1))
             adapter.write_viewer_signals(path, montage, out)
         conn.send(("done", result))

@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from ..edf import read_start
+from ..lights import first_last, lights_kind, lights_pair  # noqa: F401 - re-exported
 from .clock import _seconds_of_day
 from .epochs import EPOCH_S, AnnotationError, Event, _name, events_to_epochs, stage_code
 
@@ -118,25 +119,6 @@ def read_edfplus_stages(
     return events_to_epochs(stages, n_epochs=n_epochs, offset_s=offset_s, epoch_s=epoch_s)
 
 
-def lights_kind(text: str) -> str | None:
-    """``"off"`` / ``"on"`` for a lights annotation (``Lights Off``, ``LightsOut``,
-    ``Lights on@@EEG F4-A1``), else None."""
-    key = re.sub(r"[^a-z]", "", text.split("@@", 1)[0].lower())
-    if key in ("lightsoff", "lightsout", "lightoff", "lightout"):
-        return "off"
-    if key in ("lightson", "lighton"):
-        return "on"
-    return None
-
-
-def lights_pair(off_s: float | None, on_s: float | None) -> tuple[float, float] | None:
-    """``(lights_off_s, lights_on_s)`` from the signal start, NaN for the missing one; None when
-    neither is known."""
-    if off_s is None and on_s is None:
-        return None
-    return (float("nan") if off_s is None else float(off_s), float("nan") if on_s is None else float(on_s))
-
-
 def read_edfplus_lights(path: str | os.PathLike) -> tuple[float | None, float | None] | None:
     """Lights-off and lights-on times from EDF+ annotations (e.g. HMC ``Lights off@@EEG F4-A1``).
 
@@ -147,9 +129,8 @@ def read_edfplus_lights(path: str | os.PathLike) -> tuple[float | None, float | 
         when only the other exists). ``None`` when the file has no lights annotation at all.
     """
     events, _ = read_edf_annotations(path)
-    off = [e.onset for e in events if lights_kind(e.label) == "off"]
-    on = [e.onset for e in events if lights_kind(e.label) == "on"]
-    if not off and not on:
+    off, on = first_last((e.onset, lights_kind(e.label)) for e in events)
+    if off is None and on is None:
         return None
-    return (min(off) if off else None, max(on) if on else None)
+    return off, on
 
