@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from preprocess.core.channels import CHANNEL_KIND, MontageError
-from preprocess.core.edf import EdfError, read_header
+from preprocess.core.edf import EdfError, is_voltage, read_header
 from preprocess.core.mne_source import EDF_SUFFIXES, MneSourceError, open_recording
 from preprocess.core.pipeline import load_montage
 from preprocess.core.signal import SignalParams
@@ -27,7 +27,7 @@ from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
 from .lights import LightsError, resolve_lights
 from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
 from .night import StagedNight, analyse_night
-from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, write_outputs
+from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, software_version, write_outputs
 from .predict import channel_indices, encode_recording, predict_proba, vote_windows
 from .quality import QualityError, screen
 
@@ -229,7 +229,7 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         Window progress.
     """
     t0 = time.perf_counter()
-    info = info or {}
+    info = {"software_version": software_version()} | (info or {})
     res = FileResult(path, name, "failed", weights=Path(str(info.get("weights", ""))).name,
                      software=info.get("software_version", ""), demo=bool(info.get("demo_weights")))
     paths = output_paths(options.out, name, options.formats)
@@ -261,11 +261,14 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
             res.lines += [f"quality: {path.name}: dropped {lab}: {why}" for lab, why in quality.dropped.items()]
             montaged = load_montage(screened, cmap, options.params, path.name)
         sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
+        units = {s.canonical: reader.unit(s.positive) for s in montaged.sources}
         reader.close()
         for canonical, why in quality.dropped_channels(montaged.channels).items():
             montaged.dropped.setdefault(canonical, why)
         res.lines += describe(montaged, sfreqs, options.params, layout)
         res.warnings += [w.split(": ", 1)[-1] for w in warnings_seen if ": dropped " not in w]
+        res.warnings += [f"{c} <- {src}: unit {units[c]!r} is not a voltage" for c, src in
+                         ((s.canonical, s.describe()) for s in montaged.sources) if not is_voltage(units[c])]
         res.channels, res.montage = list(montaged.channels), montage_string(montaged)
         _check_eeg(montaged.channels, options.allow_no_eeg, res.warnings)
         res.lines += [f"warning: {w}" for w in res.warnings]
