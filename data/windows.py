@@ -127,8 +127,8 @@ def window_starts(n_epochs: int, length: int = 20, stride: int = 1) -> np.ndarra
     length : int
         Window length in epochs.
     stride : int
-        Step between consecutive windows in epochs (1 <= stride <= length, so that windows
-        leave no gap).
+        Step between consecutive windows in epochs (>= 1; at most ``length`` when the recording
+        is longer than one window, so that windows leave no gap: ValueError otherwise).
 
     Returns
     -------
@@ -145,7 +145,9 @@ def window_starts(n_epochs: int, length: int = 20, stride: int = 1) -> np.ndarra
         raise ValueError(f"at least one epoch is needed, got {n_epochs}")
     if stride < 1:
         raise ValueError(f"stride must be >= 1 epoch, got {stride}")
-    return cover_starts(0, n_epochs, n_epochs, length, stride)
+    if n_epochs <= length:  # one window of the whole recording, whatever the stride
+        return np.zeros(1, dtype=np.int64)
+    return cover_starts(0, n_epochs, n_epochs, length, stride)  # refuses a stride that leaves gaps
 
 
 def choose_channels(channel_idx: np.ndarray, rng: np.random.Generator, keep_prob: float = 0.5) -> np.ndarray:

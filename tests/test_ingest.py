@@ -12,23 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import inference
-from models import build_model, save_checkpoint
 from preprocess.core.edf import EdfError, EdfReader, parse_start, read_header
 from tests import corpus
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = build_model("lpsgm-small", dropout=0.0, attn_dropout=0.0, cnn_dropout=0.0).eval()
-    w, _ = save_checkpoint(model, tmp_path_factory.mktemp("weights") / "tiny",
-                           {"trained_on": "simulated", "note": "random init for tests"})
-    return w
 
 
 def cli(*args) -> tuple[int, list[str]]:
