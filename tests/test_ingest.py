@@ -392,3 +392,12 @@ def test_wfdb_multi_frequency_record_read_at_each_rate(tmp_path):
     assert (fx, len(x), fy, len(y)) == (100.0, 1000, 200.0, 2000)
     np.testing.assert_allclose(x, eeg * 1e-3, atol=0.6e-6)  # mV → V, 1 µV quantisation
     np.testing.assert_allclose(y, emg * 1e-3, atol=0.6e-6)
+
+
+def test_dataset_labelled_files_staged_with_their_eeg(corpus_run):
+    _, _, out, _, _ = corpus_run
+    shhs = json.loads((out / "shhs_like.stats.json").read_text())
+    assert shhs["layout"] == "shhs" and shhs["channels"] == ["C3", "C4", "E1", "E2", "Chin"]
+    assert (shhs["montage"]["C3"], shhs["montage"]["C4"]) == ("EEG(sec)", "EEG")
+    mesa = json.loads((out / "mesa_like.stats.json").read_text())
+    assert mesa["layout"] == "mesa" and mesa["channels"] == ["C4", "E1", "E2", "Chin"] and mesa["montage"]["C4"] == "EEG3"
