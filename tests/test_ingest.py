@@ -115,7 +115,8 @@ def test_corpus_case(corpus_run, name):
         assert row["reason"] == case.reason
         assert written == []  # nothing that looks valid for a broken input
         return
-    assert written == [f"{stem}{s}" for s in (".STA", ".annotations.edf", ".hypnogram.csv", ".png", ".stats.json")]
+    assert written == [f"{stem}{s}" for s in (".STA", ".annotations.edf", ".hypnodensity.edf", ".hypnodensity.npz",
+                                              ".hypnogram.csv", ".png", ".stats.json")]  # --formats all
     doc = json.loads((out / f"{stem}.stats.json").read_text())
     if case.reason:
         assert case.reason in doc["warnings"]
