@@ -394,6 +394,8 @@ CASES: list[tuple[Case, Callable[[Path], None]]] = [
     (Case("nul_padded.edf", "ok", ""), _nul_padded),
     (Case("comma_decimals.edf", "ok", ""), _comma_decimals),
     (Case("temperature.edf", "ok", ""), _temperature),
+    (Case("eeg_in_percent.edf", "ok", "C3 <- EEG C3-M2: unit '%' is not a voltage"),
+     lambda p: write(p, PSG, units={"EEG C3-M2": "%"})),
     (Case("good.bdf", "ok", ""), _bdf),
     (Case("shhs_like.edf", "ok", "", "labels match the SHHS layout: its channel map is used"), _shhs_like),
     (Case("mesa_like.edf", "ok", "", "labels match the MESA layout: its channel map is used"), _mesa_like),

@@ -100,7 +100,10 @@ def test_example_upload_montage_job_results(service, tmp_path):
     names = {f["name"] for f in done["files"]}
     stem = EXAMPLE.stem
     assert {f"{stem}.hypnogram.csv", f"{stem}.stats.json", f"{stem}.png", f"{stem}.STA",
-            f"{stem}.annotations.edf", "summary.csv"} <= names
+            f"{stem}.annotations.edf", f"{stem}.hypnodensity.npz", f"{stem}.hypnodensity.edf", "summary.csv"} <= names
+    bids = [f for f in done["files"] if f["name"].startswith("bids/") and f["name"].endswith("_events.tsv")]
+    assert len(bids) == 1  # the BIDS derivative is a folder tree: its files keep their relative path
+    assert client.get(bids[0]["url"]).text.startswith("onset\tduration")
 
     hyp = client.get(f"/api/jobs/{job['id']}/hypnogram").json()
     assert hyp["classes"] == ["W", "N1", "N2", "N3", "REM"] and len(hyp["stage"]) == 90
@@ -345,3 +348,33 @@ def test_only_loopback_counts_as_local():
 
     assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
     assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.10") and not _is_loopback("::")
+
+
+def test_failed_job_reports_inference_reason_and_leaves_nothing(service, tmp_path):
+    """A header that looks fine but flat signals: the job fails as inference.py fails the file."""
+    from staging import stage
+
+    client, app, data = service
+    n = 12 * 60 * 100
+    flat = write_edf(tmp_path / "flat.edf", {lab: (np.zeros(n), 100.0) for lab in ("EEG C3-M2", "EOG E1-M2")})
+    results, _ = stage([flat], out=tmp_path / "cli", echo=lambda s: None, progress_bar=False)
+    assert results[0].status == "failed"
+    job = _upload(client, flat).json()
+    client.post(f"/api/jobs/{job['id']}/start")
+    done = _wait(client, job["id"])
+    assert done["state"] == "failed" and done["reason"] == results[0].reason
+    assert not (data / job["id"]).exists()
+    assert client.post(f"/api/jobs/{job['id']}/start").status_code == 409  # its upload is gone
+
+
+def test_hypnogram_json_reads_comments_clinical_columns_and_unknown_epochs(tmp_path):
+    from web.adapter import read_hypnogram
+
+    path = tmp_path / "x.hypnogram.csv"
+    path.write_text("# DEMO weights\nepoch,onset_s,stage,p_W,p_N1,p_N2,p_N3,p_REM,confidence,flag\n"
+                    "0,0,W,0.900000,0.100000,0.000000,0.000000,0.000000,0.9,ok\n"
+                    "1,30,?,,,,,,,flat\n")
+    hyp = read_hypnogram(path)
+    assert hyp["stage"] == ["W", "?"] and hyp["onset_s"] == [0.0, 30.0]
+    assert hyp["probabilities"] == [[0.9, 0.1, 0.0, 0.0, 0.0], [None] * 5]
+    assert hyp["flag"] == ["ok", "flat"] and hyp["classes"] == ["W", "N1", "N2", "N3", "REM"]

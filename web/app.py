@@ -15,6 +15,7 @@ import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,7 +43,7 @@ class Settings:
     weights : str or None
         As ``inference.py --weights`` (default search order when None).
     device : str
-        ``auto``/``cpu``/``cuda``.
+        ``auto``/``cpu``/``cuda``, as ``inference.py --device`` (``auto``: CUDA when visible).
     workers : int
         Staging processes (jobs staged at the same time).
     data_dir : str or None
@@ -60,7 +61,7 @@ class Settings:
     """
 
     weights: str | None = None
-    device: str = "cpu"
+    device: str = "auto"
     workers: int = 1
     data_dir: str | None = None
     max_upload_bytes: int = 4 * GiB
@@ -229,14 +230,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The output files (what ``inference.py --formats all`` writes), with download URLs."""
         return _files(_done(store, job_id))
 
-    @app.get("/api/jobs/{job_id}/files/{name}", dependencies=[Depends(auth)], tags=["results"])
+    @app.get("/api/jobs/{job_id}/files/{name:path}", dependencies=[Depends(auth)], tags=["results"])
     def download(job_id: str, name: str):
-        """Download one output file (names from ``/files`` only)."""
+        """Download one output file (names from ``/files`` only; BIDS files have a folder path)."""
         job = _done(store, job_id)
         listed = {f["name"]: f for f in _files(job)}
         if name not in listed:  # never a client-built path
             raise HTTPException(404, f"no output file {name!r}")
-        return FileResponse(job.out / name, filename=name)
+        return FileResponse(job.out / name, filename=Path(name).name)
 
     return app
 
@@ -310,10 +311,16 @@ def _done(store: JobStore, job_id: str):
 
 
 def _files(job) -> list[dict]:
+    """Every output file under the job's output folder (recursively: the BIDS derivative is a
+    folder tree), by path relative to it; the viewer's own files and temp files are left out."""
     out = job.out
     if not out.is_dir():
         return []
-    items = sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.name not in (adapter.VIEWER_FILE, adapter.VIEWER_META))
-    return [{"name": p.name, "size_bytes": p.stat().st_size, "url": f"/api/jobs/{job.id}/files/{p.name}"}
-            for p in items]
+    items = sorted(p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")
+                   and p.relative_to(out).as_posix() not in (adapter.VIEWER_FILE, adapter.VIEWER_META))
+    rows = []
+    for p in items:
+        rel = p.relative_to(out).as_posix()
+        rows.append({"name": rel, "size_bytes": p.stat().st_size,
+                     "url": f"/api/jobs/{job.id}/files/{quote(rel)}"})
+    return rows
