@@ -287,7 +287,8 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
                                      options.stride, options.batch_size, options.device, options.short)
             if "all" not in feats:  # CNN features of every (epoch, channel) once, shared by every subset
                 feats["all"] = encode_recording(model, montaged.signals, options.device)
-            return vote_windows(model, feats["all"][start:stop][:, keep], [idx[k] for k in keep], options.stride,
+            stride = max(1, min(options.stride, stop - start))  # a short span still covers every epoch
+            return vote_windows(model, feats["all"][start:stop][:, keep], [idx[k] for k in keep], stride,
                                 options.batch_size, options.short)
 
         night = analyse_night(probs, montaged.channels, quality, montaged.sources, predict_subset, lights,

@@ -179,7 +179,7 @@ def check_channel(label: str, x: np.ndarray, sfreq: float, n_epochs: int, kind: 
         q.reason, q.kind = "every sample is NaN", "nan"
         return q
     if np.ptp(x[finite]) == 0:
-        q.reason, q.kind = "flat signal (constant over the whole recording)", "flat"
+        q.reason, q.kind = "flat signal (no variation)", "flat"  # the signal chain's wording
         return q
     for k in ("saturated", "flat", "nan"):
         share = float(np.mean(masks & BIT[k] > 0)) if n_epochs else 0.0
@@ -324,11 +324,13 @@ def screen(source, channel_map, name: str, epoch_seconds: float = 30.0) -> tuple
 
 def _refuse(name: str, checked: dict, report: QualityReport) -> None:
     kinds = {q.kind for q in checked.values() if q.reason}
-    reasons = "; ".join(f"{lab}: {r}" for lab, r in report.dropped.items())
     if kinds == {"saturated"}:
+        reasons = "; ".join(f"{lab}: {r}" for lab, r in report.dropped.items())
         raise QualityError(f"{name}: recording entirely saturated: every montage channel is clipped at its "
                            f"digital limits ({reasons}); refusing to stage it")
-    raise MontageError(f"{name}: no usable channel after the quality checks ({reasons})")
+    # the signal chain's wording for the same outcome: "no usable channel (C3 <label>: <reason>; ...)"
+    reasons = "; ".join(f"{report.canonical[lab]} {lab}: {r}" for lab, r in report.dropped.items())
+    raise MontageError(f"{name}: no usable channel ({reasons})")
 
 
 def unusable_sets(masks: dict[str, np.ndarray], n_epochs: int) -> list[frozenset]:

@@ -90,7 +90,7 @@ def test_screen_drops_and_falls_back_to_the_next_option():
     src = FakeSource({"C3-M2": flat, "C3-A2": good, "LOC": good})
     cmap = {"C3": ["C3-M2", "C3-A2"], "E1": ["LOC"]}
     screened, report = screen(src, cmap, "x.edf")
-    assert report.dropped == {"C3-M2": "flat signal (constant over the whole recording)"}
+    assert report.dropped == {"C3-M2": "flat signal (no variation)"}
     assert screened.labels == ["C3-A2", "LOC"]
     assert report.dropped_channels(["C3", "E1"]) == {}  # C3 came from the next option
 
