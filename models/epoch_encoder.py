@@ -111,7 +111,7 @@ class EpochEncoder(nn.Module):
 
     def _state_key(self) -> tuple:
         """Identity + version of every tensor the folded weights depend on."""
-        return tuple((t.data_ptr(), t._version, t.device, t.dtype)
+        return tuple((t.data_ptr(), _version(t), t.device, t.dtype)
                      for t in list(self.parameters()) + list(self.buffers()))
 
     def _folded(self) -> tuple:
@@ -129,6 +129,14 @@ class EpochEncoder(nn.Module):
         f1 = _run_branch(x2, b1, self.encoder_branch1[3], self.encoder_branch1[14])
         f2 = _run_branch(x2, b2, self.encoder_branch2[3], self.encoder_branch2[14])
         return torch.cat([f1, f2], dim=1)
+
+
+def _version(t: torch.Tensor) -> int:
+    """In-place version counter; tensors made under ``torch.inference_mode`` have none (-1)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return -1
 
 
 _CONV_POSITIONS = (0, 5, 8, 11)
