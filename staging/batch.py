@@ -24,10 +24,10 @@ from preprocess.core.pipeline import load_montage
 from preprocess.core.signal import SignalParams
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
-from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
-from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, software_version, write_outputs
 from .lights import LightsError, resolve_lights
+from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
 from .night import StagedNight, analyse_night
+from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, software_version, write_outputs
 from .predict import channel_indices, encode_recording, predict_proba, vote_windows
 from .quality import QualityError, screen
 

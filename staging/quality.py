@@ -306,6 +306,8 @@ def screen(source, channel_map, name: str, epoch_seconds: float = 30.0) -> tuple
                 continue
             x, sf = source.read(label)
             n_epochs = int(len(x) / float(sf) // epoch_seconds)  # one channel in memory at a time
+            if n_epochs == 0:  # nothing to judge per epoch; the same reason the signal chain gives
+                raise MontageError(f"{name}: recording shorter than one {epoch_seconds:g}-s epoch")
             report.n_epochs = max(report.n_epochs, n_epochs)
             q = check_channel(label, x, float(sf), n_epochs, CHANNEL_KIND[canonical],
                               _is_volts(source, label), epoch_seconds)

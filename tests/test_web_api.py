@@ -365,3 +365,16 @@ def test_failed_job_reports_inference_reason_and_leaves_nothing(service, tmp_pat
     assert done["state"] == "failed" and done["reason"] == results[0].reason
     assert not (data / job["id"]).exists()
     assert client.post(f"/api/jobs/{job['id']}/start").status_code == 409  # its upload is gone
+
+
+def test_hypnogram_json_reads_comments_clinical_columns_and_unknown_epochs(tmp_path):
+    from web.adapter import read_hypnogram
+
+    path = tmp_path / "x.hypnogram.csv"
+    path.write_text("# DEMO weights\nepoch,onset_s,stage,p_W,p_N1,p_N2,p_N3,p_REM,confidence,flag\n"
+                    "0,0,W,0.900000,0.100000,0.000000,0.000000,0.000000,0.9,ok\n"
+                    "1,30,?,,,,,,,flat\n")
+    hyp = read_hypnogram(path)
+    assert hyp["stage"] == ["W", "?"] and hyp["onset_s"] == [0.0, 30.0]
+    assert hyp["probabilities"] == [[0.9, 0.1, 0.0, 0.0, 0.0], [None] * 5]
+    assert hyp["flag"] == ["ok", "flat"] and hyp["classes"] == ["W", "N1", "N2", "N3", "REM"]

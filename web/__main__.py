@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to bind (default 127.0.0.1: only this machine can connect)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--weights", metavar="PATH", help="weights file or folder, as inference.py --weights")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="staging device (default cpu)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="staging device, as inference.py --device (default auto: cuda when a GPU is visible)")
     p.add_argument("--workers", type=int, default=1,
                    help="staging processes; jobs beyond that wait in the queue (default 1)")
     p.add_argument("--stride", type=int, default=None, metavar="K", help="window stride, as inference.py --stride")

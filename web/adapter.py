@@ -305,14 +305,15 @@ def read_hypnogram(csv_path: Path) -> dict:
     (``[[p_W … p_REM], …]``), plus any further columns the CSV carries (flags, confidence…).
 
     Comment lines (``#``) are skipped; the probabilities are the CSV's 6-decimal values, so
-    the JSON and the download are the same numbers.
+    the JSON and the download are the same numbers. An epoch that could not be staged has stage
+    ``?`` and null probabilities.
     """
     text = "".join(line for line in csv_path.read_text().splitlines(keepends=True) if not line.startswith("#"))
     rows = list(csv.DictReader(io.StringIO(text)))
     pcols = [c for c in (rows[0].keys() if rows else []) if c.startswith("p_")]
     out: dict = {"classes": [c[2:] for c in pcols], "epoch": [int(r["epoch"]) for r in rows],
                  "onset_s": [float(r["onset_s"]) for r in rows], "stage": [r["stage"] for r in rows],
-                 "probabilities": [[float(r[c]) for c in pcols] for r in rows]}
+                 "probabilities": [[float(r[c]) if r[c] != "" else None for c in pcols] for r in rows]}
     for col in (rows[0].keys() if rows else []):
         if col not in ("epoch", "onset_s", "stage") and col not in pcols:
             out[col] = [r[col] for r in rows]

@@ -43,7 +43,7 @@ class Settings:
     weights : str or None
         As ``inference.py --weights`` (default search order when None).
     device : str
-        ``auto``/``cpu``/``cuda``.
+        ``auto``/``cpu``/``cuda``, as ``inference.py --device`` (``auto``: CUDA when visible).
     workers : int
         Staging processes (jobs staged at the same time).
     data_dir : str or None
@@ -61,7 +61,7 @@ class Settings:
     """
 
     weights: str | None = None
-    device: str = "cpu"
+    device: str = "auto"
     workers: int = 1
     data_dir: str | None = None
     max_upload_bytes: int = 4 * GiB
