@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--review-threshold", type=float, metavar="P",
                    help="list the epochs to review: flagged ones and those whose max probability is below P "
                         "(printed, and stored in NAME.stats.json)")
+    p.add_argument("--explain", metavar="EPOCHS",
+                   help="also explain these epochs (Grad-CAM + channel attribution, docs/explain.md): all, "
+                        "100-140, low-confidence[:P] or a stage W|N1|N2|N3|REM; writes NAME.explain.npz and "
+                        "NAME.explain/ pages (python -m staging.explain has more options)")
     return p
 
 
@@ -111,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                               keep_going=args.keep_going, progress_bar=False if args.no_progress else None,
                               dataset=args.dataset, allow_no_eeg=args.allow_no_eeg,
                               lights_off=args.lights_off, lights_on=args.lights_on, lights_csv=args.lights_csv,
-                              review_threshold=args.review_threshold)
+                              review_threshold=args.review_threshold,
+                              explain=args.explain)
     except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

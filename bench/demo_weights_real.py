@@ -108,6 +108,14 @@ def judges(rec: dict, nets) -> dict[str, np.ndarray]:
         names.append(role.upper())
         types.append(kind)
     n = min(len(x) for x in data)
+    if fs_eeg < 100:  # YASA needs >= 80 Hz (DREAMS excerpt 3 is 50 Hz): band-limited upsampling to 100 Hz
+        from fractions import Fraction
+
+        from scipy.signal import resample_poly
+
+        r = Fraction(100.0 / fs_eeg).limit_denominator(100)
+        data = [resample_poly(x[:n], r.numerator, r.denominator) for x in data]
+        fs_eeg, n = 100.0, min(len(x) for x in data)
     raw = mne.io.RawArray(np.stack([x[:n] for x in data]), mne.create_info(names, fs_eeg, types), verbose=False)
     sls = yasa.SleepStaging(raw, eeg_name="EEG", eog_name="EOG" if "EOG" in names else None,
                             emg_name="EMG" if "EMG" in names else None)
@@ -135,16 +143,23 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", nargs="+", default=[str(ROOT / "weights" / "lpsgm-small-demo.safetensors")])
     ap.add_argument("--no-gssc", action="store_true")
+    ap.add_argument("--judges-cache", default=None, help="JSON file keeping YASA/GSSC stages between runs")
     a = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     import mne
 
     mne.set_log_level("ERROR")
-    nets = None if a.no_gssc else gssc_nets()
+    nets = None if a.no_gssc or (a.judges_cache and Path(a.judges_cache).exists()) else gssc_nets()
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         recs = recordings(tmp)
-        preds: dict[str, dict[str, np.ndarray]] = {r["name"]: judges(r, nets) for r in recs}
+        cache = Path(a.judges_cache) if a.judges_cache else None
+        if cache and cache.exists():
+            preds = {k: {s: np.asarray(v) for s, v in d.items()} for k, d in json.loads(cache.read_text()).items()}
+        else:
+            preds = {r["name"]: judges(r, nets) for r in recs}
+            if cache:
+                cache.write_text(json.dumps({k: {s: v.tolist() for s, v in d.items()} for k, d in preds.items()}))
         for w in a.weights:
             for r in recs:
                 preds[r["name"]][Path(w).stem] = stage_with_weights(r, Path(w), tmp)

@@ -229,7 +229,7 @@ def gssc_stage(raw, eeg: str, eog: str | None, nets) -> np.ndarray:
         warnings.simplefilter("ignore")
         inf = EEGInfer(net=nets[0], con_net=nets[1], use_cuda=False)
         res = inf.mne_infer(raw.copy().pick([c for c in (eeg, eog) if c]), eeg=[eeg], eog=[eog] if eog else [],
-                            eog_drop=False, eeg_drop=False)
+                            eog_drop=eog is None, eeg_drop=False)  # no EOG: GSSC's EEG-only path
     return np.asarray(res[0]).astype(int)
 
 

@@ -13,8 +13,8 @@ Reading is shaped for throughput (``bench/loader_throughput.py``): a window is r
 contiguous slab of all stored channels into a persistent per-process buffer (h5py's fancy
 indexing on the channel axis costs ~20× more than the bytes it saves) and the channel subset is
 selected in memory; ``dtype="stored"`` keeps the file's float16 up to the model, which casts on
-its device (half the bytes through collate, pinning and the host-to-device copy, and no slow
-host-side float16 conversion). Batches are identical in content either way.
+its device (half the bytes through collate, pinning and the host-to-device copy, and no
+host-side conversion at all). Batches are identical in content either way.
 """
 
 from __future__ import annotations
@@ -127,8 +127,8 @@ def window_starts(n_epochs: int, length: int = 20, stride: int = 1) -> np.ndarra
     length : int
         Window length in epochs.
     stride : int
-        Step between consecutive windows in epochs (1 <= stride <= length, so that windows
-        leave no gap).
+        Step between consecutive windows in epochs (>= 1; at most ``length`` when the recording
+        is longer than one window, so that windows leave no gap: ValueError otherwise).
 
     Returns
     -------
@@ -145,7 +145,9 @@ def window_starts(n_epochs: int, length: int = 20, stride: int = 1) -> np.ndarra
         raise ValueError(f"at least one epoch is needed, got {n_epochs}")
     if stride < 1:
         raise ValueError(f"stride must be >= 1 epoch, got {stride}")
-    return cover_starts(0, n_epochs, n_epochs, length, stride)
+    if n_epochs <= length:  # one window of the whole recording, whatever the stride
+        return np.zeros(1, dtype=np.int64)
+    return cover_starts(0, n_epochs, n_epochs, length, stride)  # refuses a stride that leaves gaps
 
 
 def choose_channels(channel_idx: np.ndarray, rng: np.random.Generator, keep_prob: float = 0.5) -> np.ndarray:
@@ -285,7 +287,10 @@ class WindowDataset(Dataset):
             data.read_direct(buf, np.s_[start:stop])
         cols = [pos[n] for n in names]
         x = buf[:, cols] if cols != list(range(buf.shape[1])) else buf.copy()
-        return x if self.dtype == "stored" or x.dtype == np.float32 else x.astype(np.float32)
+        if self.dtype == "stored" or x.dtype == np.float32:
+            return x
+        # torch's float16 → float32 cast is vectorised; numpy's costs more than the read itself
+        return torch.from_numpy(x).float().numpy()
 
     def __getitem__(self, key) -> dict:
         i, start = int(key[0]), int(key[1])

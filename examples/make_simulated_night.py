@@ -8,7 +8,9 @@ Writes, with the project's simulator (``simulate.generate``, generic profile):
   ``EOG E1-M2``, ``EOG E2-M1``, ``EMG Chin``) at 100 Hz, under 5 MB (9 channels × 100 Hz × 2 bytes
   = 6.5 MB per hour, hence 45 minutes rather than a full night);
 - ``simulated_night.stages.txt``: the simulated hypnogram the signals follow, one stage code per
-  30-s epoch (W=0, N1=1, N2=2, N3=3, REM=4), to compare with what ``inference.py`` predicts.
+  30-s epoch (W=0, N1=1, N2=2, N3=3, REM=4), to compare with what ``inference.py`` predicts;
+- ``simulated_night.events.tsv``: where the simulator placed spindles, K-complexes, eye movements,
+  twitches and artefacts (``simulate.read_events``; see docs/simulator.md).
 
 The hypnogram is a compressed first sleep cycle (wake, N1, N2, N3, N2, REM, brief awakening), so
 every stage appears in the plot; it is fixed here, the signals are deterministic given the seed.
@@ -53,6 +55,7 @@ def main() -> None:
         rec = simulate.generate(tmp, 1, seed, dataset="generic", stages=[stages])[0]
         edf = next(Path(f) for f in rec["files"] if not f.name.endswith("Hypnogram.edf"))
         shutil.copyfile(edf, HERE / "simulated_night.edf")
+        shutil.copyfile(rec["events"], HERE / "simulated_night.events.tsv")  # where events were placed
     header = "# SIMULATED hypnogram of simulated_night.edf (seed %d): one code per 30-s epoch, W=0 N1=1 N2=2 N3=3 REM=4\n"
     (HERE / "simulated_night.stages.txt").write_text(header % seed + "".join(f"{s}\n" for s in stages))
     h = read_header(HERE / "simulated_night.edf")

@@ -1,7 +1,8 @@
 """Simulated PSG in each dataset's raw format (tests, demo weights, benchmarks).
 
 CLI: ``python -m simulate --out DIR --recordings N --seed S [--dataset NAME] [--hours H]``.
-API: ``simulate.generate(out_dir, n_recordings, seed, dataset="sleepedf", hours=None)`` returns one
+API: ``simulate.generate(out_dir, n_recordings, seed, dataset="sleepedf", hours=None, spread=1.0)``
+(``spread`` > 1: domain randomisation for training data) returns one
 dict per recording (``id``, ``subject``, ``files``, ``events``, ``stages``, ...) and writes ``simulation.json``.
 
 Events table: beside each simulated EDF, ``<stem>.events.tsv`` lists where the simulator placed

@@ -61,7 +61,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
           progress_bar: bool | None = None, dataset: str | None = None,
           allow_no_eeg: bool = False, lights_off: str | float | None = None,
           lights_on: str | float | None = None, lights_csv: str | Path | None = None,
-          review_threshold: float | None = None) -> tuple[list[FileResult], int]:
+          review_threshold: float | None = None, explain: str | None = None) -> tuple[list[FileResult], int]:
     """Stage EDF/BDF files and folders; the Python form of ``inference.py``.
 
     Parameters
@@ -139,7 +139,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
                       batch_size=batch_size, overwrite=overwrite, keep_going=keep_going, device=device,
                       params=params, auto_montage=map_origin == AUTO_ORIGIN, allow_no_eeg=allow_no_eeg,
                       lights_off=lights_off, lights_on=lights_on, lights_table=lights_table,
-                      review_threshold=review_threshold)
+                      review_threshold=review_threshold, explain=explain)
     info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
             "software_version": software_version(),
             "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}

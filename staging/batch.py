@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from preprocess.core.channels import CHANNEL_KIND, MontageError
-from preprocess.core.edf import EdfError, read_header
+from preprocess.core.edf import EdfError, is_voltage, read_header
 from preprocess.core.mne_source import EDF_SUFFIXES, MneSourceError, open_recording
 from preprocess.core.pipeline import load_montage
 from preprocess.core.signal import SignalParams
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
-from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
-from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, write_outputs
 from .lights import LightsError, resolve_lights
+from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
 from .night import StagedNight, analyse_night
+from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, software_version, write_outputs
 from .predict import channel_indices, encode_recording, predict_proba, vote_windows
 from .quality import QualityError, screen
 
@@ -87,6 +87,7 @@ class Options:
     lights_on: str | None = None
     lights_table: dict | None = None  # --lights CSV, read by staging.lights.read_lights_csv
     review_threshold: float | None = None  # --review-threshold: list epochs below this confidence
+    explain: str | None = None  # epochs to explain (staging.explain.select_epochs), None = none
 
 
 @dataclass
@@ -229,7 +230,7 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         Window progress.
     """
     t0 = time.perf_counter()
-    info = info or {}
+    info = {"software_version": software_version()} | (info or {})
     res = FileResult(path, name, "failed", weights=Path(str(info.get("weights", ""))).name,
                      software=info.get("software_version", ""), demo=bool(info.get("demo_weights")))
     paths = output_paths(options.out, name, options.formats)
@@ -261,11 +262,14 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
             res.lines += [f"quality: {path.name}: dropped {lab}: {why}" for lab, why in quality.dropped.items()]
             montaged = load_montage(screened, cmap, options.params, path.name)
         sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
+        units = {s.canonical: reader.unit(s.positive) for s in montaged.sources}
         reader.close()
         for canonical, why in quality.dropped_channels(montaged.channels).items():
             montaged.dropped.setdefault(canonical, why)
         res.lines += describe(montaged, sfreqs, options.params, layout)
         res.warnings += [w.split(": ", 1)[-1] for w in warnings_seen if ": dropped " not in w]
+        res.warnings += [f"{c} <- {src}: unit {units[c]!r} is not a voltage" for c, src in
+                         ((s.canonical, s.describe()) for s in montaged.sources) if not is_voltage(units[c])]
         res.channels, res.montage = list(montaged.channels), montage_string(montaged)
         _check_eeg(montaged.channels, options.allow_no_eeg, res.warnings)
         res.lines += [f"warning: {w}" for w in res.warnings]
@@ -288,6 +292,8 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
 
         night = analyse_night(probs, montaged.channels, quality, montaged.sources, predict_subset, lights,
                               options.params.epoch_seconds, getattr(getattr(model, "cfg", None), "seq_len", 20))
+        if options.explain:
+            res.lines.append(_explain(options, name, model, montaged, probs, info or {}))
         del montaged.signals
         feats.clear()  # the features of the whole night are no longer needed
         res.night, res.stats = night, night.stats
@@ -319,6 +325,17 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
             res.reason += "; unusable signals: " + "; ".join(f"{k}: {v}" for k, v in header.dropped.items())
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _explain(options: Options, name: str, model, montaged, probs, info: dict) -> str:
+    """Write NAME.explain.npz and pages (``--explain``); returns the line reported for the file."""
+    from .explain import write_explanation
+
+    ex = write_explanation(options.out, name, model, montaged.signals, list(montaged.channels), probs,
+                           options.explain, device=options.device, demo=bool(info.get("demo_weights")),
+                           info={"weights": info.get("weights"), "demo_weights": info.get("demo_weights")})
+    return (f"explained {ex['n_epochs']} epochs -> {ex['npz'].name}, {len(ex['pages'])} pages "
+            f"({ex['seconds_per_epoch']:.2f} s per epoch)")
 
 
 def _epoch_list(epochs: list[int], limit: int = 40) -> str:

@@ -111,6 +111,9 @@ def explainable_model(model: nn.Module) -> nn.Module:
     unfuse = getattr(m, "unfused", None)  # an inference-optimised model may offer its plain form
     if callable(unfuse):
         m = unfuse().float().eval()
+    enc = getattr(m, "epoch_encoder", None)
+    if hasattr(enc, "fused"):
+        enc.fused = False  # the folded-BN fast path is for no-grad inference; use the plain layers
     for mod in m.modules():
         if isinstance(mod, nn.ReLU):
             mod.inplace = False
@@ -404,6 +407,21 @@ def explain_windows(model: nn.Module, x: torch.Tensor, channels: torch.Tensor, p
 # ------------------------------------------------------------------------------------------------
 
 
+def epoch_signals(signals: np.ndarray, epochs: Sequence[int]) -> np.ndarray:
+    """``(len(epochs), C, 3000)`` float32 copies of the given epochs from ``(C, n_samples)`` or
+    ``(n_epochs, C, 3000)`` signals (a trailing partial epoch is ignored)."""
+    idx = np.asarray(list(epochs), dtype=np.int64)
+    if signals.ndim == 2:
+        n = signals.shape[1] // EPOCH_SAMPLES
+        if idx.size and idx.max() >= n:
+            raise ValueError(f"epoch {idx.max()} beyond the {n} epochs of the signals")
+        view = signals[:, : n * EPOCH_SAMPLES].reshape(signals.shape[0], n, EPOCH_SAMPLES)
+        return np.ascontiguousarray(view[:, idx].transpose(1, 0, 2), dtype=np.float32)
+    if signals.ndim == 3 and signals.shape[2] == EPOCH_SAMPLES:
+        return np.ascontiguousarray(signals[idx], dtype=np.float32)
+    raise ValueError(f"signals must be (channels, samples) or (epochs, channels, 3000), got {signals.shape}")
+
+
 def window_for(epoch: np.ndarray, n_epochs: int, length: int, position: str | int = "centre") -> tuple:
     """Window start and position of each explained epoch.
 
@@ -466,11 +484,10 @@ def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[
     Explanation
         In the order of ``epochs``; ``meta`` holds ``epochs``, ``window_start``, ``position``.
     """
-    from .predict import _per_channel_epochs, encode_recording
+    from .predict import encode_recording
 
     m = explainable_model(model).to(device)
     feats = encode_recording(m, signals, device)  # (E, C, 512), each token once
-    per_channel = _per_channel_epochs(signals)
     n_epochs = feats.shape[0]
     epochs = np.asarray(list(epochs), dtype=np.int64)
     if epochs.size and (epochs.min() < 0 or epochs.max() >= n_epochs):
@@ -486,8 +503,7 @@ def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[
         sl = slice(b, b + batch_size)
         e, s = epochs[sl], torch.as_tensor(start[sl], device=device)
         ctx = feats[s[:, None] + offsets]  # (B, L, C, 512)
-        tx = torch.as_tensor(np.stack([np.stack([pc[i] for pc in per_channel]) for i in e]),
-                             dtype=torch.float32, device=device)
+        tx = torch.as_tensor(epoch_signals(signals, e), device=device)
         tg = None if target is None else torch.as_tensor(target[sl], device=device)
         parts.append(explain_features(m, tx, ctx, ch[None].expand(len(e), -1),
                                       torch.as_tensor(pos[sl], device=device), tg, shapley_samples))
@@ -653,7 +669,7 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
     """
     import time
 
-    from .predict import _per_channel_epochs, channel_indices
+    from .predict import channel_indices
 
     t0, c0 = time.perf_counter(), time.process_time()
     epochs = select_epochs(spec, probs)
@@ -671,10 +687,9 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
     if len(epochs) and (max_pages is None or max_pages > 0):
         folder = out / f"{name}.explain"
         folder.mkdir(exist_ok=True)
-        per_channel = _per_channel_epochs(signals)
         sal = getattr(exp, map_name)
         for i, e in enumerate(epochs[: max_pages]):
-            sig = np.stack([pc[e] for pc in per_channel]).astype(np.float32)
+            sig = epoch_signals(signals, [e])[0]
             title = page_title(name, int(e), int(exp.target[i]), probs[e], int(exp.meta["position"][i]),
                                int(exp.meta["window_start"][i]), min(model.cfg.seq_len, len(probs)), demo)
             pages.append(render_page(folder / f"epoch_{e:05d}.png", sig, sal[i], exp.channel_attribution[i],
@@ -684,9 +699,67 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
             "cpu_seconds_per_epoch": c_explain / n, "explanation": exp}
 
 
-__all__ = ["Explanation", "branch_last_convs", "explain_features", "explain_recording", "explain_windows",
+__all__ = ["Explanation", "band_power", "branch_last_convs", "channel_shapley", "event_mask", "mass_ratio", "explain_features", "explain_recording", "explain_windows",
            "explainable_model", "guided_envelope", "render_page", "save_npz", "select_epochs", "step_centres",
            "upsample_steps", "window_for", "write_explanation"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Checking explanations against known event times (simulated PSG: simulate.read_events)
+# ------------------------------------------------------------------------------------------------
+
+
+def event_mask(events: Sequence[dict], epochs: Sequence[int], kinds: set[str], channel: str | None = None,
+               sfreq: float = SFREQ, epoch_samples: int = EPOCH_SAMPLES) -> np.ndarray:
+    """Samples of the given epochs covered by events of the given kinds.
+
+    Parameters
+    ----------
+    events : sequence of dict
+        ``{"onset": s, "duration": s, "kind": str, "channels": [site, ...] or ["all"]}`` (the rows of
+        :func:`simulate.read_events`); onsets in seconds from the first sample.
+    epochs : sequence of int
+    kinds : set of str
+    channel : str, optional
+        Canonical channel (``C3``): only events whose ``channels`` reach it (a site ``C3-M2``
+        matches ``C3``; ``all`` matches every channel). None: every event of the kinds.
+
+    Returns
+    -------
+    ndarray of bool, (len(epochs), epoch_samples)
+    """
+    epochs = np.asarray(list(epochs), dtype=np.int64)
+    out = np.zeros((len(epochs), epoch_samples), bool)
+    row = {int(e): i for i, e in enumerate(epochs)}
+    for ev in events:
+        if ev["kind"] not in kinds:
+            continue
+        sites = [c.split("-")[0].upper() for c in ev["channels"]]
+        if channel is not None and "ALL" not in sites and channel.upper() not in sites:
+            continue
+        a = ev["onset"] * sfreq
+        b = a + ev["duration"] * sfreq
+        for e in range(int(a // epoch_samples), int(np.ceil(b / epoch_samples))):
+            if e in row:
+                lo, hi = max(a - e * epoch_samples, 0), min(b - e * epoch_samples, epoch_samples)
+                out[row[e], int(np.floor(lo)):int(np.ceil(hi))] = True
+    return out
+
+
+def mass_ratio(saliency: np.ndarray, mask: np.ndarray) -> float:
+    """Mean saliency inside ``mask`` divided by the mean outside (1 = no preference)."""
+    inside, outside = saliency[mask], saliency[~mask]
+    if inside.size == 0 or outside.size == 0 or outside.mean() <= 0:
+        return float("nan")
+    return float(inside.mean() / outside.mean())
+
+
+def band_power(x: np.ndarray, lo: float, hi: float, sfreq: float = SFREQ) -> np.ndarray:
+    """Welch power of ``x`` (..., samples) summed over ``lo``–``hi`` Hz (4-s segments)."""
+    from scipy.signal import welch
+
+    f, p = welch(np.asarray(x, dtype=np.float64), fs=sfreq, nperseg=int(4 * sfreq), axis=-1)
+    return p[..., (f >= lo) & (f <= hi)].sum(-1)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 from pathlib import Path
@@ -61,6 +62,7 @@ DEMO_MARK = ("DEMO weights trained on SIMULATED PSG only: this hypnogram is not 
              "recording")
 
 
+@functools.lru_cache(maxsize=1)
 def software_version() -> str:
     """``lpsgm <git commit>`` of this checkout (``+dirty`` with local changes), else the package version.
 

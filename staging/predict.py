@@ -48,6 +48,18 @@ GPU_MIN_WINDOWS_PER_CALL = 512
 """On a GPU the sequence encoder runs at least this many windows per call (launch-bound otherwise)."""
 
 
+def _per_channel_epochs(signals: np.ndarray) -> list[np.ndarray]:
+    """Views ``(n_epochs, 3000)`` of each channel, from ``(C, T)`` or ``(E, C, 3000)`` input."""
+    if signals.ndim == 2:
+        n = signals.shape[1] // EPOCH_SAMPLES
+        if n < 1:
+            raise ValueError(f"signals hold {signals.shape[1]} samples, fewer than one epoch")
+        return [signals[c, : n * EPOCH_SAMPLES].reshape(n, EPOCH_SAMPLES) for c in range(signals.shape[0])]
+    if signals.ndim == 3 and signals.shape[2] == EPOCH_SAMPLES:
+        return [signals[:, c] for c in range(signals.shape[1])]
+    raise ValueError(f"signals must be (channels, samples) or (epochs, channels, 3000), got {signals.shape}")
+
+
 def _token_blocks(signals: np.ndarray) -> tuple[int, int, list[tuple[torch.Tensor, slice]]]:
     """Split a night into blocks of tokens that are free views of ``signals``.
 

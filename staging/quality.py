@@ -62,9 +62,6 @@ IMPLAUSIBLE_SD_UV = 5000.0
 """A voltage channel whose median epoch standard deviation exceeds this (µV) is dropped: no EEG,
 EOG or chin EMG is that large; the unit field is wrong or the channel is not physiological."""
 
-_VOLT_UNITS = {"v", "mv", "uv", "µv", "μv", "nv", ""}
-
-
 class QualityError(ValueError):
     """A recording refused by the quality gate (one line naming the file and the reason)."""
 
@@ -207,23 +204,16 @@ def _median_epoch_sd(x: np.ndarray, sfreq: float, n_epochs: int, epoch_seconds: 
 
 
 def _is_volts(source, label: str) -> bool:
-    """Whether ``label`` is a voltage channel, from whatever unit information the reader gives."""
-    unit = None
-    for attr in ("unit", "units_of"):
-        fn = getattr(source, attr, None)
-        if callable(fn):
-            try:
-                unit = fn(label)
-                break
-            except (KeyError, ValueError, TypeError):
-                pass
-    header = getattr(source, "header", None)
-    if unit is None and header is not None and hasattr(header, "units") and hasattr(header, "labels"):
-        try:
-            unit = header.units[list(header.labels).index(label)]
-        except (ValueError, IndexError):
-            unit = None
-    return unit is None or str(unit).strip().lower() in _VOLT_UNITS
+    """Whether ``label`` is a voltage channel (amplitude thresholds apply), from the reader's unit."""
+    from preprocess.core.edf import is_voltage
+
+    unit = getattr(source, "unit", None)
+    if not callable(unit):
+        return True  # a reader without units: the pipeline treats its signals as volts
+    try:
+        return is_voltage(str(unit(label)))
+    except (KeyError, ValueError, TypeError):
+        return True
 
 
 @dataclass
@@ -273,8 +263,8 @@ class FilteredSource:
         self.labels = [lab for lab in source.labels if lab not in hidden]
         self.start_time = source.start_time
 
-    def read(self, label: str):
-        return self._source.read(label)
+    def read(self, label: str, *args, **kwargs):
+        return self._source.read(label, *args, **kwargs)
 
     def __getattr__(self, name):  # sfreq(), header … of the wrapped reader
         return getattr(self._source, name)
@@ -316,6 +306,8 @@ def screen(source, channel_map, name: str, epoch_seconds: float = 30.0) -> tuple
                 continue
             x, sf = source.read(label)
             n_epochs = int(len(x) / float(sf) // epoch_seconds)  # one channel in memory at a time
+            if n_epochs == 0:  # nothing to judge per epoch; the same reason the signal chain gives
+                raise MontageError(f"{name}: recording shorter than one {epoch_seconds:g}-s epoch")
             report.n_epochs = max(report.n_epochs, n_epochs)
             q = check_channel(label, x, float(sf), n_epochs, CHANNEL_KIND[canonical],
                               _is_volts(source, label), epoch_seconds)

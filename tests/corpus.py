@@ -366,9 +366,12 @@ CASES: list[tuple[Case, Callable[[Path], None]]] = [
     (Case("eog_only.edf", "failed", "no EEG channel (only E1, E2, Chin): a hypnogram from EOG/EMG alone is not "
           "reliable; pass --allow-no-eeg to stage it anyway, or --channels/--dataset if the EEG has unusual "
           "labels"), _eog_only),
-    (Case("flat.edf", "failed", "no usable channel (C3 EEG C3-M2: flat signal (no variation); E1 EOG E1-M2: flat "
-          "signal (no variation))"), _flat),
-    (Case("saturated.edf", "failed", "saturated", quality_gate=True), _saturated),
+    (Case("flat.edf", "failed", "no usable channel after the quality checks (EEG C3-M2: flat signal (constant over "
+          "the whole recording); EOG E1-M2: flat signal (constant over the whole recording))", quality_gate=True),
+     _flat),
+    (Case("saturated.edf", "failed", "recording entirely saturated: every montage channel is clipped at its digital "
+          "limits (EEG C3-M2: 100% of its epochs are at the digital limits (clipped); EOG E1-M2: 100% of its epochs "
+          "are at the digital limits (clipped)); refusing to stage it", quality_gate=True), _saturated),
     (Case("shorter_than_an_epoch.edf", "failed", "recording shorter than one 30-s epoch"), _short),
     (Case("rate_too_low.edf", "failed", "no usable channel (C3 EEG C3-M2: sampling rate 0.5 Hz is too low for a "
           "0.3 Hz high-pass)"), _rate_too_low),
@@ -392,6 +395,8 @@ CASES: list[tuple[Case, Callable[[Path], None]]] = [
     (Case("nul_padded.edf", "ok", ""), _nul_padded),
     (Case("comma_decimals.edf", "ok", ""), _comma_decimals),
     (Case("temperature.edf", "ok", ""), _temperature),
+    (Case("eeg_in_percent.edf", "ok", "C3 <- EEG C3-M2: unit '%' is not a voltage"),
+     lambda p: write(p, PSG, units={"EEG C3-M2": "%"})),
     (Case("good.bdf", "ok", ""), _bdf),
     (Case("shhs_like.edf", "ok", "", "labels match the SHHS layout: its channel map is used"), _shhs_like),
     (Case("mesa_like.edf", "ok", "", "labels match the MESA layout: its channel map is used"), _mesa_like),

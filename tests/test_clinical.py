@@ -12,10 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import inference
-from models import build_model, save_checkpoint
 from staging.stats import nrem_rem_cycles, sleep_statistics
 from tests.conftest import real_file, write_edf
 
@@ -23,14 +21,6 @@ W, N1, N2, N3, R = 0, 1, 2, 3, 4
 START = dt.datetime(2020, 1, 1, 22, 0, 0)
 # the designed night: 40 epochs, W 0-9, N2 10-29, W 30-33, REM 34-37, W 38-39
 DESIGN = np.array([W] * 10 + [N2] * 20 + [W] * 4 + [R] * 4 + [W] * 2)
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = build_model("lpsgm-small", dropout=0.0, attn_dropout=0.0, cnn_dropout=0.0).eval()
-    w, _ = save_checkpoint(model, tmp_path_factory.mktemp("weights") / "tiny", {"trained_on": "simulated"})
-    return w
 
 
 @pytest.fixture

@@ -15,20 +15,10 @@ import pytest
 import torch
 
 import inference
-from models import build_model, load_checkpoint, save_checkpoint
+from models import load_checkpoint
 from tests.conftest import real_file, write_edf
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    """A randomly initialised 1-block LPSGM saved in our format, marked as demo weights."""
-    torch.manual_seed(0)
-    model = build_model("lpsgm-small", dropout=0.0, attn_dropout=0.0, cnn_dropout=0.0).eval()
-    w, _ = save_checkpoint(model, tmp_path_factory.mktemp("weights") / "tiny",
-                           {"trained_on": "simulated", "note": "random init for tests"})
-    return w
 
 
 def make_night(path: Path, n_epochs: int = 45, seed: int = 0, rates=(256.0, 200.0, 512.0)) -> Path:

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import inference
-from models import build_model, save_checkpoint
 from staging.quality import (
     BIT,
     QualityError,
@@ -27,14 +25,6 @@ from staging.quality import (
 
 FS = 100.0
 EPOCH = 3000
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = build_model("lpsgm-small", dropout=0.0, attn_dropout=0.0, cnn_dropout=0.0).eval()
-    w, _ = save_checkpoint(model, tmp_path_factory.mktemp("weights") / "tiny", {"trained_on": "simulated"})
-    return w
 
 
 def rhythm(n_epochs: int, amp_uv: float = 20.0, seed: int = 0) -> np.ndarray:

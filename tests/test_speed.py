@@ -65,7 +65,7 @@ def test_fused_cnn_follows_weight_changes(model):
 
 
 def test_training_and_gradients_use_the_module_path(model):
-    """With autograd on, the BN modules run (hooks see them); fused weights are never used."""
+    """With autograd on the BN modules run; a hook on one makes no-grad calls run them too."""
     seen = []
     h = model.epoch_encoder.encoder_branch1[1].register_forward_hook(lambda *a: seen.append(1))
     try:
@@ -75,7 +75,7 @@ def test_training_and_gradients_use_the_module_path(model):
             model.epoch_encoder(x)
     finally:
         h.remove()
-    assert seen == [1] and x.grad is not None
+    assert seen == [1, 1] and x.grad is not None
 
 
 @pytest.mark.parametrize("padded", [False, True])
@@ -191,3 +191,15 @@ def test_float16_batch_gives_the_float32_logits(h5root, model):
     with torch.no_grad():
         a, b = (model(bt["x"], bt["channels"]) for bt in batches)
     assert torch.equal(a, b)
+
+
+def test_hooked_layers_still_run_at_inference(model):
+    """A forward hook on an inner layer (Grad-CAM style) disables the fused path, so it fires."""
+    seen = []
+    h = model.epoch_encoder.encoder_branch1[11].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    try:
+        with torch.no_grad():
+            model.epoch_encoder(torch.randn(2, 3000))
+    finally:
+        h.remove()
+    assert seen == [torch.Size([2, 256, 63])]
