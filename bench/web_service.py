@@ -79,11 +79,11 @@ def _worker(pid: int) -> int | None:
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, extra: tuple = ()):
         self.port = _free_port()
         self.tmp = tempfile.TemporaryDirectory(prefix="lpsgm-web-bench-")
         self.proc = subprocess.Popen([sys.executable, "-m", "web", "--port", str(self.port), "--data-dir",
-                                      self.tmp.name, "--max-upload-gb", "8"], cwd=REPO,
+                                      self.tmp.name, "--max-upload-gb", "8", *extra], cwd=REPO,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
         self.client = httpx.Client(base_url=self.url, timeout=600)
@@ -109,8 +109,8 @@ def _chunks(path: Path, size: int = 1 << 20):
             yield block
 
 
-def latency(path: Path) -> None:
-    srv = Server()
+def latency(path: Path, formats: str) -> None:
+    srv = Server(("--formats", formats))
     try:
         worker = _worker(srv.proc.pid)
         cpu0 = -1.0
@@ -193,10 +193,11 @@ def main() -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("latency")
     a.add_argument("file", type=Path)
+    a.add_argument("--formats", default="all", help="the service's --formats (default all)")
     b = sub.add_parser("upload")
     b.add_argument("--gib", type=float, default=1.0)
     args = ap.parse_args()
-    latency(args.file) if args.cmd == "latency" else upload(args.gib)
+    latency(args.file, args.formats) if args.cmd == "latency" else upload(args.gib)
 
 
 if __name__ == "__main__":

@@ -217,7 +217,8 @@ class Stager:
     formats: tuple = field(default_factory=tuple)
 
 
-def load_stager(weights: str | None, device: str = "cpu", stride: int | None = None) -> Stager:
+def load_stager(weights: str | None, device: str = "cpu", stride: int | None = None,
+                formats: tuple | None = None) -> Stager:
     """Load the model once per worker; the same objects :func:`staging.stage` builds per call."""
     from preprocess.core.signal import SignalParams
     from staging import FORMATS, resolve_device
@@ -233,7 +234,7 @@ def load_stager(weights: str | None, device: str = "cpu", stride: int | None = N
     info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
             "software_version": software_version(),
             "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}
-    return Stager(model, info, params, device, stride or DEFAULT_STRIDE, tuple(FORMATS))
+    return Stager(model, info, params, device, stride or DEFAULT_STRIDE, tuple(formats or FORMATS))
 
 
 def stage_recording(stager: Stager, path: Path, name: str, out: Path, montage: dict | None,

@@ -58,6 +58,8 @@ class Settings:
         ``Host`` headers accepted (DNS-rebinding guard); None accepts any.
     stride : int or None
         Window stride (``inference.py --stride``); None: its default.
+    formats : tuple of str or None
+        Output formats (``inference.py --formats``); None: all of them.
     """
 
     weights: str | None = None
@@ -69,6 +71,7 @@ class Settings:
     token: str | None = None
     allowed_hosts: list | None = None
     stride: int | None = None
+    formats: tuple | None = None
 
 
 class StartRequest(BaseModel):
@@ -87,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     owned_tmp = settings.data_dir is None
     root = Path(settings.data_dir or tempfile.mkdtemp(prefix="lpsgm-web-"))
     store = JobStore(root, settings.weights, settings.device, settings.stride, settings.workers,
-                     settings.retention_s)
+                     settings.retention_s, settings.formats)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

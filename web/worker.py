@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def main(conn, weights: str | None, device: str, stride: int | None) -> None:
+def main(conn, weights: str | None, device: str, stride: int | None, formats: tuple | None = None) -> None:
     """Worker loop: receive ``(path, name, out, montage)``, stage, reply; ``None`` stops it."""
     import logging
 
@@ -20,7 +20,7 @@ def main(conn, weights: str | None, device: str, stride: int | None) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     try:
-        stager = adapter.load_stager(weights, device, stride)
+        stager = adapter.load_stager(weights, device, stride, formats)
     except Exception as exc:  # corrupt weights, no GPU: report once, in one line
         conn.send(("fatal", f"cannot load the model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
         return
