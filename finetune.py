@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +43,10 @@ from data import (
 )
 from engine.distributed import cleanup, setup_distributed
 from engine.logger import provenance
-from engine.loop import FitConfig, evaluate, fit, unwrap
+from engine.loop import FitConfig, evaluate, fit
 from engine.metrics import json_safe
 from engine.optim import WarmupCosine, build_optimizer, param_groups
-from models import PRESETS, build_model, checkpoint_preprocessing, load_checkpoint
+from models import PRESETS, build_model, checkpoint_preprocessing, load_checkpoint, unwrap
 from preprocess.core.channels import CANONICAL
 from preprocess.core.hdf5 import training_preprocessing
 from preprocess.core.signal import CHAINS
@@ -142,8 +143,34 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
+    model, init_chain = _initial_model(args)
+    data = _folds(args, model.cfg.seq_len, init_chain, dist)
+    groups = _trainable_groups(model, args)
+    model.to(dist.device)
+    torch.manual_seed(args.seed + dist.rank)
+    raw = model
+    if dist.distributed:
+        model = DDP(model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+    optimizer = build_optimizer(groups)
+    scheduler = WarmupCosine(optimizer, data["warmup"], data["max_steps"], args.min_lr_ratio)
+    meta = _provenance(args, data, raw, dist, out)
+    eval_every = data["eval_every"]
+    cfg = FitConfig(out_dir=out, max_steps=data["max_steps"], batch_size=args.batch_size, eval_every=eval_every,
+                    ckpt_every=args.ckpt_every or eval_every, log_every=args.log_every,
+                    grad_clip=args.grad_clip, select=args.select, bf16=args.precision == "bf16",
+                    workers=args.workers, resume=args.resume, stop_at=args.stop_at, meta=meta)
+    summary = fit(model, optimizer, scheduler, data["train_set"], data["sampler"], data["val_set"],
+                  data["weights"], cfg, dist,
+                  train_mode=partial_train_mode if args.strategy == "partial" else None)
+    if summary["step"] >= data["max_steps"]:  # stopped early (--stop-at): the test fold waits for the end
+        summary["test"] = _test_fold(args, data["test_set"], summary, dist, out, cfg.bf16)
+    cleanup()
+    return summary
 
-    # ---- model ----------------------------------------------------------------------------------
+
+def _initial_model(args) -> tuple[nn.Module, str | None]:
+    """The pretrained weights (``--init``), or the same architecture from random weights (``scratch``),
+    and the signal chain the fine-tuning files must have (None: any)."""
     torch.manual_seed(args.seed)
     overrides = {} if args.dropout is None else {"dropout": args.dropout}
     init = load_checkpoint(args.init) if args.init else None
@@ -155,10 +182,11 @@ def main(argv=None) -> dict:
     # scratch keeps only the architecture of --init, so the files' chain is accepted then
     init_chain = (checkpoint_preprocessing(init.checkpoint_meta)["chain"]
                   if init is not None and args.strategy != "scratch" else None)
-    del init
-    seq_len = model.cfg.seq_len
+    return model, init_chain
 
-    # ---- data: outer k-fold, inner validation, both by subject -----------------------------------
+
+def _folds(args, seq_len: int, init_chain: str | None, dist) -> dict:
+    """Outer k-fold and inner validation, both by subject; windows, sampler and step budget."""
     rows = load_recordings(args.data, [args.dataset])
     preprocessing = check_chain(training_preprocessing(rows), args.chain, init_chain, args.dataset)
     train_rows, test_rows = kfold_by_subject(rows, args.folds, args.fold, seed=args.seed)
@@ -171,58 +199,50 @@ def main(argv=None) -> dict:
     steps_per_epoch = max(1, len(sampler) // args.batch_size)
     max_steps = args.max_steps or max(1, round(args.epochs * steps_per_epoch))
     warmup = args.warmup_steps if args.warmup_steps is not None else round(args.warmup_epochs * steps_per_epoch)
-    eval_every = args.eval_every or steps_per_epoch
-    weights = torch.from_numpy(class_weights(inner["train"], args.class_weights))
+    return {"inner": inner, "test_rows": test_rows, "train_set": train_set, "val_set": val_set,
+            "test_set": test_set, "sampler": sampler, "max_steps": max_steps, "warmup": warmup,
+            "eval_every": args.eval_every or steps_per_epoch,
+            "weights": torch.from_numpy(class_weights(inner["train"], args.class_weights)),
+            "preprocessing": preprocessing}
 
-    # ---- what trains, at which learning rate ----------------------------------------------------
+
+def _trainable_groups(model: nn.Module, args) -> list[dict]:
+    """What trains, at which learning rate: the head only (``partial``, backbone frozen) or everything."""
     head = [(n, p) for n, p in model.named_parameters() if n.startswith(f"{HEAD}.")]
     backbone = [(n, p) for n, p in model.named_parameters() if not n.startswith(f"{HEAD}.")]
     if args.strategy == "partial":
         for _, p in backbone:
             p.requires_grad_(False)
-        groups = param_groups(head, args.lr_head, args.weight_decay, "head")
-    else:
-        groups = (param_groups(backbone, args.lr_backbone, args.weight_decay, "backbone")
-                  + param_groups(head, args.lr_head, args.weight_decay, "head"))
-    model.to(dist.device)
-    torch.manual_seed(args.seed + dist.rank)
-    raw = model
-    if dist.distributed:
-        model = DDP(model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
-    optimizer = build_optimizer(groups)
-    scheduler = WarmupCosine(optimizer, warmup, max_steps, args.min_lr_ratio)
+        return param_groups(head, args.lr_head, args.weight_decay, "head")
+    return (param_groups(backbone, args.lr_backbone, args.weight_decay, "backbone")
+            + param_groups(head, args.lr_head, args.weight_decay, "head"))
 
+
+def _provenance(args, data: dict, raw: nn.Module, dist, out: Path) -> dict:
+    """The JSON stored with every checkpoint; ``config.json`` on rank 0."""
+    inner = data["inner"]
     subjects = {"train": sorted({r["subject"] for r in inner["train"]}),
                 "val": sorted({r["subject"] for r in inner["val"]}),
-                "test": sorted({r["subject"] for r in test_rows})}
+                "test": sorted({r["subject"] for r in data["test_rows"]})}
     meta = {"task": "staging-finetune", "channels": list(CANONICAL), "stages": list(STAGE_NAMES),
             "args": vars(args), "provenance": provenance(), "dataset": args.dataset, "fold": args.fold,
-            "folds": args.folds, "strategy": args.strategy, "init": args.init, "max_steps": max_steps,
-            "warmup_steps": warmup, "class_weights": weights.tolist(), "subjects": subjects,
+            "folds": args.folds, "strategy": args.strategy, "init": args.init, "max_steps": data["max_steps"],
+            "warmup_steps": data["warmup"], "class_weights": data["weights"].tolist(), "subjects": subjects,
             "trainable_parameters": sum(p.numel() for p in raw.parameters() if p.requires_grad),
-            "preprocessing": preprocessing}
+            "preprocessing": data["preprocessing"]}
     if dist.is_main:
         (out / "config.json").write_text(json.dumps(json_safe(meta), indent=2) + "\n")
         print(f"{args.dataset} fold {args.fold}/{args.folds} ({args.strategy}): "
               f"{len(subjects['train'])}/{len(subjects['val'])}/{len(subjects['test'])} subjects "
-              f"train/val/test, {max_steps} steps, {meta['trainable_parameters']:,} trainable parameters")
+              f"train/val/test, {data['max_steps']} steps, {meta['trainable_parameters']:,} trainable parameters")
+    return meta
 
-    cfg = FitConfig(out_dir=out, max_steps=max_steps, batch_size=args.batch_size, eval_every=eval_every,
-                    ckpt_every=args.ckpt_every or eval_every, log_every=args.log_every,
-                    grad_clip=args.grad_clip, select=args.select, bf16=args.precision == "bf16",
-                    workers=args.workers, resume=args.resume, stop_at=args.stop_at, meta=meta)
-    summary = fit(model, optimizer, scheduler, train_set, sampler, val_set, weights, cfg, dist,
-                  train_mode=partial_train_mode if args.strategy == "partial" else None)
-    if summary["step"] < max_steps:  # stopped early (--stop-at): the test fold waits for the end
-        cleanup()
-        return summary
 
-    # ---- held-out fold, with the checkpoint selected on the inner validation set ---------------
+def _test_fold(args, test_set: WindowDataset, summary: dict, dist, out: Path, bf16: bool) -> dict:
+    """The held-out fold, evaluated once with the checkpoint selected on the inner validation set."""
     chosen = out / ("best" if (out / "best.safetensors").exists() else "last")
     final = load_checkpoint(chosen, map_location=dist.device)
-    metrics, preds = evaluate(final, test_set, dist.device, args.batch_size, workers=args.workers,
-                              bf16=cfg.bf16)
-    summary["test"] = metrics
+    metrics, preds = evaluate(final, test_set, dist.device, args.batch_size, workers=args.workers, bf16=bf16)
     if dist.is_main:
         report = {"dataset": args.dataset, "fold": args.fold, "folds": args.folds, "strategy": args.strategy,
                   "checkpoint": chosen.name, "best_step": summary["best_step"],
@@ -231,8 +251,7 @@ def main(argv=None) -> dict:
         write_predictions(out / "predictions.csv", preds, test_set)
         print(f"fold {args.fold} test ({chosen.name}): acc {metrics['accuracy']:.4f} "
               f"macro-F1 {metrics['macro_f1']:.4f} kappa {metrics['kappa']:.4f}")
-    cleanup()
-    return summary
+    return metrics
 
 
 def write_predictions(path: Path, preds: dict, dataset: WindowDataset) -> None:
@@ -249,4 +268,5 @@ def write_predictions(path: Path, preds: dict, dataset: WindowDataset) -> None:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # engine.loop reports progress
     main()

@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python inference.py", description=__doc__.splitlines()[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
-                   help="EDF/BDF file or folder (searched recursively for .edf/.bdf, any case); several "
+                   help="recording (EDF/BDF, or FIF, BrainVision .vhdr, EEGLAB .set read with MNE) or folder "
+                        "(searched recursively for those suffixes, any case); several "
                         "allowed. Without INPUT the bundled simulated example night is staged.")
     p.add_argument("--out", default="out", metavar="DIR",
                    help="output folder, created if needed (default: out)")
@@ -72,6 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", dest="keep_going", action="store_false",
                    help="same as --no-keep-going")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("time in bed and review (docs/clinical.md)")
+    g.add_argument("--lights-off", metavar="TIME",
+                   help="lights-off as a clock time (23:10[:30]) or seconds from the recording start; statistics "
+                        "are computed on time in bed. Default: --lights CSV, then lights annotations in the file "
+                        "or in a scoring file beside it, else the recording start")
+    g.add_argument("--lights-on", metavar="TIME", help="lights-on, same syntax (default: the recording end)")
+    g.add_argument("--lights", metavar="CSV", dest="lights_csv",
+                   help="CSV with one row per recording: name,lights_off,lights_on")
+    g.add_argument("--review-threshold", type=float, metavar="P",
+                   help="list the epochs to review: flagged ones and those whose max probability is below P "
+                        "(printed, and stored in NAME.stats.json)")
+    p.add_argument("--explain", metavar="EPOCHS",
+                   help="also explain these epochs (Grad-CAM + channel attribution, docs/explain.md): all, "
+                        "100-140, low-confidence[:P] or a stage W|N1|N2|N3|REM; writes NAME.explain.npz and "
+                        "NAME.explain/ pages (python -m staging.explain has more options)")
     return p
 
 
@@ -97,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                               device=args.device, stride=args.stride, formats=formats,
                               batch_size=args.batch_size, overwrite=args.overwrite,
                               keep_going=args.keep_going, progress_bar=False if args.no_progress else None,
-                              dataset=args.dataset, allow_no_eeg=args.allow_no_eeg)
+                              dataset=args.dataset, allow_no_eeg=args.allow_no_eeg,
+                              lights_off=args.lights_off, lights_on=args.lights_on, lights_csv=args.lights_csv,
+                              review_threshold=args.review_threshold,
+                              explain=args.explain)
     except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

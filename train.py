@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,15 +102,49 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
-    if args.deterministic:
+    _set_backends(args.deterministic, dist.device)
+    data = _data(args, dist)
+    model, raw = _model(args, dist)
+    optimizer = build_optimizer(param_groups(raw.named_parameters(), args.lr, args.weight_decay))
+    scheduler = WarmupCosine(optimizer, data.warmup, data.max_steps, args.min_lr_ratio)
+    meta = _provenance(args, dist, data, out)
+    cfg = FitConfig(out_dir=out, max_steps=data.max_steps, batch_size=args.batch_size, eval_every=args.eval_every,
+                    ckpt_every=args.ckpt_every, log_every=args.log_every, grad_clip=args.grad_clip,
+                    select=args.select, bf16=args.precision == "bf16", workers=args.workers,
+                    resume=args.resume, stop_at=args.stop_at, meta=meta)
+    summary = fit(model, optimizer, scheduler, data.train_set, data.sampler, data.val_set, data.weights, cfg, dist)
+    if data.split["test"] and summary["step"] >= data.max_steps:
+        summary["test"] = _test(args, dist, data, out, cfg.bf16)
+    cleanup()
+    return summary
+
+
+def _set_backends(deterministic: bool, device: torch.device) -> None:
+    if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-    elif dist.device.type == "cuda":
+    elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    # ---- data: subject-wise split per dataset, windows straight from the HDF5 files -----------
+
+@dataclass
+class _Data:
+    rows: list
+    split: dict
+    margin: float | None
+    train_set: WindowDataset
+    val_set: WindowDataset | None
+    sampler: WindowSampler
+    steps_per_epoch: int
+    max_steps: int
+    warmup: int
+    weights: torch.Tensor
+
+
+def _data(args, dist) -> _Data:
+    """Subject-wise split per dataset, windows straight from the HDF5 files, the step budget."""
     rows = load_recordings(args.data, args.datasets)
     split = split_by_subject(rows, args.val_fraction, args.test_fraction, seed=args.seed)
     margin = args.wake_margin if args.wake_margin >= 0 else None
@@ -121,8 +157,11 @@ def main(argv=None) -> dict:
     max_steps = args.max_steps or max(1, round(args.epochs * steps_per_epoch))
     warmup = args.warmup_steps if args.warmup_steps is not None else round(args.warmup_epochs * steps_per_epoch)
     weights = torch.from_numpy(class_weights(split["train"], args.class_weights))
+    return _Data(rows, split, margin, train_set, val_set, sampler, steps_per_epoch, max_steps, warmup, weights)
 
-    # ---- model, optimizer, schedule -----------------------------------------------------------
+
+def _model(args, dist) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """``(model, raw)``: the model on the device (DDP-wrapped when distributed) and the plain one."""
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)  # same initial weights on every rank
@@ -142,47 +181,43 @@ def main(argv=None) -> dict:
     raw = model
     if dist.distributed:
         model = DDP(model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
-    optimizer = build_optimizer(param_groups(raw.named_parameters(), args.lr, args.weight_decay))
-    scheduler = WarmupCosine(optimizer, warmup, max_steps, args.min_lr_ratio)
+    return model, raw
 
-    # ---- provenance ---------------------------------------------------------------------------
+
+def _provenance(args, dist, data: _Data, out: Path) -> dict:
+    """The JSON stored with every checkpoint; ``config.json`` and ``splits.json`` on rank 0."""
+    split = data.split
     subjects = {side: sorted({f"{r['dataset']}/{r['subject']}" for r in split[side]}) for side in split}
     meta = {"task": "staging", "channels": list(CANONICAL), "stages": list(STAGE_NAMES),
             "args": vars(args), "provenance": provenance(), "world_size": dist.world_size,
-            "max_steps": max_steps, "warmup_steps": warmup, "steps_per_epoch": steps_per_epoch,
-            "class_weights": weights.tolist(), "mixing_weights": sampler.weights,
+            "max_steps": data.max_steps, "warmup_steps": data.warmup, "steps_per_epoch": data.steps_per_epoch,
+            "class_weights": data.weights.tolist(), "mixing_weights": data.sampler.weights,
             "n_subjects": {side: len(s) for side, s in subjects.items()},
             "n_recordings": {side: len(split[side]) for side in split},
-            "preprocessing": training_preprocessing(rows)}  # the chain travels with the weights
+            "preprocessing": training_preprocessing(data.rows)}  # the chain travels with the weights
     if dist.is_main:
-        print(f"{len(rows)} recordings: {meta['n_recordings']}; {sampler.total} windows/epoch, "
-              f"{max_steps} steps, world size {dist.world_size}, device {dist.device}")
+        print(f"{len(data.rows)} recordings: {meta['n_recordings']}; {data.sampler.total} windows/epoch, "
+              f"{data.max_steps} steps, world size {dist.world_size}, device {dist.device}")
         (out / "config.json").write_text(json.dumps(json_safe(meta), indent=2) + "\n")
         (out / "splits.json").write_text(json.dumps(
             {side: [f"{r['dataset']}/{r['recording']}" for r in split[side]] for side in split}, indent=2) + "\n")
+    return meta
 
-    cfg = FitConfig(out_dir=out, max_steps=max_steps, batch_size=args.batch_size, eval_every=args.eval_every,
-                    ckpt_every=args.ckpt_every, log_every=args.log_every, grad_clip=args.grad_clip,
-                    select=args.select, bf16=args.precision == "bf16", workers=args.workers,
-                    resume=args.resume, stop_at=args.stop_at, meta=meta)
-    summary = fit(model, optimizer, scheduler, train_set, sampler, val_set, weights, cfg, dist)
 
-    # ---- held-out test subjects: evaluated once, with the checkpoint selected on validation ----
-    if split["test"] and summary["step"] >= max_steps:
-        chosen = out / ("best" if (out / "best.safetensors").exists() else "last")
-        test_model = load_checkpoint(chosen, map_location=dist.device)
-        test_set = WindowDataset(split["test"], args.seq_len, margin, channels=args.channels)
-        metrics, _ = evaluate(test_model, test_set, dist.device, args.batch_size, workers=args.workers,
-                              bf16=cfg.bf16)
-        summary["test"] = metrics
-        if dist.is_main:
-            (out / "test_metrics.json").write_text(json.dumps(json_safe({"checkpoint": chosen.name, **metrics}),
-                                                              indent=2) + "\n")
-            print(f"test ({chosen.name}): acc {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f} "
-                  f"kappa {metrics['kappa']:.4f}")
-    cleanup()
-    return summary
+def _test(args, dist, data: _Data, out: Path, bf16: bool) -> dict:
+    """Held-out test subjects: evaluated once, with the checkpoint selected on validation."""
+    chosen = out / ("best" if (out / "best.safetensors").exists() else "last")
+    test_model = load_checkpoint(chosen, map_location=dist.device)
+    test_set = WindowDataset(data.split["test"], args.seq_len, data.margin, channels=args.channels)
+    metrics, _ = evaluate(test_model, test_set, dist.device, args.batch_size, workers=args.workers, bf16=bf16)
+    if dist.is_main:
+        (out / "test_metrics.json").write_text(json.dumps(json_safe({"checkpoint": chosen.name, **metrics}),
+                                                          indent=2) + "\n")
+        print(f"test ({chosen.name}): acc {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f} "
+              f"kappa {metrics['kappa']:.4f}")
+    return metrics
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # engine.loop reports progress
     main()

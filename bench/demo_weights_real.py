@@ -29,8 +29,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from simulator_realism import REAL, _sleepedf_stages, edf_uv, gssc_nets, gssc_stage  # noqa: E402
 
+from preprocess.core.stages import STAGE_NAMES  # noqa: E402
+
 STAGE = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4, "R": 4}
-NAMES = ("W", "N1", "N2", "N3", "REM")
+NAMES = STAGE_NAMES
 
 
 def _write_edf(path: Path, signals: dict[str, tuple[np.ndarray, float]]) -> Path:
@@ -91,7 +93,6 @@ def stage_with_weights(rec: dict, weights: Path, tmp: Path) -> np.ndarray:
 def judges(rec: dict, nets) -> dict[str, np.ndarray]:
     import mne
     import yasa
-
     from simulator_realism import edf_uv as read
 
     fs_eeg = None

@@ -157,7 +157,7 @@ def child_lpsgm(a) -> dict:
     tag = f"n{n_blocks}_stride{a.stride}_{a.code_tag}"
     np.save(Path(a.out) / f"stages_{tag}.npy", probs.argmax(1))
     extra = {"n_blocks": n_blocks, "flops": model_flops(model, len(probs), len(m.channels), a.stride)}
-    if a.launches and a.stride != 1:  # stride 1 would double the longest run; the target is per default stride
+    if a.child_launches and a.stride != 1:  # stride 1 would double the longest run; the target is per default stride
         extra.update(model_launches(model, m.signals, channel_indices(m.channels), a.stride, a.batch_size))
     return {**extra, "tag": tag, "epochs": len(probs), "channels": len(m.channels), "preprocess_s": t1 - t0, "model_s": t2 - t1,
             "outputs_s": t3 - t2, "total_s": t3 - t0, "preprocess_cpu_s": c1 - c0, "model_cpu_s": c2 - c1,
@@ -187,8 +187,8 @@ def model_flops(model, n_epochs: int, n_channels: int, stride: int) -> float:
 def model_launches(model, signals, idx, stride: int, batch_size: int) -> dict:
     """Kernel launches and host syncs of the model part, as run on CPU and GPU-shaped."""
     import torch
-
     from launches import count_launches
+
     from staging.predict import encode_recording, predict_proba, vote_windows
 
     def gpu_shaped():
@@ -270,7 +270,7 @@ def run_child(kind: str, a, code_root: Path = ROOT, code_tag: str = "now", weigh
            "--out", str(a.out), "--device", a.device, "--batch-size", str(a.batch_size),
            "--code-root", str(code_root), "--code-tag", code_tag]
     if a.launches:
-        cmd += ["--launches"]
+        cmd += ["--child-launches"]
     if a.threads:
         cmd += ["--threads", str(a.threads)]
     if a.channels:
@@ -356,7 +356,7 @@ def main() -> None:
     p.add_argument("--child", choices=["lpsgm", "yasa", "gemm"], help=argparse.SUPPRESS)
     p.add_argument("--code-root", default=str(ROOT), help=argparse.SUPPRESS)
     p.add_argument("--code-tag", default="now", help=argparse.SUPPRESS)
-    p.add_argument("--launches", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--child-launches", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--stride", type=int, default=5, help=argparse.SUPPRESS)
     a = p.parse_args()
 

@@ -32,7 +32,8 @@ def count_launches(fn: Callable[[], object]) -> tuple[int, int]:
 
     Launches: profiled leaf ATen operators outside :data:`NO_KERNEL`. Host syncs: calls that
     read a device value on the host (``aten::item`` / ``_local_scalar_dense``, ``nonzero``,
-    ``is_nonzero``), each a full GPU pipeline stall when run on a GPU.
+    ``is_nonzero``), each a full GPU pipeline stall when run on a GPU; reads inside
+    ``Optimizer.step`` are left out (they read host-side step counters).
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -53,5 +54,14 @@ def count_launches(fn: Callable[[], object]) -> tuple[int, int]:
         return memo[e.id]
 
     launches = sum(1 for e in events if e.name not in NO_KERNEL and not computes_below(e))
-    syncs = sum(1 for e in events if e.name in ("aten::_local_scalar_dense", "aten::nonzero"))
+
+    def in_optimizer(e) -> bool:  # optimizers read their host-side step counters: not device syncs
+        while e is not None:
+            if e.name.startswith("Optimizer."):
+                return True
+            e = e.cpu_parent
+        return False
+
+    syncs = sum(1 for e in events
+                if e.name in ("aten::_local_scalar_dense", "aten::nonzero") and not in_optimizer(e))
     return launches, syncs

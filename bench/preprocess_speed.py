@@ -5,8 +5,10 @@
 Writes simulated 8-h, 9-channel, 256 Hz EDF nights with edfio (noise + alpha-band sine: the
 content does not change the cost of the signal chain), then runs the shared pipeline
 (``process_record``: EDF read → montage → filter → resample → z-score → HDF5 write) on one pinned
-core, once with float16 and once with float32 output. Prints ONE line: nights/s/core, seconds per
-night split by stage, and bytes per night for float16 vs float32. Labelled *simulated*.
+core, once with float16 and once with float32 output. Prints ONE line: nights/s/core, wall and CPU
+seconds per night, CPU seconds split by stage (EDF read, the whole per-channel chain, and inside
+it filter / resample / normalise; HDF5 write), peak RSS (``VmHWM``) and bytes per night for
+float16 vs float32. Labelled *simulated*.
 
 Threads are limited to one (BLAS/OpenMP variables are set before numpy is imported) and the
 process is pinned to one CPU where the OS allows, so the number is per core; run it on an idle
@@ -56,21 +58,46 @@ def write_night(path: Path, hours: float, seed: int) -> Path:
 
 
 class Timer:
-    """Accumulates wall time of the pipeline's stages by wrapping the functions it calls."""
+    """Accumulates wall and CPU time of the pipeline's stages by wrapping the functions it calls.
+
+    A function is wrapped where it is looked up at call time: ``signal.butter_filter`` in the
+    ``signal`` module (``process_channel`` calls it through the module's globals),
+    ``pipeline.process_channel`` in ``pipeline`` (imported there by name). Only the outermost
+    wrapped call of a key counts, so nested wrappers never count twice.
+    """
 
     def __init__(self):
         self.total = defaultdict(float)
+        self.cpu = defaultdict(float)
+        self._depth = defaultdict(int)
 
     def wrap(self, owner, name: str, key: str):
-        fn = getattr(owner, name)
+        fn = getattr(owner, name, None)
+        if fn is None:  # this checkout's chain has no such function
+            return
 
         def timed(*args, **kwargs):
-            t0 = time.perf_counter()
+            self._depth[key] += 1
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.total[key] += time.perf_counter() - t0
+                self._depth[key] -= 1
+                if self._depth[key] == 0:
+                    self.total[key] += time.perf_counter() - t0
+                    self.cpu[key] += time.process_time() - c0
         setattr(owner, name, timed)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (``VmHWM``, MiB); NaN where /proc is absent."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
 
 
 def main() -> None:
@@ -92,28 +119,35 @@ def main() -> None:
                        channel_map={c: [lab] for c, lab in LABELS.items()}, find=lambda src: [])
     timer = Timer()
     timer.wrap(EdfReader, "read", "read")
-    timer.wrap(signal, "butter_filter", "filter")
-    timer.wrap(signal, "resample", "resample")
+    for name in ("butter_filter", "published_filter"):
+        timer.wrap(signal, name, "filter")
+    for name in ("resample", "stretched_linear_resample", "fft_upsample"):
+        timer.wrap(signal, name, "resample")
     timer.wrap(signal, "normalize", "normalise")
+    timer.wrap(pipeline, "process_channel", "chain")
     timer.wrap(pipeline, "write_recording", "write")
 
-    sizes, elapsed = {}, 0.0
+    sizes, elapsed, cpu = {}, 0.0, 0.0
     for dtype in ("float16", "float32"):
         for path in nights:
             rec = Record(path.stem, path.stem, path)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = pipeline.process_record(spec, rec, work / dtype, dtype=dtype, overwrite=True)
             if res.status != "done":
                 raise SystemExit(f"{path.name}: {res.reason}")
             if dtype == "float16":
                 elapsed += time.perf_counter() - t0
+                cpu += time.process_time() - c0
         sizes[dtype] = np.mean([(work / dtype / "bench" / f"{p.stem}.h5").stat().st_size for p in nights])
         if dtype == "float16":
-            stages = {k: v / len(nights) for k, v in timer.total.items()}
+            stages = {k: v / len(nights) for k, v in timer.cpu.items()}
     per_night = elapsed / len(nights)
-    split = ", ".join(f"{k} {stages.get(k, 0.0):.2f}" for k in ("read", "filter", "resample", "normalise", "write"))
+    keys = ("read", "chain", "filter", "resample", "normalise", "write")
+    split = ", ".join(f"{k} {stages.get(k, 0.0):.2f}" for k in keys)
     print(f"preprocess_speed [simulated {args.hours:g}-h 9-ch {SFREQ} Hz EDF, 1 core, {len(nights)} nights]: "
-          f"{1 / per_night:.3f} nights/s/core ({per_night:.2f} s/night: {split} s); "
+          f"{1 / per_night:.3f} nights/s/core ({per_night:.2f} s/night, cpu_s/night {cpu / len(nights):.2f}: "
+          f"CPU s {split}; chain = filter + resample + normalise + the rest of process_channel); "
+          f"peak_rss_mb={peak_rss_mb():.0f}; "
           f"bytes/night float16 {sizes['float16'] / 1e6:.1f} MB, float32 {sizes['float32'] / 1e6:.1f} MB")
 
 

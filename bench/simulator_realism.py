@@ -40,9 +40,10 @@ from scipy.signal import butter, sosfiltfilt, welch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import simulate  # noqa: E402
+from preprocess.core.stages import STAGE_NAMES  # noqa: E402
 from simulate.physiology import parse_site  # noqa: E402
 
-STAGES = ("W", "N1", "N2", "N3", "REM")
+STAGES = STAGE_NAMES
 FEATURES = ("exp", "beta", "alpha", "theta", "delta", "sd")
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 

@@ -11,6 +11,9 @@ Synthetic batches (random signals already on the device) measure the model alone
 reads real windows from harmonized HDF5 files through the training DataLoader, so the number
 includes reading, collation and host-to-device copies. On a GPU the mean utilisation over the
 timed steps is reported (``torch.cuda.utilization`` when available, else ``nvidia-smi``).
+``cpu_s/step`` is the process CPU time per step; ``launches/step`` and ``syncs/step`` count the
+ATen kernels and host syncs of one extra step under the torch profiler (``bench/launches.py``;
+on CPU a proxy for the kernels the same step launches on a GPU).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from launches import count_launches  # noqa: E402
 
 from engine.loop import make_loader, train_step  # noqa: E402
 from engine.optim import build_optimizer, param_groups  # noqa: E402
@@ -127,20 +132,23 @@ def main() -> None:
     if util is not None:
         util.start()
     windows, tokens = 0, 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         batch = next(batches)
         train_step(model, batch, opt, device, None, 1.0, args.bf16)
         windows += batch["x"].shape[0]
         tokens += int((batch["channels"] >= 0).sum()) * batch["x"].shape[1]
     sync()
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     gpu = util.stop() if util is not None else None
+    batch = next(batches)
+    launches, syncs = count_launches(lambda: (train_step(model, batch, opt, device, None, 1.0, args.bf16), sync()))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"train_throughput model={args.model} batch={args.batch_size} seq_len={args.seq_len} "
           f"device={device.type} ({name}) bf16={int(args.bf16 and device.type == 'cuda')} "
           f"data={'hdf5' if args.data else f'synthetic:{args.channels}ch'} windows/s={windows / elapsed:.1f} "
           f"epoch_tokens/s={tokens / elapsed:.0f} step_ms={1000 * elapsed / args.steps:.1f} "
+          f"cpu_s/step={cpu / args.steps:.2f} launches/step={launches} syncs/step={syncs} "
           f"gpu_util={'n/a' if gpu is None else f'{gpu:.0f}%'}")
 
 

@@ -8,6 +8,13 @@ resumable whatever the number of DataLoader workers.
 
 Files are opened lazily, once per worker process (:class:`preprocess.core.hdf5.Recording`);
 there is no second copy of the data and no cache file.
+
+Reading is shaped for throughput (``bench/loader_throughput.py``): a window is read as one
+contiguous slab of all stored channels into a persistent per-process buffer (h5py's fancy
+indexing on the channel axis costs ~20× more than the bytes it saves) and the channel subset is
+selected in memory; ``dtype="stored"`` keeps the file's float16 up to the model, which casts on
+its device (half the bytes through collate, pinning and the host-to-device copy, and no
+host-side conversion at all). Batches are identical in content either way.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ EPOCHS_PER_MINUTE = 2
 EEG_INDICES = frozenset(CHANNEL_INDEX[c] for c, kind in CHANNEL_KIND.items() if kind == "eeg")
 
 
-def sleep_range(stages: np.ndarray, wake_margin: float | None) -> tuple[int, int]:
+def sleep_range(stages: np.ndarray, wake_margin: float | None, lights=None,
+                epoch_seconds: float = 30.0) -> tuple[int, int]:
     """Epoch range kept by the lights-off policy.
 
     Parameters
@@ -36,6 +44,11 @@ def sleep_range(stages: np.ndarray, wake_margin: float | None) -> tuple[int, int
     wake_margin : float or None
         Minutes of recording kept before the first and after the last sleep epoch (N1..REM).
         None keeps the whole recording, as does a recording without any sleep epoch.
+    lights : (float, float), optional
+        Lights-off and lights-on (s from the signal start, NaN = unknown) found at preprocessing
+        (the ``lights`` HDF5 attribute). A known half replaces the margin rule on its side: the
+        range starts at the first epoch whose midpoint is after lights-off and ends after the
+        last one before lights-on. Ignored when ``wake_margin`` is None.
 
     Returns
     -------
@@ -46,13 +59,24 @@ def sleep_range(stages: np.ndarray, wake_margin: float | None) -> tuple[int, int
     --------
     >>> sleep_range(np.array([0] * 100 + [2] * 10 + [0] * 100), wake_margin=30)
     (40, 170)
+    >>> sleep_range(np.array([0] * 100 + [2] * 10 + [0] * 100), 30, lights=(1500.0, float("nan")))
+    (50, 170)
     """
     n = len(stages)
     sleep = np.flatnonzero(stages >= 1)
-    if wake_margin is None or len(sleep) == 0:
+    if wake_margin is None:
         return 0, n
-    margin = int(round(wake_margin * EPOCHS_PER_MINUTE))
-    return max(0, int(sleep[0]) - margin), min(n, int(sleep[-1]) + 1 + margin)
+    if len(sleep) == 0:
+        lo, hi = 0, n
+    else:
+        margin = int(round(wake_margin * EPOCHS_PER_MINUTE))
+        lo, hi = max(0, int(sleep[0]) - margin), min(n, int(sleep[-1]) + 1 + margin)
+    off, on = (lights if lights is not None and len(lights) == 2 else (np.nan, np.nan))
+    if np.isfinite(off):  # first epoch whose midpoint is at or after lights-off
+        lo = int(min(n, max(0, np.ceil(off / epoch_seconds - 0.5))))
+    if np.isfinite(on):  # one past the last epoch whose midpoint is at or before lights-on
+        hi = int(min(n, max(0, np.floor(on / epoch_seconds - 0.5) + 1)))
+    return (lo, hi) if hi > lo else (0, n)
 
 
 def train_starts(lo: int, hi: int, n_epochs: int, seq_len: int, offset: int) -> np.ndarray:
@@ -91,6 +115,41 @@ def cover_starts(lo: int, hi: int, n_epochs: int, seq_len: int, stride: int) -> 
     return np.array(starts, dtype=np.int64)
 
 
+def window_starts(n_epochs: int, length: int = 20, stride: int = 1) -> np.ndarray:
+    """First epoch of every window over a whole recording, the last one aligned to its end.
+
+    :func:`cover_starts` over ``[0, n_epochs)``, for inference.
+
+    Parameters
+    ----------
+    n_epochs : int
+        Epochs in the recording (>= 1).
+    length : int
+        Window length in epochs.
+    stride : int
+        Step between consecutive windows in epochs (>= 1; at most ``length`` when the recording
+        is longer than one window, so that windows leave no gap: ValueError otherwise).
+
+    Returns
+    -------
+    ndarray of int
+        Sorted, unique start indices. Every epoch lies in at least one window. A recording
+        shorter than ``length`` gives the single start ``0`` (one window of ``n_epochs``).
+
+    Examples
+    --------
+    >>> window_starts(45, 20, 10).tolist()
+    [0, 10, 20, 25]
+    """
+    if n_epochs < 1:
+        raise ValueError(f"at least one epoch is needed, got {n_epochs}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1 epoch, got {stride}")
+    if n_epochs <= length:  # one window of the whole recording, whatever the stride
+        return np.zeros(1, dtype=np.int64)
+    return cover_starts(0, n_epochs, n_epochs, length, stride)  # refuses a stride that leaves gaps
+
+
 def choose_channels(channel_idx: np.ndarray, rng: np.random.Generator, keep_prob: float = 0.5) -> np.ndarray:
     """Random non-empty channel subset (boolean mask) that keeps at least one EEG channel if any.
 
@@ -123,6 +182,9 @@ class WindowDataset(Dataset):
         channel subset (:func:`choose_channels`) instead of all its channels.
     channels : sequence of str, optional
         Use only these canonical channels (recordings without any of them are dropped).
+    dtype : {"float32", "stored"}
+        Type of the windows' ``x``: float32, or the file's own type (float16 for the default
+        files; the model casts on its device, values are identical).
 
     Notes
     -----
@@ -131,7 +193,13 @@ class WindowDataset(Dataset):
     """
 
     def __init__(self, rows: Sequence[dict], seq_len: int = SEQ_LEN, wake_margin: float | None = None,
-                 channel_dropout: float = 0.0, channels: Sequence[str] | None = None):
+                 channel_dropout: float = 0.0, channels: Sequence[str] | None = None,
+                 dtype: str = "float32"):
+        if dtype not in ("float32", "stored"):
+            raise ValueError(f"dtype must be 'float32' or 'stored', got {dtype!r}")
+        self.dtype = dtype
+        self._positions: dict[int, dict[str, int]] = {}  # per process: stored channel → column
+        self._buffers: dict[tuple, np.ndarray] = {}  # per process: reused read buffers
         self.seq_len = int(seq_len)
         self.channel_dropout = float(channel_dropout)
         self.wake_margin = wake_margin
@@ -143,13 +211,15 @@ class WindowDataset(Dataset):
                 continue
             with Recording(row["path"]) as rec:
                 stages = rec.stages
+                lights = rec.attrs.get("lights")  # preprocessing found lights-off/on in the scoring
             if stages is None:
                 stages = np.full(int(row["n_epochs"]), -1, dtype=np.int64)
             self.rows.append(row)
             self.recordings.append(Recording(row["path"]))
             self.channel_names.append(names)
             self.stages.append(np.asarray(stages, dtype=np.int64))
-            self.ranges.append(sleep_range(self.stages[-1], wake_margin))
+            self.ranges.append(sleep_range(self.stages[-1], wake_margin,
+                                           None if lights is None else np.asarray(lights, dtype=float)))
         self.datasets = [str(r.get("dataset", "")) for r in self.rows]
 
     def __len__(self) -> int:
@@ -198,6 +268,30 @@ class WindowDataset(Dataset):
 
     # ---- reading ------------------------------------------------------------------------------
 
+    def _read(self, i: int, start: int, stop: int, names: Sequence[str]) -> np.ndarray:
+        """Epochs ``[start, stop)`` of channels ``names``: one contiguous read, then selection.
+
+        Returns ``(stop − start, len(names), 3000)`` float32, or the stored dtype when
+        ``dtype="stored"``; values equal :meth:`Recording.read`'s.
+        """
+        rec = self.recordings[i]
+        data = rec._h5()["signals"]
+        if i not in self._positions:
+            self._positions[i] = _stored_positions(rec)
+        pos = self._positions[i]
+        key = (stop - start,) + data.shape[1:] + (data.dtype.str,)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = np.empty(key[:-1], data.dtype)
+        if stop > start:
+            data.read_direct(buf, np.s_[start:stop])
+        cols = [pos[n] for n in names]
+        x = buf[:, cols] if cols != list(range(buf.shape[1])) else buf.copy()
+        if self.dtype == "stored" or x.dtype == np.float32:
+            return x
+        # torch's float16 → float32 cast is vectorised; numpy's costs more than the read itself
+        return torch.from_numpy(x).float().numpy()
+
     def __getitem__(self, key) -> dict:
         i, start = int(key[0]), int(key[1])
         aug_seed = key[2] if len(key) > 2 else None
@@ -211,15 +305,32 @@ class WindowDataset(Dataset):
                 idx = idx[keep]
         L, n = self.seq_len, self.n_epochs(i)
         stop = min(start + L, n)
-        x = self.recordings[i].read(start, stop, names)
+        x = self._read(i, start, stop, names)
         labels = self.stages[i][start:stop].copy()
         lo, hi = self.ranges[i]
         pos = np.arange(start, stop)
         labels[(pos < lo) | (pos >= hi)] = -1  # outside the lights-off range: not scored here
         if stop - start < L:  # recording shorter than a window
-            x = np.concatenate([x, np.zeros((L - (stop - start),) + x.shape[1:], np.float32)])
+            x = np.concatenate([x, np.zeros((L - (stop - start),) + x.shape[1:], x.dtype)])
             labels = np.concatenate([labels, np.full(L - (stop - start), -1, np.int64)])
         return {"x": x, "channels": idx, "labels": labels, "rec": i, "start": start}
+
+
+def _stored_positions(rec: Recording) -> dict[str, int]:
+    return {c: j for j, c in enumerate(rec.channels)}
+
+
+def _shared_empty(shape: tuple, dtype: torch.dtype) -> torch.Tensor:
+    """Uninitialised tensor, in shared memory inside a DataLoader worker.
+
+    A worker hands its batch to the main process through shared memory; allocating it there
+    directly (as ``default_collate`` does) saves a full copy of the batch per step.
+    """
+    if torch.utils.data.get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    numel = int(np.prod(shape))
+    storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(numel)
+    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
 
 
 def collate_windows(items: Sequence[dict]) -> dict[str, torch.Tensor]:
@@ -228,17 +339,21 @@ def collate_windows(items: Sequence[dict]) -> dict[str, torch.Tensor]:
     Returns
     -------
     dict of Tensor
-        ``x`` (B, L, Cmax, 3000) float32 with zeros at padding channels; ``channels`` (B, Cmax)
-        long, −1 at padding; ``labels`` (B, L) long, −1 = ignore; ``rec`` and ``start`` (B,).
+        ``x`` (B, L, Cmax, 3000) with zeros at padding channels, float32 (or float16 when the
+        windows are, see ``WindowDataset(dtype="stored")``); ``channels`` (B, Cmax) long, −1 at
+        padding; ``labels`` (B, L) long, −1 = ignore; ``rec`` and ``start`` (B,).
     """
     B = len(items)
     L, _, T = items[0]["x"].shape
     cmax = max(it["x"].shape[1] for it in items)
-    x = torch.zeros(B, L, cmax, T, dtype=torch.float32)
+    dtype = torch.float16 if all(it["x"].dtype == np.float16 for it in items) else torch.float32
+    x = _shared_empty((B, L, cmax, T), dtype)
     channels = torch.full((B, cmax), -1, dtype=torch.long)
     for b, it in enumerate(items):
         c = it["x"].shape[1]
         x[b, :, :c] = torch.from_numpy(it["x"])
+        if c < cmax:
+            x[b, :, c:] = 0.0  # only the padding is zero-filled, not the whole batch
         channels[b, :c] = torch.from_numpy(np.asarray(it["channels"], dtype=np.int64))
     labels = torch.from_numpy(np.stack([np.asarray(it["labels"], dtype=np.int64) for it in items]))
     rec = torch.tensor([it["rec"] for it in items], dtype=torch.long)

@@ -12,12 +12,14 @@ drives dropout).
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -27,7 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data.windows import WindowDataset, collate_windows
-from models import save_checkpoint
+from models import save_checkpoint, unwrap
 
 from .distributed import (
     DistInfo,
@@ -42,16 +44,7 @@ from .logger import RunLogger
 from .metrics import evaluate_predictions, json_safe, scalar_metrics
 from .state import get_rng_state, load_state, save_state, set_rng_state
 
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside DDP / ``torch.compile`` wrappers."""
-    while True:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        elif isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        else:
-            return model
+log = logging.getLogger(__name__)
 
 
 def autocast(device: torch.device, bf16: bool):
@@ -80,23 +73,25 @@ def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
     """
     logits = logits.float().reshape(-1, logits.shape[-1])
     labels = labels.reshape(-1)
-    valid = labels >= 0
-    if not bool(valid.any()):
-        return logits.sum() * 0.0
+    # No host sync: a sum over no labelled epoch is 0 (with a graph), and the denominator is
+    # computed with a mask instead of boolean indexing (which needs the count on the host).
     total = F.cross_entropy(logits, labels, weight=weight, ignore_index=-1, reduction="sum")
-    denom = weight[labels[valid]].sum() if weight is not None else valid.sum()
+    valid = labels >= 0
+    denom = (weight[labels.clamp_min(0)] * valid).sum() if weight is not None else valid.sum()
     return total / denom.clamp_min(1e-12)
 
 
 def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, device: torch.device,
                class_weights: torch.Tensor | None = None, grad_clip: float = 1.0,
-               bf16: bool = True) -> dict[str, float]:
-    """One optimisation step on one batch.
+               bf16: bool = True) -> dict[str, torch.Tensor]:
+    """One optimisation step on one batch, without waiting for the device.
 
     Returns
     -------
     dict
-        ``loss`` and ``grad_norm`` (before clipping; NaN when clipping is off).
+        ``loss`` and ``grad_norm`` (before clipping; NaN when clipping is off) as 0-d tensors on
+        the device: reading them (``float(...)``) synchronises, so callers read them only when
+        they log (:class:`LossMeter`).
     """
     x = batch["x"].to(device, non_blocking=True)
     channels = batch["channels"].to(device, non_blocking=True)
@@ -106,12 +101,48 @@ def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, 
     loss = weighted_cross_entropy(logits, labels, class_weights)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = float("nan")
     if grad_clip and grad_clip > 0:
         params = [p for g in optimizer.param_groups for p in g["params"]]
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, grad_clip))
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip).detach()
+    else:
+        grad_norm = torch.full((), float("nan"), device=loss.device)
     optimizer.step()
-    return {"loss": float(loss.detach()), "grad_norm": grad_norm}
+    return {"loss": loss.detach(), "grad_norm": grad_norm}
+
+
+def train_steps(model: nn.Module, batches: Iterable[dict], optimizer: torch.optim.Optimizer, scheduler: Any,
+                device: torch.device, class_weights: torch.Tensor | None = None, grad_clip: float = 1.0,
+                bf16: bool = True) -> Iterator[tuple[dict, dict[str, torch.Tensor]]]:
+    """The optimisation loop shared by every trainer (:func:`fit`, ``nar_cls.train.fit``).
+
+    For each batch: :func:`train_step`, then ``scheduler.step()``; yields ``(batch, stats)`` so
+    the caller logs, evaluates or stops between steps. Nothing here waits for the device.
+    """
+    for batch in batches:
+        stats = train_step(model, batch, optimizer, device, class_weights, grad_clip, bf16)
+        scheduler.step()
+        yield batch, stats
+
+
+class LossMeter:
+    """Step losses kept on the device; :meth:`mean` reads them with one host sync and resets.
+
+    >>> m = LossMeter(); m.add(torch.tensor(1.0)); m.add(torch.tensor(2.0)); m.mean(), m.mean()
+    (1.5, nan)
+    """
+
+    def __init__(self) -> None:
+        self._losses: list[torch.Tensor] = []
+
+    def add(self, loss: torch.Tensor) -> None:
+        self._losses.append(loss)
+
+    def mean(self) -> float:
+        if not self._losses:
+            return math.nan
+        values = torch.stack(self._losses).tolist()  # the one host sync
+        self._losses = []
+        return float(np.mean(values))
 
 
 def make_loader(dataset, batch_size: int, sampler, workers: int = 0, drop_last: bool = False,
@@ -247,14 +278,99 @@ class FitConfig:
     meta: dict = field(default_factory=dict)
 
 
-def _batches(loader: DataLoader, sampler, epoch: int, consumed: int, batch_size: int) -> Iterator[tuple]:
-    """Endless ``(epoch, consumed, batch)``; ``consumed`` counts this rank's keys used in ``epoch``."""
+class _Position:
+    """Where the data stream is: ``epoch`` and this rank's keys consumed in it."""
+
+    def __init__(self, epoch: int, consumed: int) -> None:
+        self.epoch, self.consumed = epoch, consumed
+
+
+def _batches(loader: DataLoader, sampler, pos: _Position, batch_size: int) -> Iterator[dict]:
+    """Endless batches from ``pos`` on; ``pos`` is updated as each batch is drawn."""
     while True:
-        sampler.set_epoch(epoch, start=consumed)
+        sampler.set_epoch(pos.epoch, start=pos.consumed)
         for batch in loader:
-            consumed += batch_size
-            yield epoch, consumed, batch
-        epoch, consumed = epoch + 1, 0
+            pos.consumed += batch_size
+            yield batch
+        pos.epoch, pos.consumed = pos.epoch + 1, 0
+
+
+@dataclass
+class _Run:
+    """Progress of :func:`fit` (what a checkpoint must remember)."""
+
+    step: int = 0
+    best: float = -math.inf
+    best_step: int | None = None
+    last_val: dict | None = None
+    resumed: bool = False
+    pos: _Position = field(default_factory=lambda: _Position(0, 0))
+
+
+def _restore(raw: nn.Module, optimizer, scheduler, state_path: Path, cfg: FitConfig, dist: DistInfo) -> _Run:
+    """Progress of a new run, or of the one saved in ``state_path`` when resuming."""
+    run = _Run()
+    if not (cfg.resume and state_path.exists()):
+        return run
+    st = load_state(state_path)
+    raw.load_state_dict(st["model"])
+    optimizer.load_state_dict(st["optimizer"])
+    scheduler.load_state_dict(st["scheduler"])
+    run.step, run.resumed = st["step"], True
+    run.pos = _Position(st["sampler"]["epoch"], st["sampler"]["consumed"])
+    run.best = st["extra"].get("best", -math.inf)
+    run.best_step = st["extra"].get("best_step")
+    if len(st["rng"]) != dist.world_size and dist.is_main:
+        log.warning("state saved with %d ranks, resuming with %d: data order and RNG streams will differ "
+                    "from an uninterrupted run", len(st["rng"]), dist.world_size)
+    set_rng_state(st["rng"][dist.rank % len(st["rng"])])
+    return run
+
+
+def _log_train(logger: RunLogger, pbar, run: _Run, meter: LossMeter, stats: dict, rate: float,
+               optimizer, dist: DistInfo) -> None:
+    """One train log line: the mean loss since the last one (all ranks), LR, gradient norm, speed."""
+    loss = all_reduce_mean(meter.mean(), dist.device)
+    grad_norm = float(stats["grad_norm"])
+    lr = optimizer.param_groups[0]["lr"]
+    epoch = run.pos.epoch
+    pbar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", win_s=f"{rate:.1f}")
+    logger.scalars({"train/loss": loss, "train/lr": lr, "train/grad_norm": grad_norm,
+                    "train/windows_per_s": rate, "train/epoch": epoch}, run.step)
+    logger.record({"step": run.step, "split": "train", "epoch": epoch, "loss": loss, "lr": lr,
+                   "grad_norm": grad_norm, "windows_per_s": rate})
+
+
+def _validate(model: nn.Module, raw: nn.Module, val_set: WindowDataset, cfg: FitConfig, dist: DistInfo,
+              logger: RunLogger, run: _Run, train_mode: Callable[[nn.Module], None],
+              meta: Callable[[str, dict | None], dict]) -> None:
+    """Evaluate on the validation recordings, log, and save ``best`` when the selected metric improves."""
+    broadcast_buffers(raw)  # BatchNorm statistics of rank 0 everywhere (as saved)
+    metrics, _ = evaluate(raw, val_set, dist.device, cfg.eval_batch_size or cfg.batch_size,
+                          cfg.eval_stride, cfg.workers, cfg.bf16)
+    train_mode(model)
+    value = metrics[cfg.select]
+    run.last_val = {k: metrics[k] for k in ("n_epochs", "accuracy", "macro_f1", "kappa", "f1",
+                                            "confusion", "mean_recording")}
+    logger.scalars(scalar_metrics(metrics, "val/"), run.step)
+    logger.record({"step": run.step, "split": "val", **run.last_val})
+    if dist.is_main:
+        tqdm.write(f"step {run.step}: val acc {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f} "
+                   f"kappa {metrics['kappa']:.4f}")
+    if not math.isnan(value) and value > run.best:
+        run.best, run.best_step = value, run.step
+        if dist.is_main:
+            save_checkpoint(raw, Path(cfg.out_dir) / "best", meta=json_safe(meta("best", run.last_val)))
+        barrier()
+
+
+def _check_replicas(model: nn.Module, raw: nn.Module, logger: RunLogger, step: int) -> None:
+    """At the end of a run: every DDP rank must hold the same weights."""
+    broadcast_buffers(raw)
+    hashes = all_gather_object(params_sha256(model))
+    logger.record({"step": step, "split": "done", "weights_sha256": hashes})
+    if len(set(hashes)) != 1:
+        raise RuntimeError(f"DDP ranks ended with different weights: {hashes}")
 
 
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, train_set: WindowDataset,
@@ -295,99 +411,56 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, trai
     weights = class_weights.to(dist.device) if class_weights is not None else None
 
     # ---- restore ----------------------------------------------------------------------------
-    step, epoch, consumed, best, best_step, last_val = 0, 0, 0, -math.inf, None, None
-    resumed = cfg.resume and state_path.exists()
-    if resumed:
-        st = load_state(state_path)
-        raw.load_state_dict(st["model"])
-        optimizer.load_state_dict(st["optimizer"])
-        scheduler.load_state_dict(st["scheduler"])
-        step, epoch, consumed = st["step"], st["sampler"]["epoch"], st["sampler"]["consumed"]
-        best = st["extra"].get("best", -math.inf)
-        best_step = st["extra"].get("best_step")
-        if len(st["rng"]) != dist.world_size and dist.is_main:
-            print(f"warning: state saved with {len(st['rng'])} ranks, resuming with {dist.world_size}: "
-                  "data order and RNG streams will differ from an uninterrupted run")
-        set_rng_state(st["rng"][dist.rank % len(st["rng"])])
-    logger = RunLogger(out, enabled=dist.is_main, resume_step=step if resumed else None)
+    run = _restore(raw, optimizer, scheduler, state_path, cfg, dist)
+    logger = RunLogger(out, enabled=dist.is_main, resume_step=run.step if run.resumed else None)
     if dist.is_main:
-        print(f"{'resuming at' if resumed else 'starting at'} step {step}/{cfg.max_steps} "
-              f"(epoch {epoch}, {consumed} windows into it); {len(sampler)} windows/epoch/rank")
+        log.info("%s step %d/%d (epoch %d, %d windows into it); %d windows/epoch/rank",
+                 "resuming at" if run.resumed else "starting at", run.step, cfg.max_steps,
+                 run.pos.epoch, run.pos.consumed, len(sampler))
 
     loader = make_loader(train_set, cfg.batch_size, sampler, cfg.workers, drop_last=True,
                          pin_memory=dist.device.type == "cuda")
     if sampler.per_rank < cfg.batch_size:
         raise ValueError(f"batch size {cfg.batch_size} exceeds the {sampler.per_rank} windows per rank per epoch")
-    batches = _batches(loader, sampler, epoch, consumed, cfg.batch_size)
 
     def checkpoint_meta(kind: str, metrics: dict | None) -> dict:
-        return {**cfg.meta, "checkpoint": kind, "step": step, "epoch": epoch,
+        return {**cfg.meta, "checkpoint": kind, "step": run.step, "epoch": run.pos.epoch,
                 "selected_on": f"val/{cfg.select}", "metrics": metrics}
 
     def save(metrics: dict | None) -> None:
         rng = all_gather_object(get_rng_state())  # every rank's RNG, for exact resume
         if dist.is_main:
             save_checkpoint(raw, out / "last", meta=json_safe(checkpoint_meta("last", metrics)))
-            save_state(state_path, model=raw, optimizer=optimizer, scheduler=scheduler, step=step,
-                       sampler={"epoch": epoch, "consumed": consumed}, rng=rng,
-                       extra={"best": best, "best_step": best_step})
+            save_state(state_path, model=raw, optimizer=optimizer, scheduler=scheduler, step=run.step,
+                       sampler={"epoch": run.pos.epoch, "consumed": run.pos.consumed}, rng=rng,
+                       extra={"best": run.best, "best_step": run.best_step})
         barrier()
 
     # ---- loop -------------------------------------------------------------------------------
     train_mode(model)
-    start_step = step
-    pbar = tqdm(total=cfg.max_steps, initial=step, disable=not dist.is_main, dynamic_ncols=True, desc="train")
-    t0, seen, losses = time.time(), 0, []
+    start_step = run.step
+    pbar = tqdm(total=cfg.max_steps, initial=run.step, disable=not dist.is_main, dynamic_ncols=True, desc="train")
+    t0, seen, meter = time.time(), 0, LossMeter()
     stop = cfg.max_steps if cfg.stop_at is None else min(cfg.max_steps, cfg.stop_at)
-    while step < stop:
-        epoch, consumed, batch = next(batches)
-        stats = train_step(model, batch, optimizer, dist.device, weights, cfg.grad_clip, cfg.bf16)
-        scheduler.step()
-        step += 1
+    batches = islice(_batches(loader, sampler, run.pos, cfg.batch_size), max(0, stop - run.step))
+    for batch, stats in train_steps(model, batches, optimizer, scheduler, dist.device, weights,
+                                    cfg.grad_clip, cfg.bf16):
+        run.step += 1
         seen += batch["x"].shape[0]
-        losses.append(stats["loss"])
+        meter.add(stats["loss"])
         pbar.update(1)
-
-        if step % cfg.log_every == 0 or step == stop:
-            loss = all_reduce_mean(float(np.mean(losses)), dist.device)
+        if run.step % cfg.log_every == 0 or run.step == stop:
             rate = seen * dist.world_size / max(time.time() - t0, 1e-9)
-            lr = optimizer.param_groups[0]["lr"]
-            pbar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", win_s=f"{rate:.1f}")
-            logger.scalars({"train/loss": loss, "train/lr": lr, "train/grad_norm": stats["grad_norm"],
-                            "train/windows_per_s": rate, "train/epoch": epoch}, step)
-            logger.record({"step": step, "split": "train", "epoch": epoch, "loss": loss, "lr": lr,
-                           "grad_norm": stats["grad_norm"], "windows_per_s": rate})
-            t0, seen, losses = time.time(), 0, []
-
-        if val_set is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
-            broadcast_buffers(raw)  # BatchNorm statistics of rank 0 everywhere (as saved)
-            metrics, _ = evaluate(raw, val_set, dist.device, cfg.eval_batch_size or cfg.batch_size,
-                                  cfg.eval_stride, cfg.workers, cfg.bf16)
-            train_mode(model)
-            value = metrics[cfg.select]
-            last_val = {k: metrics[k] for k in ("n_epochs", "accuracy", "macro_f1", "kappa", "f1",
-                                                "confusion", "mean_recording")}
-            logger.scalars(scalar_metrics(metrics, "val/"), step)
-            logger.record({"step": step, "split": "val", **last_val})
-            if dist.is_main:
-                tqdm.write(f"step {step}: val acc {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f} "
-                           f"kappa {metrics['kappa']:.4f}")
-            if not math.isnan(value) and value > best:
-                best, best_step = value, step
-                if dist.is_main:
-                    save_checkpoint(raw, out / "best", meta=json_safe(checkpoint_meta("best", last_val)))
-                barrier()
-
-        if step % cfg.ckpt_every == 0 or step == stop:
-            save(last_val)
+            _log_train(logger, pbar, run, meter, stats, rate, optimizer, dist)
+            t0, seen = time.time(), 0
+        if val_set is not None and (run.step % cfg.eval_every == 0 or run.step == cfg.max_steps):
+            _validate(model, raw, val_set, cfg, dist, logger, run, train_mode, checkpoint_meta)
+        if run.step % cfg.ckpt_every == 0 or run.step == stop:
+            save(run.last_val)
     pbar.close()
 
-    if step >= cfg.max_steps and step > start_step:  # finished here: do all ranks hold the same weights?
-        broadcast_buffers(raw)
-        hashes = all_gather_object(params_sha256(model))
-        logger.record({"step": step, "split": "done", "weights_sha256": hashes})
-        if len(set(hashes)) != 1:
-            raise RuntimeError(f"DDP ranks ended with different weights: {hashes}")
+    if run.step >= cfg.max_steps and run.step > start_step:  # finished here
+        _check_replicas(model, raw, logger, run.step)
     logger.close()
-    return {"step": step, "best": None if best_step is None else best, "best_step": best_step, "val": last_val}
-
+    return {"step": run.step, "best": None if run.best_step is None else run.best, "best_step": run.best_step,
+            "val": run.last_val}

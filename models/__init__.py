@@ -14,6 +14,7 @@ from .checkpoint import (
     load_official_state_dict,
     save_checkpoint,
     to_official_state_dict,
+    unwrap,
 )
 from .config import PRESETS, VARIANTS, ModelConfig, get_config
 from .epoch_encoder import EpochEncoder
@@ -35,4 +36,5 @@ __all__ = [
     "load_official_state_dict",
     "save_checkpoint",
     "to_official_state_dict",
+    "unwrap",
 ]

@@ -34,8 +34,8 @@ DEFAULT_CHAIN = "antialiased"
 _BLOCK_RE = re.compile(r"^seq_encoder\.transformer_blocks\.(\d+)\.")
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """Strip DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside DDP / DataParallel (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
     while True:
         if hasattr(model, "_orig_mod"):
             model = model._orig_mod
@@ -72,7 +72,7 @@ def save_checkpoint(
     tuple of Path
         The weights and JSON paths.
     """
-    model = _unwrap(model)
+    model = unwrap(model)
     if not isinstance(model, LPSGM):
         raise TypeError(f"expected an LPSGM model, got {type(model).__name__}")
     meta = dict(meta or {})
@@ -176,7 +176,7 @@ def load_official_state_dict(
 
 def to_official_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """Return the state dict in the published naming (``module.`` prefix, as saved under DDP)."""
-    return {f"module.{k}": v for k, v in _unwrap(model).state_dict().items()}
+    return {f"module.{k}": v for k, v in unwrap(model).state_dict().items()}
 
 
 def checkpoint_preprocessing(meta: Mapping[str, Any]) -> dict:

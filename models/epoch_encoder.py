@@ -15,7 +15,7 @@ channels-last tensors, which oneDNN executes faster on CPU than ``Conv1d`` (meas
 ``bench/inference_speed.py``; docs/benchmarks.md). The folded weights are cached and rebuilt
 whenever a parameter or BN statistic changes (tracked by tensor version counters). Training,
 and any call that needs gradients (Grad-CAM, attribution), uses the layer-by-layer path so hooks
-and BatchNorm statistics behave as usual.
+and BatchNorm statistics behave as usual, as does any call while a hook watches an inner layer.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class EpochEncoder(nn.Module):
         """
         if x.dim() == 2:
             x = x.unsqueeze(1)
-        if self.fused and not self.training and not torch.is_grad_enabled():
+        if self.fused and not self.training and not torch.is_grad_enabled() and not self._hooked():
             return self._forward_fused(x)
         # flatten(1), not squeeze(): squeeze would also drop the batch axis when N == 1.
         f1 = self.encoder_branch1(x).flatten(1)
@@ -101,9 +101,17 @@ class EpochEncoder(nn.Module):
 
     # ---- fused inference path ------------------------------------------------------------------
 
+    def _hooked(self) -> bool:
+        """Whether a hook watches an inner layer (then the layers must really run, e.g. Grad-CAM)."""
+        from torch.nn.modules import module as _m
+
+        if _m._global_forward_hooks or _m._global_forward_pre_hooks:
+            return True
+        return any(m._forward_hooks or m._forward_pre_hooks for m in self.modules() if m is not self)
+
     def _state_key(self) -> tuple:
         """Identity + version of every tensor the folded weights depend on."""
-        return tuple((t.data_ptr(), t._version, t.device, t.dtype)
+        return tuple((t.data_ptr(), _version(t), t.device, t.dtype)
                      for t in list(self.parameters()) + list(self.buffers()))
 
     def _folded(self) -> tuple:
@@ -121,6 +129,14 @@ class EpochEncoder(nn.Module):
         f1 = _run_branch(x2, b1, self.encoder_branch1[3], self.encoder_branch1[14])
         f2 = _run_branch(x2, b2, self.encoder_branch2[3], self.encoder_branch2[14])
         return torch.cat([f1, f2], dim=1)
+
+
+def _version(t: torch.Tensor) -> int:
+    """In-place version counter; tensors made under ``torch.inference_mode`` have none (-1)."""
+    try:
+        return t._version
+    except RuntimeError:
+        return -1
 
 
 _CONV_POSITIONS = (0, 5, 8, 11)

@@ -61,7 +61,8 @@ class LPSGM(nn.Module):
         Parameters
         ----------
         x : torch.Tensor
-            (N, 3000) or (N, 1, 3000) float, z-scored signal.
+            (N, 3000) or (N, 1, 3000) float (any floating type: cast to the weights' type here),
+            z-scored signal.
         chunk_size : int, optional
             Encode at most this many epochs at a time (bounds activation memory at inference).
 
@@ -72,6 +73,11 @@ class LPSGM(nn.Module):
         """
         # The clamp lives here (not in forward) so that precomputed features used by the
         # inference pipeline go through exactly the same operations as forward().
+        weight = self.epoch_encoder.encoder_branch1[0].weight
+        if x.dtype != weight.dtype and x.is_floating_point():
+            # float16 batches (WindowDataset(dtype="stored")) are cast here, on the model's device,
+            # after padding tokens were dropped; autocast then casts as it would a float32 input.
+            x = x.to(weight.dtype)
         x = x.clamp(-self.cfg.clamp, self.cfg.clamp)
         if chunk_size is None or x.shape[0] <= chunk_size:
             return self.epoch_encoder(x)
@@ -106,7 +112,9 @@ class LPSGM(nn.Module):
     def _check_channels(self, channels: torch.Tensor) -> None:
         if channels.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"channels must be an integer tensor, got {channels.dtype}")
-        if channels.numel() and int(channels.max()) >= self.cfg.n_channels:
+        # The range check reads a value on the host; on a GPU that is a pipeline stall per step,
+        # so there the embedding lookup's own device-side bounds check guards instead.
+        if channels.device.type == "cpu" and channels.numel() and int(channels.max()) >= self.cfg.n_channels:
             raise ValueError(f"channel index out of range (n_channels={self.cfg.n_channels})")
 
     def forward_features(

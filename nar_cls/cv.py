@@ -34,6 +34,7 @@ import torch
 from engine.logger import provenance
 from engine.metrics import json_safe
 from models import save_checkpoint
+from preprocess.core.atomic import atomic_write_csv, atomic_write_text
 
 from .cohort import Cohort, build_cohort
 from .features import cohort_embeddings
@@ -62,14 +63,11 @@ from .train import (
 
 
 def write_json(path: Path, obj) -> None:
-    path.write_text(json.dumps(json_safe(obj), indent=2, default=str) + "\n")
+    atomic_write_text(path, json.dumps(json_safe(obj), indent=2, default=str) + "\n")
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_csv(path, rows)
 
 
 def evaluate(prob: np.ndarray, windows: np.ndarray, cohort: Cohort, y: np.ndarray, task: Task, how: str,
@@ -122,50 +120,10 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
     """Train, select and test fold ``k``; write its folder; return its metrics."""
     out = Path(args.out) / f"fold_{k}"
     out.mkdir(parents=True, exist_ok=True)
-    test = np.flatnonzero(folds == k)
-    train, val = inner_validation(np.flatnonzero(folds != k), y, args.val_fraction, args.seed + k)
-    write_json(out / "split.json", {name: [cohort.subjects[i] for i in idx]
-                                    for name, idx in (("train", train), ("val", val), ("test", test))})
-    win = {name: cohort.windows_of(idx) for name, idx in (("train", train), ("val", val), ("test", test))}
-    weights = class_weights(y[train], task.n_classes)
-    if len(win["train"]) < 2:
-        raise ValueError(f"fold {k}: fewer than two training windows")
-    log(f"fold {k}: {len(train)} train / {len(val)} val / {len(test)} test subjects, "
-        f"{len(win['train'])} train windows, class weights {np.round(weights, 3).tolist()}")
-
-    torch.manual_seed(args.seed * 1000 + k)
-    if args.strategy == "scratch":
-        backbone, _ = load_backbone(None, args.model)
-    elif args.strategy == "full":
-        backbone = copy.deepcopy(backbone)
-    head = WindowHead(backbone.cfg.d_model, task.n_classes, args.head_hidden, args.head_dropout)
-    model = NarModel(backbone, head).to(device)
-    set_strategy(model, args.strategy)
-    groups = optimizer_groups(model, args.strategy, cfg.lr, cfg.backbone_lr, cfg.weight_decay)
-    yw = y[cohort.win_subject]
-
-    if emb is not None:  # partial: the head trains on cached embeddings
-        head.init_norm(torch.from_numpy(emb[win["train"]]))
-        runner, trainable = HeadOnEmbeddings(head), head
-        e_tr, y_tr = emb[win["train"]], yw[win["train"]]
-        n_train = len(win["train"])
-        steps = n_train // cfg.batch_size + int(n_train % cfg.batch_size >= 2)
-
-        def batches(epoch):
-            return embedding_batches(e_tr, y_tr, cfg.batch_size, np.random.default_rng([args.seed, k, epoch]))
-
-        def predict(w):
-            return predict_embeddings(head, emb[w], device)
-    else:
-        runner, trainable = model, model
-        steps = max(1, len(win["train"]) // cfg.batch_size)
-
-        def batches(epoch):
-            return window_batches(cohort, train, cfg.batch_size, np.random.default_rng([args.seed, k, epoch]),
-                                  cfg.workers)
-
-        def predict(w):
-            return predict_windows(model, cohort, w, device, cfg.eval_batch_size, cfg.workers, cfg.bf16)
+    split, win, weights = _fold_split(k, args, cohort, y, folds, task, out, log)
+    model, head, groups = _fold_model(k, args, backbone, task, cfg, device)
+    runner, trainable, steps, batches, predict = _fold_data_path(k, args, cohort, y, split["train"], win, emb,
+                                                                 model, head, cfg, device)
 
     def validate():
         return evaluate(predict(win["val"]), win["val"], cohort, y, task, args.subject_agg, weights)
@@ -182,17 +140,84 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
     if tb is not None:
         tb.close()
     test_ev = evaluate(prob, win["test"], cohort, y, task, args.subject_agg, weights)
-    val_ev = result["best_val"]
     metrics = {
         "fold": k, "task": task.name, "classes": list(task.classes), "strategy": args.strategy,
         "subject_aggregation": args.subject_agg, "simulated": cohort.simulated,
-        "n_subjects": {"train": len(train), "val": len(val), "test": len(test)},
+        "n_subjects": {name: len(idx) for name, idx in split.items()},
         "n_windows": {name: len(w) for name, w in win.items()},
         "class_weights": weights.tolist(), "select": cfg.select, "best_epoch": result["best_epoch"],
         "epochs_run": result["epochs_run"],
-        "val": {key: val_ev[key] for key in ("loss", "window", "subject")},
+        "val": {key: result["best_val"][key] for key in ("loss", "window", "subject")},
         "test": {key: test_ev[key] for key in ("loss", "window", "subject")},
     }
+    _write_fold(out, k, args, metrics, test_ev, prob, win, cohort, y, task, model, backbone_source)
+    s = test_ev["subject"]
+    log(f"fold {k}: best epoch {result['best_epoch']}; test subjects: AUC {_f(s['roc_auc'])} "
+        f"bacc {_f(s['balanced_accuracy'])} acc {_f(s['accuracy'])} macro-F1 {_f(s['macro_f1'])}")
+    return metrics
+
+
+def _fold_split(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, task: Task, out: Path, log):
+    """Subjects of fold ``k`` (train / inner val / test), their windows and the class weights."""
+    test = np.flatnonzero(folds == k)
+    train, val = inner_validation(np.flatnonzero(folds != k), y, args.val_fraction, args.seed + k)
+    split = {"train": train, "val": val, "test": test}
+    write_json(out / "split.json", {name: [cohort.subjects[i] for i in idx] for name, idx in split.items()})
+    win = {name: cohort.windows_of(idx) for name, idx in split.items()}
+    weights = class_weights(y[train], task.n_classes)
+    if len(win["train"]) < 2:
+        raise ValueError(f"fold {k}: fewer than two training windows")
+    log(f"fold {k}: {len(train)} train / {len(val)} val / {len(test)} test subjects, "
+        f"{len(win['train'])} train windows, class weights {np.round(weights, 3).tolist()}")
+    return split, win, weights
+
+
+def _fold_model(k: int, args, backbone, task: Task, cfg: TrainConfig, device: torch.device):
+    """``(model, head, optimiser groups)`` of fold ``k`` for the chosen strategy."""
+    torch.manual_seed(args.seed * 1000 + k)
+    if args.strategy == "scratch":
+        backbone, _ = load_backbone(None, args.model)
+    elif args.strategy == "full":
+        backbone = copy.deepcopy(backbone)
+    head = WindowHead(backbone.cfg.d_model, task.n_classes, args.head_hidden, args.head_dropout)
+    model = NarModel(backbone, head).to(device)
+    set_strategy(model, args.strategy)
+    return model, head, optimizer_groups(model, args.strategy, cfg.lr, cfg.backbone_lr, cfg.weight_decay)
+
+
+def _fold_data_path(k: int, args, cohort: Cohort, y: np.ndarray, train: np.ndarray, win: dict,
+                    emb: np.ndarray | None, model: NarModel, head: WindowHead, cfg: TrainConfig,
+                    device: torch.device):
+    """``(runner, trainable, steps per epoch, batches(epoch), predict(windows))``: the head on cached
+    embeddings (``partial``) or the whole model on windows read from the files."""
+    yw = y[cohort.win_subject]
+    if emb is not None:  # partial: the head trains on cached embeddings
+        head.init_norm(torch.from_numpy(emb[win["train"]]))
+        e_tr, y_tr = emb[win["train"]], yw[win["train"]]
+        n_train = len(win["train"])
+        steps = n_train // cfg.batch_size + int(n_train % cfg.batch_size >= 2)
+
+        def batches(epoch):
+            return embedding_batches(e_tr, y_tr, cfg.batch_size, np.random.default_rng([args.seed, k, epoch]))
+
+        def predict(w):
+            return predict_embeddings(head, emb[w], device)
+
+        return HeadOnEmbeddings(head), head, steps, batches, predict
+
+    def batches(epoch):  # the other data path: windows read from the files
+        return window_batches(cohort, train, cfg.batch_size, np.random.default_rng([args.seed, k, epoch]),
+                              cfg.workers)
+
+    def predict(w):
+        return predict_windows(model, cohort, w, device, cfg.eval_batch_size, cfg.workers, cfg.bf16)
+
+    return model, model, max(1, len(win["train"]) // cfg.batch_size), batches, predict
+
+
+def _write_fold(out: Path, k: int, args, metrics: dict, test_ev: dict, prob: np.ndarray, win: dict,
+                cohort: Cohort, y: np.ndarray, task: Task, model: NarModel, backbone_source) -> None:
+    """``metrics.json``, ``predictions.csv``, ``windows.csv`` and (unless ``--no-save``) the fold's weights."""
     write_json(out / "metrics.json", metrics)
     _write_csv(out / "predictions.csv", subject_rows(test_ev, cohort, y, task, k))
     _write_csv(out / "windows.csv", window_rows(prob, win["test"], cohort, y, task, k))
@@ -200,10 +225,6 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
         save_fold_model(model, out, args.strategy, backbone_source,
                         {"task": task.name, "classes": list(task.classes), "fold": k,
                          "subject_aggregation": args.subject_agg, "simulated": cohort.simulated})
-    s = test_ev["subject"]
-    log(f"fold {k}: best epoch {result['best_epoch']}; test subjects: AUC {_f(s['roc_auc'])} "
-        f"bacc {_f(s['balanced_accuracy'])} acc {_f(s['accuracy'])} macro-F1 {_f(s['macro_f1'])}")
-    return metrics
 
 
 @contextmanager

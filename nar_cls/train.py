@@ -2,10 +2,11 @@
 
 One loop serves both data paths: batches of cached embeddings (``partial``) and batches of
 windows read from the HDF5 files (``full`` / ``scratch``). The optimisation step is
-:func:`engine.loop.train_step` (class-weighted cross-entropy, gradient clipping, bf16 autocast on
-GPU); optimiser and schedule come from :mod:`engine.optim` (AdamW, warmup-cosine that never
-reaches LR 0). ``engine.loop.fit`` itself is step-based and scores sleep staging, so the
-epoch/validation logic for subject labels lives here.
+:func:`engine.loop.train_steps`, the optimisation loop every trainer shares (class-weighted
+cross-entropy, gradient clipping, bf16 autocast on GPU, losses kept on the device); optimiser and
+schedule come from :mod:`engine.optim` (AdamW, warmup-cosine that never reaches LR 0).
+``engine.loop.fit`` drives it by steps and scores sleep staging; the epochs, the validation on
+subject labels and the best-epoch selection are what this module adds.
 
 Model selection uses the inner validation subjects only: after each epoch the score named by
 ``select`` is computed on them and the weights of the best epoch are kept (ties: lower
@@ -15,9 +16,9 @@ validation loss); ``patience`` stops early after that many epochs without improv
 from __future__ import annotations
 
 import copy
-import csv
 import math
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -25,8 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.loop import autocast, make_loader, train_step
+from engine.loop import LossMeter, autocast, make_loader, train_steps
 from engine.optim import WarmupCosine, build_optimizer
+from preprocess.core.atomic import atomic_write_csv
 
 from .cohort import Cohort
 from .model import NarModel, WindowHead, window_embedding
@@ -179,13 +181,11 @@ def fit(model: nn.Module, trainable: nn.Module, groups: list[dict], batches: Cal
     rows = []
     for epoch in range(1, cfg.epochs + 1):
         set_train_mode()
-        losses = []
-        for step, batch in enumerate(batches(epoch)):
-            if step >= steps_per_epoch:
-                break
-            stats = train_step(model, batch, optimizer, device, weights, cfg.grad_clip, cfg.bf16)
-            scheduler.step()
-            losses.append(stats["loss"])
+        meter = LossMeter()
+        for _, stats in train_steps(model, islice(batches(epoch), steps_per_epoch), optimizer, scheduler,
+                                    device, weights, cfg.grad_clip, cfg.bf16):
+            meter.add(stats["loss"])
+        train_loss = meter.mean()
         val = validate()
         key = selection_score(val, cfg.select)
         improved = best_key is None or key > best_key
@@ -194,7 +194,7 @@ def fit(model: nn.Module, trainable: nn.Module, groups: list[dict], batches: Cal
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in trainable.state_dict().items()})
         else:
             stale += 1
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else math.nan,
+        row = {"epoch": epoch, "train_loss": train_loss,
                "val_loss": val["loss"], "val_subject_auc": val["subject"]["roc_auc"],
                "val_subject_bacc": val["subject"]["balanced_accuracy"],
                "val_window_bacc": val["window"]["balanced_accuracy"], "lr": optimizer.param_groups[0]["lr"],
@@ -211,10 +211,7 @@ def fit(model: nn.Module, trainable: nn.Module, groups: list[dict], batches: Cal
             log(f"  early stop: no improvement of val {cfg.select} for {cfg.patience} epochs")
             break
     if history is not None:
-        with open(history, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        atomic_write_csv(history, rows)
     trainable.load_state_dict(best_state)
     return {"best_epoch": best_epoch, "best_val": best_val, "epochs_run": len(rows)}
 

@@ -17,9 +17,9 @@ Rows are sorted by onset. The kinds are the simulator's own ground truth, not a 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from preprocess.core.atomic import atomic_write_text
 
 COLUMNS = ("onset", "duration", "kind", "channels")
 
@@ -36,12 +36,7 @@ def write_events(path, events: list[dict]) -> Path:
     lines = ["\t".join(COLUMNS)]
     for e in sorted(events, key=lambda e: (e["onset"], e["kind"])):
         lines.append(f"{e['onset']:.3f}\t{e['duration']:.3f}\t{e['kind']}\t{e['channels']}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def read_events(path) -> list[dict]:

@@ -59,7 +59,9 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
           formats: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE, overwrite: bool = False,
           keep_going: bool = True, echo: Callable[[str], None] = print,
           progress_bar: bool | None = None, dataset: str | None = None,
-          allow_no_eeg: bool = False) -> tuple[list[FileResult], int]:
+          allow_no_eeg: bool = False, lights_off: str | float | None = None,
+          lights_on: str | float | None = None, lights_csv: str | Path | None = None,
+          review_threshold: float | None = None, explain: str | None = None) -> tuple[list[FileResult], int]:
     """Stage EDF/BDF files and folders; the Python form of ``inference.py``.
 
     Parameters
@@ -81,6 +83,12 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
         Force a dataset module's channel map (``--dataset``); default: automatic detection.
     allow_no_eeg : bool
         Stage recordings without EEG from EOG/EMG, with a warning in every output.
+    lights_off, lights_on : str or float, optional
+        Clock time or seconds from the start (:mod:`staging.lights`), for every input.
+    lights_csv : path, optional
+        CSV ``name,lights_off,lights_on`` (one row per recording).
+    review_threshold : float, optional
+        List epochs flagged or with a max probability below this.
 
     Returns
     -------
@@ -96,12 +104,16 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     from preprocess.core.signal import SignalParams
 
     from .batch import Options, exit_code, find_inputs, run_batch
+    from .lights import read_lights_csv
     from .montage import AUTO_ORIGIN, channel_map_from_arg
     from .outputs import software_version
     from .weights import find_weights, load_model
 
     if stride < 1:
         raise ValueError(f"--stride must be >= 1, got {stride}")
+    if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:
+        raise ValueError(f"--review-threshold must be between 0 and 1, got {review_threshold}")
+    lights_table = read_lights_csv(lights_csv) if lights_csv else None
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     out = Path(out)
@@ -125,7 +137,9 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     echo(f"montage: {map_origin}; device: {device}; stride: {stride}; {len(files)} file(s) -> {out}")
     options = Options(out=Path(out), stride=stride, formats=tuple(formats or DEFAULT_FORMATS),
                       batch_size=batch_size, overwrite=overwrite, keep_going=keep_going, device=device,
-                      params=params, auto_montage=map_origin == AUTO_ORIGIN, allow_no_eeg=allow_no_eeg)
+                      params=params, auto_montage=map_origin == AUTO_ORIGIN, allow_no_eeg=allow_no_eeg,
+                      lights_off=lights_off, lights_on=lights_on, lights_table=lights_table,
+                      review_threshold=review_threshold, explain=explain)
     info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
             "software_version": software_version(),
             "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}

@@ -18,17 +18,20 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from preprocess.core.channels import CHANNEL_KIND, MontageError
-from preprocess.core.edf import EdfError, EdfReader, read_header
+from preprocess.core.edf import EdfError, is_voltage, read_header
+from preprocess.core.mne_source import EDF_SUFFIXES, MneSourceError, open_recording
 from preprocess.core.pipeline import load_montage
 from preprocess.core.signal import SignalParams
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
+from .lights import LightsError, resolve_lights
 from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
-from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, write_outputs
-from .predict import channel_indices, predict_proba
-from .stats import sleep_statistics
+from .night import StagedNight, analyse_night
+from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, software_version, write_outputs
+from .predict import channel_indices, encode_recording, predict_proba, vote_windows
+from .quality import QualityError, screen
 
-EXTENSIONS = (".edf", ".bdf")
+EXTENSIONS = (".edf", ".bdf", ".fif", ".vhdr", ".set")
 SUMMARY_FIELDS = ("name", "file", "status", "reason", "epochs", "hours", "channels", "montage", "TST_min",
                   "SE_pct", "SOL_min", "WASO_min", "REM_latency_min", "awakenings", "N1_pct", "N2_pct",
                   "N3_pct", "REM_pct", "seconds", "warnings", "weights", "software")
@@ -80,6 +83,11 @@ class Options:
     params: SignalParams = field(default_factory=SignalParams)
     auto_montage: bool = True
     allow_no_eeg: bool = False
+    lights_off: str | None = None  # --lights-off: clock time or seconds from the start
+    lights_on: str | None = None
+    lights_table: dict | None = None  # --lights CSV, read by staging.lights.read_lights_csv
+    review_threshold: float | None = None  # --review-threshold: list epochs below this confidence
+    explain: str | None = None  # epochs to explain (staging.explain.select_epochs), None = none
 
 
 @dataclass
@@ -100,6 +108,17 @@ class FileResult:
     weights: str = ""
     software: str = ""
     demo: bool = False
+    night: StagedNight | None = None  # stages, probabilities, flags (None unless staged)
+
+    @property
+    def stages(self):
+        """Stage per epoch (0 W … 4 REM, −1 unknown), or None when not staged."""
+        return None if self.night is None else self.night.stages
+
+    @property
+    def probabilities(self):
+        """``(n_epochs, 5)`` probabilities of W, N1, N2, N3, REM, or None when not staged."""
+        return None if self.night is None else self.night.probs
 
     def row(self) -> dict:
         r = {"name": self.name, "file": str(self.path), "status": self.status, "reason": self.reason,
@@ -125,8 +144,11 @@ def find_inputs(inputs: Iterable[str | Path], notes: list | None = None) -> list
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in EXTENSIONS
-                                and not f.name.startswith(".")))
+            hits = sorted(f for f in p.rglob("*") if f.suffix.lower() in EXTENSIONS and not f.name.startswith("."))
+            found.extend(f for f in hits if f.is_file())
+            if notes is not None:
+                notes.extend(f"{f}: is a folder, not an EDF file (its contents are searched)"
+                             for f in hits if f.is_dir())
         else:
             found.append(p)
     unique: dict[Path, Path] = {}
@@ -182,7 +204,7 @@ def _reason(exc: BaseException, path: Path) -> str:
     for prefix in (f"{path.name}: ", f"{path}: "):
         if text.startswith(prefix):
             text = text[len(prefix):]
-    if not isinstance(exc, (EdfError, MontageError, FileNotFoundError)):
+    if not isinstance(exc, (EdfError, MontageError, FileNotFoundError, QualityError, LightsError, MneSourceError)):
         text = f"{type(exc).__name__}: {text}"
     return text
 
@@ -208,7 +230,7 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         Window progress.
     """
     t0 = time.perf_counter()
-    info = info or {}
+    info = {"software_version": software_version()} | (info or {})
     res = FileResult(path, name, "failed", weights=Path(str(info.get("weights", ""))).name,
                      software=info.get("software_version", ""), demo=bool(info.get("demo_weights")))
     paths = output_paths(options.out, name, options.formats)
@@ -224,40 +246,79 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
     try:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file")
-        header = read_header(path)
-        if not header.labels:
-            res.status, res.reason = "skipped", "annotation-only EDF+ (no signals to stage)"
-            return res
+        if path.suffix.lower() in EDF_SUFFIXES:
+            header = read_header(path)
+            if not header.labels:
+                res.status, res.reason = "skipped", "annotation-only EDF+ (no signals to stage)"
+                return res
         with _collect_warnings() as warnings_seen:
-            reader = EdfReader(path)
+            reader = open_recording(path)
+            lights, lights_line = resolve_lights(path, name, reader, options.lights_off, options.lights_on,
+                                                 options.lights_table)
+            res.lines.append(lights_line)
             layout = match_layout(reader.labels) if options.auto_montage else None
             cmap = layout.channel_map if layout is not None else channel_map
-            montaged = load_montage(reader, cmap, options.params, path.name)
+            screened, quality = screen(reader, cmap, path.name, options.params.epoch_seconds)
+            res.lines += [f"quality: {path.name}: dropped {lab}: {why}" for lab, why in quality.dropped.items()]
+            montaged = load_montage(screened, cmap, options.params, path.name)
         sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
+        units = {s.canonical: reader.unit(s.positive) for s in montaged.sources}
         reader.close()
+        for canonical, why in quality.dropped_channels(montaged.channels).items():
+            montaged.dropped.setdefault(canonical, why)
         res.lines += describe(montaged, sfreqs, options.params, layout)
         res.warnings += [w.split(": ", 1)[-1] for w in warnings_seen if ": dropped " not in w]
+        res.warnings += [f"{c} <- {src}: unit {units[c]!r} is not a voltage" for c, src in
+                         ((s.canonical, s.describe()) for s in montaged.sources) if not is_voltage(units[c])]
         res.channels, res.montage = list(montaged.channels), montage_string(montaged)
         _check_eeg(montaged.channels, options.allow_no_eeg, res.warnings)
         res.lines += [f"warning: {w}" for w in res.warnings]
         res.n_epochs = montaged.n_epochs
         probs = predict_proba(model, montaged.signals, channel_indices(montaged.channels), options.stride,
                               options.batch_size, options.device, options.short, progress)
+        idx = channel_indices(montaged.channels)
+        ep = options.params.epoch_samples
+        feats = {}
+
+        def predict_subset(keep, start, stop):  # epochs whose other channels are unusable
+            short = stop - start < getattr(getattr(model, "cfg", None), "seq_len", 20)
+            if short and options.short == "zeros":
+                return predict_proba(model, montaged.signals[keep, start * ep:stop * ep], [idx[k] for k in keep],
+                                     options.stride, options.batch_size, options.device, options.short)
+            if "all" not in feats:  # CNN features of every (epoch, channel) once, shared by every subset
+                feats["all"] = encode_recording(model, montaged.signals, options.device)
+            stride = max(1, min(options.stride, stop - start))  # a short span still covers every epoch
+            return vote_windows(model, feats["all"][start:stop][:, keep], [idx[k] for k in keep], stride,
+                                options.batch_size, options.short)
+
+        night = analyse_night(probs, montaged.channels, quality, montaged.sources, predict_subset, lights,
+                              options.params.epoch_seconds, getattr(getattr(model, "cfg", None), "seq_len", 20))
+        if options.explain:
+            res.lines.append(_explain(options, name, model, montaged, probs, info or {}))
         del montaged.signals
-        res.stats = sleep_statistics(probs.argmax(axis=1), options.params.epoch_seconds)
+        feats.clear()  # the features of the whole night are no longer needed
+        res.night, res.stats = night, night.stats
         bands = {c: applied_band(CHANNEL_KIND[c], f, options.params) for c, f in sfreqs.items()}
         doc = {"recording": name, "source_file": str(path),
                "start_time": montaged.start_time.isoformat() if montaged.start_time else None,
                "channels": res.channels, "montage": montaged.montage, "dropped_channels": montaged.dropped,
-               "dropped_signals": header.dropped, "layout": layout.name if layout else None,
+               "dropped_signals": header.dropped if header is not None else {}, "layout": layout.name if layout else None,
                "native_sfreq": sfreqs, "filter_bands": bands, "warnings": res.warnings,
+               "quality_dropped": quality.dropped,
+               "lights": {"off_s": lights[0], "on_s": lights[1], "origin": lights_line},
+               "quality": night.quality_summary(options.review_threshold),
                "stride": options.stride, **info}
+        if options.review_threshold is not None:
+            review = doc["quality"]["review_epochs"]
+            res.lines.append(f"review: {len(review)} epoch(s) flagged or below confidence "
+                             f"{options.review_threshold:g}" + (f": {_epoch_list(review)}" if review else ""))
         title = (f"{name}   TST {res.stats['TST']:.0f} min   SE {res.stats['SE']:.0f} %   "
                  f"{len(res.channels)} ch: {' '.join(res.channels)}"
                  + ("   [DEMO weights trained on simulated data]" if doc.get("demo_weights") else "")
                  + ("   [no EEG]" if not has_eeg(res.channels) else "")
                  + (f"   [{len(res.warnings)} warning(s): see stats.json]" if res.warnings else ""))
-        write_outputs(paths, probs, res.stats, doc, montaged.start_time, title, options.params.epoch_seconds)
+        write_outputs(paths, probs, res.stats, doc, montaged.start_time, title, options.params.epoch_seconds,
+                      night=night)
         res.status = "ok"
     except Exception as exc:  # one bad file must not stop the batch
         res.status, res.reason = "failed", _reason(exc, path)
@@ -265,6 +326,30 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
             res.reason += "; unusable signals: " + "; ".join(f"{k}: {v}" for k, v in header.dropped.items())
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _explain(options: Options, name: str, model, montaged, probs, info: dict) -> str:
+    """Write NAME.explain.npz and pages (``--explain``); returns the line reported for the file."""
+    from .explain import write_explanation
+
+    ex = write_explanation(options.out, name, model, montaged.signals, list(montaged.channels), probs,
+                           options.explain, device=options.device, demo=bool(info.get("demo_weights")),
+                           info={"weights": info.get("weights"), "demo_weights": info.get("demo_weights")})
+    return (f"explained {ex['n_epochs']} epochs -> {ex['npz'].name}, {len(ex['pages'])} pages "
+            f"({ex['seconds_per_epoch']:.2f} s per epoch)")
+
+
+def _epoch_list(epochs: list[int], limit: int = 40) -> str:
+    """``3-5, 9, 12-14`` (0-based epochs), at most ``limit`` ranges."""
+    ranges, start = [], None
+    for i, e in enumerate(epochs):
+        if start is None:
+            start = e
+        if i + 1 == len(epochs) or epochs[i + 1] != e + 1:
+            ranges.append(f"{start}" if start == e else f"{start}-{e}")
+            start = None
+    more = f" … (+{len(ranges) - limit} ranges)" if len(ranges) > limit else ""
+    return ", ".join(ranges[:limit]) + more
 
 
 def _check_eeg(channels: list[str], allow_no_eeg: bool, warnings: list[str]) -> None:
@@ -330,8 +415,13 @@ def format_result(i: int, n: int, res: FileResult) -> str:
     if res.status == "skipped":
         return f"{head} skipped {res.path}: {res.reason}"
     s = res.stats
+    tail = ""
+    if res.warnings:  # what was tolerated, on the file's own line
+        more = f" (+{len(res.warnings) - 1} more)" if len(res.warnings) > 1 else ""
+        tail = f"; warning: {res.warnings[0]}{more}"
     return (f"{head} ok {res.path} -> {res.name}: {res.n_epochs} epochs ({res.n_epochs / 120:.1f} h), "
-            f"{len(res.channels)} channels, TST {s['TST']:.1f} min, SE {s['SE']:.1f} % ({res.seconds:.1f} s)")
+            f"{len(res.channels)} channels, TST {s['TST']:.1f} min, SE {s['SE']:.1f} % ({res.seconds:.1f} s)"
+            f"{tail}")
 
 
 def run_batch(files: list[Path], model, channel_map, options: Options, info: dict | None = None,

@@ -9,7 +9,8 @@ that chose this default is in ``docs/published-weights.md`` (``python bench/fide
 DEFAULT_BATCH_SIZE = 32
 """Windows per forward pass of the sequence encoder."""
 
-FORMATS = ("csv", "stats", "png", "sta", "edf")
-"""Output formats: hypnogram CSV, statistics JSON, PNG plot, .STA, EDF+ annotations."""
+FORMATS = ("csv", "stats", "png", "sta", "edf", "bids", "npz", "hypnodensity")
+"""Output formats: hypnogram CSV, statistics JSON, PNG plot, .STA, EDF+ annotations, BIDS derivative
+events, NumPy hypnodensity, hypnodensity EDF (see :mod:`staging.outputs` and :mod:`staging.exports`)."""
 
 DEFAULT_FORMATS = ("csv", "stats", "png")

@@ -15,10 +15,13 @@ For every explained epoch ``e`` and every channel ``c`` of the recording:
     The guided-backpropagation gradient itself (signed; carries the frequency content the model
     responds to, e.g. 8–12 Hz on O1/O2 in wake).
 ``channel_attribution`` (n, C)
-    Integrated gradients of the target logit with respect to each channel's **token** (its 512
-    CNN features) of the explained epoch, from a flat-line baseline (the features of an all-zero
-    epoch, i.e. "this channel shows nothing in this epoch"). Signed; by the completeness of
-    integrated gradients the channels sum to ``logit(x) − logit(flat epoch)``.
+    Shapley values of the channels for the target logit (:func:`channel_shapley`): a channel
+    is removed from the window exactly as the model handles a recording without it (LPSGM is
+    trained on random channel subsets, so every subset is a valid input). Signed, in logit units;
+    the channels sum to ``logit(all channels) − logit(no channel)``. Integrated gradients over
+    the channel's token from a flat-epoch baseline was tried first and rejected: a flat line is
+    itself REM-like (low EEG amplitude, atonic chin), so every REM epoch got negative
+    attributions on all channels.
 
 Target
     The target is the logit of one stage (default: the stage of the whole-night hypnogram, i.e.
@@ -39,7 +42,7 @@ attribution are exactly zero. In eval mode no operation mixes windows of a batch
 not depend on batch composition (tested).
 
 Library choice: captum's ``LayerGradCam`` (one call per branch layer), ``GuidedBackprop`` and
-``IntegratedGradients`` do the gradient work; only the placement of the two branch maps on the
+``ShapleyValueSampling`` do the attribution work; only the placement of the two branch maps on the
 3000 samples and their fusion with the guided envelope are ours (captum's ``GuidedGradCam``
 handles one layer and upsamples by stretching, which would misplace the branch-2 map by up to
 2 s; see :func:`step_centres`).
@@ -58,10 +61,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from preprocess.core.stages import STAGE_NAMES
+
 EPOCH_SAMPLES = 3000
 """Samples per 30-s epoch at 100 Hz."""
 SFREQ = 100.0
-STAGES = ("W", "N1", "N2", "N3", "REM")
+STAGES = STAGE_NAMES
 GBP_SIGMA = 10.0
 """Gaussian smoothing (samples) of the guided-backprop envelope, as in the published code."""
 
@@ -106,6 +111,9 @@ def explainable_model(model: nn.Module) -> nn.Module:
     unfuse = getattr(m, "unfused", None)  # an inference-optimised model may offer its plain form
     if callable(unfuse):
         m = unfuse().float().eval()
+    enc = getattr(m, "epoch_encoder", None)
+    if hasattr(enc, "fused"):
+        enc.fused = False  # the folded-BN fast path is for no-grad inference; use the plain layers
     for mod in m.modules():
         if isinstance(mod, nn.ReLU):
             mod.inplace = False
@@ -196,15 +204,55 @@ class _EpochLogits(nn.Module):
         return _logits_from_tokens(self.model, self.tokens(x, channels), context, channels, position)
 
 
-class _TokenLogits(nn.Module):
-    """Same as :class:`_EpochLogits` with the explained epoch's CNN features as input."""
+class _ChannelGate(nn.Module):
+    """Logits at the explained position as a function of which channels are present.
+
+    ``forward(gate, feats, channels, position)``: gate (B, C), a channel is present where
+    gate > 0.5 and otherwise removed from the whole window exactly as the model removes a missing
+    channel (padding index −1: no token, masked as attention key).
+    """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, tok, context, channels, position):
-        return _logits_from_tokens(self.model, tok, context, channels, position)
+    def forward(self, gate, feats, channels, position):
+        ch = torch.where(gate > 0.5, channels, torch.full_like(channels, -1))
+        logits = self.model.forward_features(feats, ch)
+        return logits[torch.arange(len(position), device=logits.device), position]
+
+
+@torch.no_grad()
+def channel_shapley(model: nn.Module, tok: torch.Tensor, context: torch.Tensor, channels: torch.Tensor,
+                    position: torch.Tensor, target: torch.Tensor, n_samples: int = 8, seed: int = 0) -> np.ndarray:
+    """Shapley values of the channels for the target logit (captum ``ShapleyValueSampling``).
+
+    A player is a channel; removing it removes it from the window, the way the model sees a
+    recording without that channel (it was trained with random channel subsets, so every subset
+    is a valid input). Permutation sampling keeps efficiency exactly: the values of the real
+    channels sum to ``logit(all channels) − logit(no channel)``. Redundant channels (six EEG
+    derivations, two EOG) share their credit, which leave-one-out would miss. The permutations
+    come from a fixed seed, so a result does not depend on the batch or the global RNG.
+
+    Returns
+    -------
+    ndarray (B, C)
+        Zero at padding channels.
+    """
+    from captum.attr import ShapleyValueSampling
+
+    B, L = context.shape[:2]
+    at = torch.nn.functional.one_hot(position, L).to(context.dtype)[:, :, None, None]
+    feats = context * (1 - at) + tok[:, None] * at
+    C = channels.shape[1]
+    gate = (channels >= 0).to(feats.dtype)
+    with torch.random.fork_rng(devices=[]):  # captum draws permutations with torch.randperm (CPU)
+        torch.manual_seed(seed)
+        sv = ShapleyValueSampling(_ChannelGate(model)).attribute(
+            gate, baselines=0.0, target=target, additional_forward_args=(feats, channels, position),
+            feature_mask=torch.arange(C, device=feats.device)[None], n_samples=n_samples,
+            perturbations_per_eval=C)
+    return (sv * gate).cpu().numpy().astype(np.float32)
 
 
 def _logits_from_tokens(model, tok, context, channels, position):
@@ -231,7 +279,7 @@ class Explanation:
     gradcam_branch1 : ndarray (n, C, 63)
     gradcam_branch2 : ndarray (n, C, 13)
     channel_attribution : ndarray (n, C)
-        Integrated gradients per channel token (target-logit units).
+        Shapley value of each channel for the target logit (logit units).
     target : ndarray of int (n,)
         Explained stage (0..4).
     window_logits : ndarray (n, 5)
@@ -258,7 +306,7 @@ class Explanation:
 
 def explain_features(model: nn.Module, target_x: torch.Tensor, context: torch.Tensor,
                      channels: torch.Tensor, position: torch.Tensor, target: torch.Tensor | None = None,
-                     ig_steps: int = 8) -> Explanation:
+                     shapley_samples: int = 8) -> Explanation:
     """Explain one epoch per window.
 
     Parameters
@@ -275,14 +323,14 @@ def explain_features(model: nn.Module, target_x: torch.Tensor, context: torch.Te
         (B,) long, position of the explained epoch in its window.
     target : torch.Tensor, optional
         (B,) long stage to explain; default the window's own argmax.
-    ig_steps : int
-        Integration steps of integrated gradients (Gauss–Legendre).
+    shapley_samples : int
+        Permutations for the channel Shapley values (each costs C sequence-encoder passes).
 
     Returns
     -------
     Explanation
     """
-    from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam
+    from captum.attr import GuidedBackprop, LayerGradCam
 
     dev = context.device
     x = target_x.to(dev, torch.float32)
@@ -321,19 +369,14 @@ def explain_features(model: nn.Module, target_x: torch.Tensor, context: torch.Te
     gbp = (gbp.detach() * real[:, :, None]).cpu().numpy().astype(np.float32)
     guided = (gradcam * guided_envelope(gbp)).astype(np.float32)
 
-    baseline = model.encode_epochs(torch.zeros(1, T, device=dev)).detach()  # flat epoch features
-    base = baseline[None].expand(B, C, -1) * real[:, :, None]
-    tok_in = tok * real[:, :, None]
-    ig = IntegratedGradients(_TokenLogits(model)).attribute(
-        tok_in, baselines=base, target=tgt, additional_forward_args=args, n_steps=ig_steps)
-    attribution = (ig.sum(-1) * real).detach().cpu().numpy().astype(np.float32)
+    attribution = channel_shapley(model, tok, ctx, ch, pos, tgt, shapley_samples)
 
     return Explanation(gradcam, guided, gbp, cams[0], cams[1], attribution,
                        tgt.cpu().numpy().astype(np.int64), logits.float().cpu().numpy())
 
 
 def explain_windows(model: nn.Module, x: torch.Tensor, channels: torch.Tensor, position: int | torch.Tensor = 0,
-                    target: torch.Tensor | None = None, ig_steps: int = 8) -> Explanation:
+                    target: torch.Tensor | None = None, shapley_samples: int = 8) -> Explanation:
     """Explain position ``position`` of each window of a model-format batch.
 
     Parameters
@@ -356,12 +399,27 @@ def explain_windows(model: nn.Module, x: torch.Tensor, channels: torch.Tensor, p
     with torch.no_grad():
         ctx = m.encode_tokens(x.float(), channels.long())
     tx = x[torch.arange(B), pos.to(x.device)]
-    return explain_features(m, tx, ctx, channels, pos, target, ig_steps)
+    return explain_features(m, tx, ctx, channels, pos, target, shapley_samples)
 
 
 # ------------------------------------------------------------------------------------------------
 # Recording level
 # ------------------------------------------------------------------------------------------------
+
+
+def epoch_signals(signals: np.ndarray, epochs: Sequence[int]) -> np.ndarray:
+    """``(len(epochs), C, 3000)`` float32 copies of the given epochs from ``(C, n_samples)`` or
+    ``(n_epochs, C, 3000)`` signals (a trailing partial epoch is ignored)."""
+    idx = np.asarray(list(epochs), dtype=np.int64)
+    if signals.ndim == 2:
+        n = signals.shape[1] // EPOCH_SAMPLES
+        if idx.size and idx.max() >= n:
+            raise ValueError(f"epoch {idx.max()} beyond the {n} epochs of the signals")
+        view = signals[:, : n * EPOCH_SAMPLES].reshape(signals.shape[0], n, EPOCH_SAMPLES)
+        return np.ascontiguousarray(view[:, idx].transpose(1, 0, 2), dtype=np.float32)
+    if signals.ndim == 3 and signals.shape[2] == EPOCH_SAMPLES:
+        return np.ascontiguousarray(signals[idx], dtype=np.float32)
+    raise ValueError(f"signals must be (channels, samples) or (epochs, channels, 3000), got {signals.shape}")
 
 
 def window_for(epoch: np.ndarray, n_epochs: int, length: int, position: str | int = "centre") -> tuple:
@@ -394,7 +452,7 @@ def window_for(epoch: np.ndarray, n_epochs: int, length: int, position: str | in
 
 def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[int], epochs: Sequence[int],
                       target: Sequence[int] | int | None = None, position: str | int = "centre",
-                      batch_size: int = 8, device: str | torch.device = "cpu", ig_steps: int = 8,
+                      batch_size: int = 8, device: str | torch.device = "cpu", shapley_samples: int = 8,
                       progress=None) -> Explanation:
     """Explain chosen epochs of a preprocessed recording.
 
@@ -417,7 +475,8 @@ def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[
         Explained epochs per backward pass (bounds memory: activations of
         ``batch_size × C`` epochs plus ``batch_size`` windows of the sequence encoder).
     device : str or torch.device
-    ig_steps : int
+    shapley_samples : int
+        See :func:`channel_shapley`.
     progress : callable(n_done, n_total), optional
 
     Returns
@@ -425,11 +484,10 @@ def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[
     Explanation
         In the order of ``epochs``; ``meta`` holds ``epochs``, ``window_start``, ``position``.
     """
-    from .predict import _per_channel_epochs, encode_recording
+    from .predict import encode_recording
 
     m = explainable_model(model).to(device)
     feats = encode_recording(m, signals, device)  # (E, C, 512), each token once
-    per_channel = _per_channel_epochs(signals)
     n_epochs = feats.shape[0]
     epochs = np.asarray(list(epochs), dtype=np.int64)
     if epochs.size and (epochs.min() < 0 or epochs.max() >= n_epochs):
@@ -445,11 +503,10 @@ def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[
         sl = slice(b, b + batch_size)
         e, s = epochs[sl], torch.as_tensor(start[sl], device=device)
         ctx = feats[s[:, None] + offsets]  # (B, L, C, 512)
-        tx = torch.as_tensor(np.stack([np.stack([pc[i] for pc in per_channel]) for i in e]),
-                             dtype=torch.float32, device=device)
+        tx = torch.as_tensor(epoch_signals(signals, e), device=device)
         tg = None if target is None else torch.as_tensor(target[sl], device=device)
         parts.append(explain_features(m, tx, ctx, ch[None].expand(len(e), -1),
-                                      torch.as_tensor(pos[sl], device=device), tg, ig_steps))
+                                      torch.as_tensor(pos[sl], device=device), tg, shapley_samples))
         if progress is not None:
             progress(min(b + batch_size, len(epochs)), len(epochs))
     if not parts:
@@ -581,7 +638,7 @@ def render_page(path: Path, signals_epoch: np.ndarray, saliency: np.ndarray, att
     axb.set_yticks(ypos, channel_names, fontsize=8)
     axb.yaxis.tick_right()
     axb.axvline(0, color="k", lw=0.5)
-    axb.set_xlabel("channel attribution\n(IG, logit units)", fontsize=8)
+    axb.set_xlabel("channel attribution\n(Shapley, logit units)", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(left=0.07, right=0.93, top=1 - 0.55 / (0.75 * C + 1.4), bottom=0.7 / (0.75 * C + 1.4))
     atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
@@ -612,7 +669,7 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
     """
     import time
 
-    from .predict import _per_channel_epochs, channel_indices
+    from .predict import channel_indices
 
     t0, c0 = time.perf_counter(), time.process_time()
     epochs = select_epochs(spec, probs)
@@ -630,10 +687,9 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
     if len(epochs) and (max_pages is None or max_pages > 0):
         folder = out / f"{name}.explain"
         folder.mkdir(exist_ok=True)
-        per_channel = _per_channel_epochs(signals)
         sal = getattr(exp, map_name)
         for i, e in enumerate(epochs[: max_pages]):
-            sig = np.stack([pc[e] for pc in per_channel]).astype(np.float32)
+            sig = epoch_signals(signals, [e])[0]
             title = page_title(name, int(e), int(exp.target[i]), probs[e], int(exp.meta["position"][i]),
                                int(exp.meta["window_start"][i]), min(model.cfg.seq_len, len(probs)), demo)
             pages.append(render_page(folder / f"epoch_{e:05d}.png", sig, sal[i], exp.channel_attribution[i],
@@ -643,9 +699,67 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
             "cpu_seconds_per_epoch": c_explain / n, "explanation": exp}
 
 
-__all__ = ["Explanation", "branch_last_convs", "explain_features", "explain_recording", "explain_windows",
+__all__ = ["Explanation", "band_power", "branch_last_convs", "channel_shapley", "event_mask", "mass_ratio", "explain_features", "explain_recording", "explain_windows",
            "explainable_model", "guided_envelope", "render_page", "save_npz", "select_epochs", "step_centres",
            "upsample_steps", "window_for", "write_explanation"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Checking explanations against known event times (simulated PSG: simulate.read_events)
+# ------------------------------------------------------------------------------------------------
+
+
+def event_mask(events: Sequence[dict], epochs: Sequence[int], kinds: set[str], channel: str | None = None,
+               sfreq: float = SFREQ, epoch_samples: int = EPOCH_SAMPLES) -> np.ndarray:
+    """Samples of the given epochs covered by events of the given kinds.
+
+    Parameters
+    ----------
+    events : sequence of dict
+        ``{"onset": s, "duration": s, "kind": str, "channels": [site, ...] or ["all"]}`` (the rows of
+        :func:`simulate.read_events`); onsets in seconds from the first sample.
+    epochs : sequence of int
+    kinds : set of str
+    channel : str, optional
+        Canonical channel (``C3``): only events whose ``channels`` reach it (a site ``C3-M2``
+        matches ``C3``; ``all`` matches every channel). None: every event of the kinds.
+
+    Returns
+    -------
+    ndarray of bool, (len(epochs), epoch_samples)
+    """
+    epochs = np.asarray(list(epochs), dtype=np.int64)
+    out = np.zeros((len(epochs), epoch_samples), bool)
+    row = {int(e): i for i, e in enumerate(epochs)}
+    for ev in events:
+        if ev["kind"] not in kinds:
+            continue
+        sites = [c.split("-")[0].upper() for c in ev["channels"]]
+        if channel is not None and "ALL" not in sites and channel.upper() not in sites:
+            continue
+        a = ev["onset"] * sfreq
+        b = a + ev["duration"] * sfreq
+        for e in range(int(a // epoch_samples), int(np.ceil(b / epoch_samples))):
+            if e in row:
+                lo, hi = max(a - e * epoch_samples, 0), min(b - e * epoch_samples, epoch_samples)
+                out[row[e], int(np.floor(lo)):int(np.ceil(hi))] = True
+    return out
+
+
+def mass_ratio(saliency: np.ndarray, mask: np.ndarray) -> float:
+    """Mean saliency inside ``mask`` divided by the mean outside (1 = no preference)."""
+    inside, outside = saliency[mask], saliency[~mask]
+    if inside.size == 0 or outside.size == 0 or outside.mean() <= 0:
+        return float("nan")
+    return float(inside.mean() / outside.mean())
+
+
+def band_power(x: np.ndarray, lo: float, hi: float, sfreq: float = SFREQ) -> np.ndarray:
+    """Welch power of ``x`` (..., samples) summed over ``lo``–``hi`` Hz (4-s segments)."""
+    from scipy.signal import welch
+
+    f, p = welch(np.asarray(x, dtype=np.float64), fs=sfreq, nperseg=int(4 * sfreq), axis=-1)
+    return p[..., (f >= lo) & (f <= hi)].sum(-1)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ def substitution(source) -> str | None:
     """What a montage choice substitutes for the AASM derivation, or None when it is one.
 
     Reported: bipolar leads standing in for a site (Sleep-EDF's Fpz-Cz for F3), unreferenced
-    electrodes, ipsilateral references (C3-M1 instead of C3-M2), linked/recording references.
+    electrodes, ipsilateral EEG references (C3-M1 instead of C3-M2), linked/recording references.
     EEG and EOG only (the chin EMG is bipolar by nature).
     """
     name = source.canonical
@@ -201,8 +201,9 @@ def substitution(source) -> str | None:
     ref = normalize_label(source.negative) if source.negative is not None else pos[len(prefix):]
     if not ref:
         return "reference not stated in the label"
-    left = name in ("F3", "C3", "O1", "E1")
-    if ref in (_LEFT_REFS if left else _RIGHT_REFS):
+    left = name in ("F3", "C3", "O1")
+    # EEG only: the AASM EOG derivations E1-M2 and E2-M2 share one mastoid on purpose
+    if CHANNEL_KIND[name] == "eeg" and ref in (_LEFT_REFS if left else _RIGHT_REFS):
         return "ipsilateral reference"
     if ref in ("M1M2", "A1A2"):
         return "linked-mastoid reference"

@@ -3,15 +3,18 @@
 ===========================  ===================================================================
 ``NAME.hypnogram.csv``       ``# ...`` comment lines first (software version, weights, DEMO mark,
                              warnings: read with ``comment="#"``), then
-                             ``epoch,onset_s,stage,p_W,p_N1,p_N2,p_N3,p_REM``: one row per 30-s
-                             epoch, ``epoch`` 0-based, ``onset_s`` seconds from the recording
-                             start, ``stage`` the most probable of W/N1/N2/N3/REM, probabilities
-                             with 6 decimals (each row sums to 1).
+                             ``epoch,onset_s,stage,p_W,p_N1,p_N2,p_N3,p_REM,confidence,entropy,
+                             flag,flag_channels``: one row per 30-s epoch, ``epoch`` 0-based,
+                             ``onset_s`` seconds from the recording start, ``stage`` the most
+                             probable of W/N1/N2/N3/REM (``?`` unknown), probabilities with 6
+                             decimals (each row sums to 1), ``confidence`` the max probability,
+                             ``entropy`` in bits, ``flag`` ``ok`` or the problems of the epoch
+                             (``docs/clinical.md``), ``flag_channels`` the channels they hit.
 ``NAME.stats.json``          sleep statistics (:mod:`staging.stats`) with units, plus provenance
                              (montage, weights, stride).
 ``NAME.png``                 hypnogram above the hypnodensity (stacked stage probabilities).
 ``NAME.STA``                 one line per epoch, ``<epoch>\\t<code>``: epoch 1-based, code in the
-                             Compumedics/Profusion convention 0=W 1=N1 2=N2 3=N3 5=REM; preceded by
+                             Compumedics/Profusion convention 0=W 1=N1 2=N2 3=N3 5=REM (9 unknown); preceded by
                              ``# ...`` lines only when the night carries a mark (DEMO weights,
                              warnings), so an unmarked file stays importable as it is.
 ``NAME.annotations.edf``     EDF+C with only an annotation signal: one ``Sleep stage W|N1|N2|N3|R``
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 from pathlib import Path
@@ -44,9 +48,13 @@ SUFFIX = {
     "png": ".png",
     "sta": ".STA",
     "edf": ".annotations.edf",
+    "npz": ".hypnodensity.npz",
+    "hypnodensity": ".hypnodensity.edf",
 }
 STA_CODES = (0, 1, 2, 3, 5)
 """.STA code of W, N1, N2, N3, REM (Compumedics convention: REM is 5, 4 was R&K stage 4)."""
+STA_UNKNOWN = 9
+""".STA code of an epoch that could not be staged (Profusion's 'unscored')."""
 EDF_TEXT = ("Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage N3", "Sleep stage R")
 TEMP_SUFFIX = ".tmp"
 """Suffix of the hidden temp files of :func:`atomic_write` (``.NAME.xxxx.tmp``)."""
@@ -54,6 +62,7 @@ DEMO_MARK = ("DEMO weights trained on SIMULATED PSG only: this hypnogram is not 
              "recording")
 
 
+@functools.lru_cache(maxsize=1)
 def software_version() -> str:
     """``lpsgm <git commit>`` of this checkout (``+dirty`` with local changes), else the package version.
 
@@ -96,16 +105,21 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 
 def output_paths(out_dir: Path, name: str, formats) -> dict[str, Path]:
-    """Format → output path for recording ``name``."""
-    return {f: Path(out_dir) / f"{name}{SUFFIX[f]}" for f in formats}
+    """Format → output path for recording ``name`` (``bids``: the events TSV of the BIDS folder)."""
+    from .exports import bids_path
+
+    return {f: bids_path(out_dir, name) if f == "bids" else Path(out_dir) / f"{name}{SUFFIX[f]}" for f in formats}
 
 
 def _comment_lines(lines) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
 
-def hypnogram_csv(probs: np.ndarray, epoch_seconds: float = 30.0, comments=()) -> str:
-    """CSV text of the per-epoch stage and probabilities, after ``# comment`` lines if any."""
+def hypnogram_csv(probs: np.ndarray, epoch_seconds: float = 30.0, comments=(), night=None) -> str:
+    """CSV text of the per-epoch stage and probabilities, after ``# comment`` lines if any
+    (``night``: with the clinical columns, :func:`clinical_csv`)."""
+    if night is not None:
+        return clinical_csv(night, epoch_seconds, comments)
     buf = io.StringIO()
     buf.write(_comment_lines(comments))
     w = csv.writer(buf, lineterminator="\n")
@@ -116,12 +130,34 @@ def hypnogram_csv(probs: np.ndarray, epoch_seconds: float = 30.0, comments=()) -
     return buf.getvalue()
 
 
+CLINICAL_COLUMNS = ("confidence", "entropy", "flag", "flag_channels")
+"""Columns after the probabilities in ``NAME.hypnogram.csv`` (see :class:`staging.night.StagedNight`)."""
+
+
+def clinical_csv(night, epoch_seconds: float = 30.0, comments=()) -> str:
+    """Hypnogram CSV with ``confidence, entropy, flag, flag_channels`` after the probabilities;
+    an unknown epoch has stage ``?`` and empty probabilities."""
+    buf = io.StringIO()
+    buf.write(_comment_lines(comments))
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["epoch", "onset_s", "stage"] + [f"p_{s}" for s in STAGE_NAMES] + list(CLINICAL_COLUMNS))
+    names = night.stage_names()
+    for i in range(night.n_epochs):
+        p = night.probs[i]
+        known = bool(np.isfinite(p).all())
+        w.writerow([i, f"{i * epoch_seconds:g}", names[i]] + [f"{v:.6f}" if known else "" for v in p]
+                   + [f"{night.confidence[i]:.6f}" if known else "", f"{night.entropy[i]:.6f}" if known else "",
+                      night.flags[i], night.flag_channels[i]])
+    return buf.getvalue()
+
+
 def sta_text(stages: np.ndarray, comments=()) -> str:
-    """``.STA`` text: ``<1-based epoch>\\t<code>`` per line (0 W, 1 N1, 2 N2, 3 N3, 5 REM).
+    """``.STA`` text: ``<1-based epoch>\\t<code>`` per line (0 W, 1 N1, 2 N2, 3 N3, 5 REM, 9 unknown).
 
     ``comments`` (marks such as DEMO weights) come first as ``# ...`` lines.
     """
-    return _comment_lines(comments) + "".join(f"{i + 1}\t{STA_CODES[s]}\n" for i, s in enumerate(stages))
+    return _comment_lines(comments) + "".join(f"{i + 1}\t{STA_CODES[s] if s >= 0 else STA_UNKNOWN}\n"
+                                              for i, s in enumerate(stages))
 
 
 def stats_json(stats: dict, info: dict) -> str:
@@ -147,7 +183,8 @@ def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | N
     import edfio
 
     anns = [edfio.EdfAnnotation(0.0, 0.0, m[:200]) for m in marks]
-    anns += [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds, EDF_TEXT[s]) for i, s in enumerate(stages)]
+    anns += [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds, EDF_TEXT[s] if s >= 0 else "Sleep stage ?")
+             for i, s in enumerate(stages)]
     # The recording field holds 80 characters: "Startdate dd-MMM-yyyy X X <equipment> <additional>".
     demo = ("DEMO_simulated_weights",) if DEMO_MARK in marks else ()
     recording = edfio.Recording(startdate=start.date() if start is not None else None,
@@ -160,15 +197,21 @@ def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | N
 
 
 def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.datetime | None = None,
-                   epoch_seconds: float = 30.0) -> None:
-    """PNG: hypnogram (top) over the hypnodensity (bottom), time in hours from the start."""
+                   epoch_seconds: float = 30.0, night=None) -> None:
+    """PNG: hypnogram (top) over the hypnodensity (bottom), time in hours from the start.
+
+    With ``night`` (:class:`staging.night.StagedNight`) the time outside time in bed is shaded
+    grey on both panels, and a strip under the hypnogram marks flagged epochs (red) and
+    low-confidence epochs (orange, max probability below 0.5).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colors = ("#f2c14e", "#9ad1d4", "#3d7ea6", "#1b3a5c", "#d1495b")  # W N1 N2 N3 REM
-    stages = probs.argmax(axis=1)
+    stages = probs.argmax(axis=1) if night is None else np.where(night.stages >= 0, night.stages, 0)
+    probs = probs if night is None else np.nan_to_num(night.probs, nan=0.0)
     n = len(stages)
     t = np.arange(n + 1) * epoch_seconds / 3600.0
     # Vertical order W, REM, N1, N2, N3 (top to bottom), as on clinical hypnograms.
@@ -191,27 +234,71 @@ def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.dat
     clock = f" (start {start:%H:%M:%S})" if start is not None else ""
     ax2.set_xlabel(f"time from recording start (h){clock}")
     ax2.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    if night is not None:
+        mark_night(ax1, ax2, night, t)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
 
 
+def mark_night(ax1, ax2, night, t: np.ndarray) -> None:
+    """Shade outside time in bed; strip of flagged (red) and low-confidence (orange) epochs."""
+    from .night import DEFAULT_LOW_CONFIDENCE
+
+    for a, b in _runs_of(~night.in_bed):
+        for ax in (ax1, ax2):
+            ax.axvspan(t[a], t[b], color="0.6", alpha=0.35, lw=0)
+    flagged = night.signal_flagged()
+    low = ~(night.confidence >= DEFAULT_LOW_CONFIDENCE) & ~flagged
+    for mask, color in ((low, "#f28e2b"), (flagged, "#d62728")):
+        for a, b in _runs_of(mask):
+            ax1.axvspan(t[a], t[b], ymin=0.0, ymax=0.04, color=color, lw=0)
+    if (~night.in_bed).any() or flagged.any() or low.any():
+        ax1.text(1.0, -0.02, f"grey: outside time in bed   red: flagged ({int(flagged.sum())})   "
+                 f"orange: confidence < {DEFAULT_LOW_CONFIDENCE:g} ({int(low.sum())})", transform=ax1.transAxes,
+                 ha="right", va="top", fontsize=7)
+
+
+def _runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of True values."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.flatnonzero(np.diff(m.astype(int)))
+    return list(zip(d[::2], d[1::2]))
+
+
 def write_outputs(paths: dict[str, Path], probs: np.ndarray, stats: dict, info: dict,
-                  start: dt.datetime | None = None, title: str = "", epoch_seconds: float = 30.0) -> list[Path]:
-    """Write the requested outputs (``paths``: format → path); returns the paths written."""
-    stages = probs.argmax(axis=1)
+                  start: dt.datetime | None = None, title: str = "", epoch_seconds: float = 30.0,
+                  night=None) -> list[Path]:
+    """Write the requested outputs (``paths``: format → path); returns the paths written.
+
+    ``night`` (:class:`staging.night.StagedNight`) supplies the stages (−1 unknown), flags and
+    confidence; it is needed for the ``bids``, ``npz`` and ``hypnodensity`` formats.
+    """
+    from . import exports
+
+    stages = probs.argmax(axis=1) if night is None else night.stages
     marks = output_marks(info)
     software = info.get("software_version") or ""
     head = [f"LPSGM hypnogram; software: {software or 'unknown'}; weights: {Path(str(info.get('weights', '?'))).name}"]
     writers = {
-        "csv": lambda p: atomic_write_text(p, hypnogram_csv(probs, epoch_seconds, head + marks)),
+        "csv": lambda p: atomic_write_text(p, hypnogram_csv(probs, epoch_seconds, head + marks, night)),
         "stats": lambda p: atomic_write_text(p, stats_json(stats, info)),
-        "png": lambda p: plot_hypnogram(p, probs, title, start, epoch_seconds),
+        "png": lambda p: plot_hypnogram(p, probs, title, start, epoch_seconds, night),
+        "bids": lambda p: exports.write_bids(p, _need(night), info, epoch_seconds, marks),
+        "npz": lambda p: exports.write_npz(p, _need(night), epoch_seconds, marks),
+        "hypnodensity": lambda p: exports.write_hypnodensity_edf(p, _need(night), start, epoch_seconds, marks),
         "sta": lambda p: atomic_write_text(p, sta_text(stages, marks)),
         "edf": lambda p: write_edf_annotations(p, stages, start, epoch_seconds, marks, software),
     }
     written = []
     for fmt, path in paths.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         writers[fmt](path)
         written.append(path)
     return written
+
+
+def _need(night):
+    if night is None:
+        raise ValueError("the bids, npz and hypnodensity formats need the StagedNight (night=...)")
+    return night

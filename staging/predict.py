@@ -17,46 +17,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from data.windows import window_starts
 from preprocess.core.channels import CHANNEL_INDEX
 from preprocess.core.signal import EPOCH_SAMPLES  # 30 s at 100 Hz, fixed by the model
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_STRIDE
 
 SHORT_POLICIES = ("window", "zeros")
-
-
-def window_starts(n_epochs: int, length: int = 20, stride: int = 1) -> np.ndarray:
-    """First epoch of every window, the last one aligned to the end of the recording.
-
-    Parameters
-    ----------
-    n_epochs : int
-        Epochs in the recording (>= 1).
-    length : int
-        Window length in epochs.
-    stride : int
-        Step between consecutive windows in epochs (>= 1).
-
-    Returns
-    -------
-    ndarray of int
-        Sorted, unique start indices. Every epoch lies in at least one window. A recording
-        shorter than ``length`` gives the single start ``0`` (one window of ``n_epochs``).
-
-    Examples
-    --------
-    >>> window_starts(45, 20, 10).tolist()
-    [0, 10, 20, 25]
-    """
-    if n_epochs < 1:
-        raise ValueError(f"at least one epoch is needed, got {n_epochs}")
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1 epoch, got {stride}")
-    last = max(n_epochs - length, 0)
-    starts = np.arange(0, last + 1, stride)
-    if starts[-1] != last:
-        starts = np.append(starts, last)
-    return starts
 
 
 def channel_indices(names: Sequence[str]) -> list[int]:
@@ -79,6 +46,18 @@ GPU_TOKENS_PER_CALL = 8192
 
 GPU_MIN_WINDOWS_PER_CALL = 512
 """On a GPU the sequence encoder runs at least this many windows per call (launch-bound otherwise)."""
+
+
+def _per_channel_epochs(signals: np.ndarray) -> list[np.ndarray]:
+    """Views ``(n_epochs, 3000)`` of each channel, from ``(C, T)`` or ``(E, C, 3000)`` input."""
+    if signals.ndim == 2:
+        n = signals.shape[1] // EPOCH_SAMPLES
+        if n < 1:
+            raise ValueError(f"signals hold {signals.shape[1]} samples, fewer than one epoch")
+        return [signals[c, : n * EPOCH_SAMPLES].reshape(n, EPOCH_SAMPLES) for c in range(signals.shape[0])]
+    if signals.ndim == 3 and signals.shape[2] == EPOCH_SAMPLES:
+        return [signals[:, c] for c in range(signals.shape[1])]
+    raise ValueError(f"signals must be (channels, samples) or (epochs, channels, 3000), got {signals.shape}")
 
 
 def _token_blocks(signals: np.ndarray) -> tuple[int, int, list[tuple[torch.Tensor, slice]]]:

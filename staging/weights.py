@@ -156,8 +156,9 @@ def _load_reason(exc: BaseException) -> str:
     import zipfile
 
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, (pickle.UnpicklingError, zipfile.BadZipFile, EOFError)) or "weights_only" in str(exc) \
-            or "pickle" in text.lower():
+    unreadable = ("weights_only", "pickle", "PytorchStreamReader", "zip archive", "invalid load key")
+    if isinstance(exc, (pickle.UnpicklingError, zipfile.BadZipFile, EOFError)) or any(
+            u.lower() in str(exc).lower() for u in unreadable):
         return ("not a readable PyTorch checkpoint (corrupt, truncated, or holding objects other than "
                 "tensors, which are never loaded)")
     return f"{type(exc).__name__}: {text}"

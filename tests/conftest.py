@@ -1,4 +1,5 @@
-"""Shared fixtures: real-data location and a tiny EDF writer (edfio) for hand-made inputs."""
+"""Shared fixtures: real-data location, a tiny EDF writer (edfio) for hand-made inputs, and random
+LPSGM-Small weights built once per test session."""
 
 from __future__ import annotations
 
@@ -39,3 +40,18 @@ def write_edf(path: Path, channels: dict[str, tuple[np.ndarray, float]], unit: s
                     recording=edfio.Recording(startdate=start.date()))
     edf.write(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A randomly initialised 1-block LPSGM (seed 0, no dropout) saved in our format and marked as
+    demo weights; built once for every test module that stages files."""
+    import torch
+
+    from models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("lpsgm-small", dropout=0.0, attn_dropout=0.0, cnn_dropout=0.0).eval()
+    w, _ = save_checkpoint(model, tmp_path_factory.mktemp("weights") / "tiny",
+                           {"trained_on": "simulated", "note": "random init for tests"})
+    return w

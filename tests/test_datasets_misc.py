@@ -119,16 +119,16 @@ def test_hmc_real_scoring_file(tmp_path):
     real = real_file("hmc", "SN001_sleepscoring.edf")
     spec = get_dataset("hmc")
     record = Record(id="SN001", subject="SN001", signal=tmp_path / "SN001.edf", annotation=real)
-    stages = spec.read_stages(record, read_edf_start(real))
+    stages, lights = spec.read_stages(record, read_edf_start(real))  # lights come back with the stages
     counts = {s: int(np.sum(stages == c)) for c, s in enumerate(STAGE_NAMES)}
     assert counts == {"W": 151, "N1": 109, "N2": 430, "N3": 23, "REM": 141}
     assert len(stages) == 854 and not (stages < 0).any()
-    np.testing.assert_allclose(record.extra["lights"], (33.43, 25618.74))
+    np.testing.assert_allclose(lights, (33.43, 25618.74))
+    assert "lights" not in record.extra
     # a PSG starting 60 s before the scoring shifts stages and lights by two epochs / 60 s
-    record.extra.clear()
-    shifted = spec.read_stages(record, read_edf_start(real) - dt.timedelta(seconds=60))
+    shifted, lights = spec.read_stages(record, read_edf_start(real) - dt.timedelta(seconds=60))
     assert shifted[:2].tolist() == [-1, -1] and np.array_equal(shifted[2:], stages)
-    np.testing.assert_allclose(record.extra["lights"], (93.43, 25678.74))
+    np.testing.assert_allclose(lights, (93.43, 25678.74))
 
 
 def test_hmc_pipeline(tmp_path):

@@ -131,16 +131,16 @@ def test_results_do_not_depend_on_batch_composition(tiny):
             np.testing.assert_allclose(a, t, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(t).max()), err_msg=name)
 
 
-def test_integrated_gradients_completeness(tiny):
-    """Channel attributions sum to logit(x) − logit(every channel of the epoch flat)."""
-    x = _windows(4, 1, 5, 3)
-    ch = torch.tensor([[0, 4, 6]])
-    e = explain_windows(tiny, x, ch, position=2, target=torch.tensor([1]), ig_steps=32)
-    flat = x.clone()
-    flat[0, 2] = 0.0
+def test_channel_shapley_efficiency(tiny):
+    """Channel Shapley values sum to logit(all channels) − logit(no channel), padding gets 0."""
+    x = _windows(4, 1, 5, 4)
+    ch = torch.tensor([[0, 4, 6, -1]])
+    e = explain_windows(tiny, x, ch, position=2, target=torch.tensor([1]))
     with torch.no_grad():
-        lx, l0 = tiny(x, ch)[0, 2, 1].item(), tiny(flat, ch)[0, 2, 1].item()
-    assert e.channel_attribution.sum() == pytest.approx(lx - l0, abs=0.02 * max(1.0, abs(lx - l0)))
+        full = tiny(x, ch)[0, 2, 1].item()
+        none = tiny.forward_features(torch.zeros(1, 5, 4, 512), torch.full((1, 4), -1))[0, 2, 1].item()
+    assert e.channel_attribution[0].sum() == pytest.approx(full - none, rel=1e-4, abs=1e-4)
+    assert e.channel_attribution[0, 3] == 0
 
 
 def test_recording_level_matches_explicit_windows(tiny):
@@ -198,3 +198,137 @@ def test_cli_on_the_bundled_example(tmp_path):
     pages = sorted((tmp_path / "simulated_night.explain").glob("*.png"))
     assert [p.name for p in pages] == ["epoch_00040.png"]
     assert pages[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+
+def test_inference_explain_flag(tmp_path):
+    """``inference.py --explain`` stages and explains in one run (epochs of the written hypnogram)."""
+    import inference
+    from staging import EXAMPLE
+
+    assert inference.main([str(EXAMPLE), "--out", str(tmp_path), "--explain", "70", "--formats", "csv",
+                           "--no-progress", "--device", "cpu"]) == 0
+    z = np.load(tmp_path / "simulated_night.explain.npz")
+    import csv
+
+    lines = (tmp_path / "simulated_night.hypnogram.csv").read_text().splitlines()
+    rows = list(csv.DictReader(ln for ln in lines if not ln.startswith("#")))
+    assert z["epochs"].tolist() == [70]
+    assert z["target_stage"][0] == next(r["stage"] for r in rows if int(r["epoch"]) == 70)
+    assert (tmp_path / "simulated_night.explain" / "epoch_00070.png").is_file()
+
+# ------------------------------------------------------------------------------------------------
+# Known answers on a held-out SIMULATED night with the shipped demo weights (trained on simulated
+# PSG from simulator seeds 100/200; this night uses seed >= 2000, so subject and night are new).
+# Thresholds sit well below what a reasonably trained model gives (measured values in
+# docs/explain.md), so a retrained demo model should still pass; a model that ignores the events
+# fails.
+# ------------------------------------------------------------------------------------------------
+
+SPINDLE_KC_RATIO_MIN = 1.5
+"""(a) N2: guided Grad-CAM density inside spindle/K-complex intervals ÷ outside, F3/F4/C3/C4."""
+EYE_OVER_EEG_MIN = 0.1
+"""(b) REM: mean channel Shapley value of E1/E2 minus that of the six EEG channels (logit) must
+exceed this (measured 0.22, 0.30, 0.41 on three held-out nights)."""
+OCCIPITAL_ALPHA_RATIO_MIN = 1.1
+"""(c) W with alpha: 8–12 Hz power of the guided-backprop map, O1/O2 ÷ F3/F4/C3/C4."""
+MIN_STAGING_ACCURACY = 0.7
+"""Known answers need a model that stages the held-out night (the demo weights score 0.87-0.93 on
+nights of the simulator they were trained with)."""
+HYPNOGRAM = [(0, 12), (1, 3), (2, 20), (3, 4), (2, 6), (4, 16), (0, 6)]
+EEG = ("F3", "F4", "C3", "C4", "O1", "O2")
+
+
+def _aasm_seed(start: int) -> int:
+    """First seed >= start whose generic-profile plan is the 9-channel AASM montage at 100 Hz."""
+    from simulate.formats import get_profile
+
+    profile = get_profile("generic")
+    for seed in range(start, start + 10_000):
+        plan = profile.plan(0, np.random.default_rng([seed, 0]))
+        if (plan.extra.get("label_style") == "aasm" and {c.sfreq for c in plan.channels} == {100.0}
+                and not any(c.site == "ECG" for c in plan.channels)):
+            return seed
+    raise RuntimeError("no AASM seed")
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    import simulate
+    from preprocess.core.edf import EdfReader
+    from preprocess.core.pipeline import load_montage
+    from preprocess.core.signal import SignalParams
+    from staging.explain import event_mask
+    from staging.montage import channel_map_from_arg
+    from staging.predict import channel_indices, predict_proba
+    from staging.weights import WEIGHTS_DIR
+
+    stages = np.concatenate([np.full(n, s, np.int8) for s, n in HYPNOGRAM])
+    seed = _aasm_seed(2000)
+    rec = simulate.generate(tmp_path_factory.mktemp("sim"), 1, seed, dataset="generic", stages=[stages])[0]
+    events = simulate.read_events(rec["events"])
+    model = load_checkpoint(WEIGHTS_DIR / "lpsgm-small-demo")
+    params = SignalParams.from_dict(model.checkpoint_meta.get("preprocessing", {}) or {})
+    reader = EdfReader(rec["files"][0])
+    montaged = load_montage(reader, channel_map_from_arg("auto")[0], params, "sim")
+    reader.close()
+    names = list(montaged.channels)
+    assert names == ["F3", "F4", "C3", "C4", "O1", "O2", "E1", "E2", "Chin"]
+    probs = predict_proba(model, montaged.signals, channel_indices(names))
+    pred = probs.argmax(1)
+    acc = float((pred == stages[:len(pred)]).mean())
+    if acc < MIN_STAGING_ACCURACY:  # precondition, not the property under test: a model that fits the simulator
+        pytest.skip(f"demo weights stage this held-out simulated night with accuracy {acc:.2f} < "
+                    f"{MIN_STAGING_ACCURACY}: they were trained on another simulator version; retrain them")
+    alpha = event_mask(events, np.arange(len(pred)), {"alpha"}).mean(1)
+    chosen = {}
+    for k in (0, 2, 4):
+        ok = np.flatnonzero((pred == k) & (stages[:len(pred)] == k) & ((alpha > 0.5) if k == 0 else True))
+        chosen[k] = ok[np.linspace(0, len(ok) - 1, min(6, len(ok))).astype(int)] if len(ok) else ok
+    assert all(len(v) >= 2 for v in chosen.values()), "demo model stages too few held-out epochs right"
+    epochs = np.concatenate([chosen[0], chosen[2], chosen[4]])
+    exp = explain_recording(model, montaged.signals, channel_indices(names), epochs, target=pred[epochs])
+    return {"exp": exp, "epochs": epochs, "stages": stages[epochs], "events": events, "names": names}
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="demo weights: (a) holds on 1 of 3 held-out nights (2.83, 0.37, 0.62; "
+                   "docs/explain.md); remove this marker when retrained weights pass")
+def test_known_answer_n2_saliency_on_spindles_and_k_complexes(simulated):
+    from staging.explain import event_mask, mass_ratio
+
+    s, exp = simulated, simulated["exp"]
+    n2 = s["stages"] == 2
+    sal, inside = [], []
+    for c in range(4):  # F3 F4 C3 C4: where spindles and K-complexes are largest
+        sal.append(exp.guided_gradcam[n2, c])
+        inside.append(event_mask(s["events"], s["epochs"][n2], {"spindle", "kcomplex"}, s["names"][c]))
+    ratio = mass_ratio(np.concatenate(sal), np.concatenate(inside))
+    print(f"(a) N2 guided Grad-CAM inside/outside spindle+K-complex intervals: {ratio:.2f} (simulated)")
+    assert ratio > SPINDLE_KC_RATIO_MIN
+
+
+@pytest.mark.slow
+def test_known_answer_rem_rests_on_the_eye_channels(simulated):
+    s, exp = simulated, simulated["exp"]
+    att = exp.channel_attribution[s["stages"] == 4]
+    names = s["names"]
+    eye = att[:, [names.index("E1"), names.index("E2")]].mean()
+    eeg = att[:, [names.index(c) for c in EEG]].mean()
+    print(f"(b) REM channel Shapley: eyes {eye:.2f}, EEG {eeg:.2f} logit (simulated)")
+    assert eye - eeg > EYE_OVER_EEG_MIN
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="demo weights: (c) holds on 1 of 3 held-out nights (1.28, 0.46, 0.69; "
+                   "docs/explain.md); remove this marker when retrained weights pass")
+def test_known_answer_wake_alpha_saliency_is_occipital(simulated):
+    from staging.explain import band_power
+
+    s, exp = simulated, simulated["exp"]
+    names = s["names"]
+    p = band_power(exp.guided_backprop[s["stages"] == 0], 8.0, 12.0).mean(0)
+    occ = p[[names.index("O1"), names.index("O2")]].mean()
+    ant = p[[names.index(c) for c in ("F3", "F4", "C3", "C4")]].mean()
+    print(f"(c) W alpha-band guided-backprop power O1/O2 ÷ F3/F4/C3/C4: {occ / ant:.2f} (simulated)")
+    assert occ / ant > OCCIPITAL_ALPHA_RATIO_MIN

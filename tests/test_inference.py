@@ -15,20 +15,10 @@ import pytest
 import torch
 
 import inference
-from models import build_model, load_checkpoint, save_checkpoint
+from models import load_checkpoint
 from tests.conftest import real_file, write_edf
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    """A randomly initialised 1-block LPSGM saved in our format, marked as demo weights."""
-    torch.manual_seed(0)
-    model = build_model("lpsgm-small", dropout=0.0, attn_dropout=0.0, cnn_dropout=0.0).eval()
-    w, _ = save_checkpoint(model, tmp_path_factory.mktemp("weights") / "tiny",
-                           {"trained_on": "simulated", "note": "random init for tests"})
-    return w
 
 
 def make_night(path: Path, n_epochs: int = 45, seed: int = 0, rates=(256.0, 200.0, 512.0)) -> Path:
@@ -91,7 +81,7 @@ def test_cli_end_to_end_all_formats(tmp_path, tiny_weights, capsys):
 
     rows = read_csv(out / "night1.hypnogram.csv")
     assert len(rows) == 45 and list(rows[0]) == ["epoch", "onset_s", "stage", "p_W", "p_N1", "p_N2", "p_N3",
-                                                 "p_REM"]
+                                                 "p_REM", "confidence", "entropy", "flag", "flag_channels"]
     p = np.array([[float(r[f"p_{s}"]) for s in ("W", "N1", "N2", "N3", "REM")] for r in rows])
     assert np.allclose(p.sum(1), 1.0, atol=1e-5) and (p >= 0).all()
     stages = [r["stage"] for r in rows]

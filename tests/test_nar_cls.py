@@ -183,6 +183,7 @@ def test_group_hypnograms_differ_as_specified():
     assert mean(oh, "sleep_efficiency") > 0.9
 
 
+@pytest.mark.slow  # builds the 45-subject cohort that the slow learning tests share
 def test_cohort_files(cohort_root):
     task = get_task("3class")
     cohort = build_cohort(cohort_root, task)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import io
 import json
 import threading
 import time
@@ -71,7 +70,12 @@ def _inference_csv(tmp_path: Path, edf: Path, channels: str) -> list[dict]:
     out = tmp_path / "cli"
     assert inference.main([str(edf), "--out", str(out), "--channels", channels, "--formats", "csv",
                            "--no-progress"]) == 0
-    return list(csv.DictReader(open(out / f"{edf.stem}.hypnogram.csv")))
+    return _csv_rows((out / f"{edf.stem}.hypnogram.csv").read_text())
+
+
+def _csv_rows(text: str) -> list[dict]:
+    """Rows of a hypnogram CSV after its ``#`` comment lines."""
+    return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
 
 
 def test_example_upload_montage_job_results(service, tmp_path):
@@ -96,7 +100,10 @@ def test_example_upload_montage_job_results(service, tmp_path):
     names = {f["name"] for f in done["files"]}
     stem = EXAMPLE.stem
     assert {f"{stem}.hypnogram.csv", f"{stem}.stats.json", f"{stem}.png", f"{stem}.STA",
-            f"{stem}.annotations.edf", "summary.csv"} <= names
+            f"{stem}.annotations.edf", f"{stem}.hypnodensity.npz", f"{stem}.hypnodensity.edf", "summary.csv"} <= names
+    bids = [f for f in done["files"] if f["name"].startswith("bids/") and f["name"].endswith("_events.tsv")]
+    assert len(bids) == 1  # the BIDS derivative is a folder tree: its files keep their relative path
+    assert client.get(bids[0]["url"]).text.startswith("onset\tduration")
 
     hyp = client.get(f"/api/jobs/{job['id']}/hypnogram").json()
     assert hyp["classes"] == ["W", "N1", "N2", "N3", "REM"] and len(hyp["stage"]) == 90
@@ -108,7 +115,7 @@ def test_example_upload_montage_job_results(service, tmp_path):
     np.testing.assert_allclose(np.array(hyp["probabilities"]), ref_p, atol=1e-6, rtol=0)
 
     csv_text = client.get(f"/api/jobs/{job['id']}/files/{stem}.hypnogram.csv").text
-    assert [row["stage"] for row in csv.DictReader(io.StringIO(csv_text))] == hyp["stage"]
+    assert [row["stage"] for row in _csv_rows(csv_text)] == hyp["stage"]
     stats = client.get(f"/api/jobs/{job['id']}/stats").json()
     assert stats["units"]["TST"] == "min" and stats["demo_weights"] is True
     assert stats["montage"]["C4"] == ["EEG C4-M1", "EEG O2-M1"]
@@ -126,12 +133,12 @@ def test_example_upload_montage_job_results(service, tmp_path):
 
 def _bad_files(tmp_path: Path) -> dict[str, Path]:
     good = EXAMPLE.read_bytes()
-    files = {"empty": tmp_path / "empty.edf", "text": tmp_path / "notes.edf", "truncated": tmp_path / "cut.edf",
-             "short_header": tmp_path / "half.edf"}
+    files = {"empty": tmp_path / "empty.edf", "text": tmp_path / "notes.edf",
+             "truncated_header": tmp_path / "half.edf", "no_record": tmp_path / "header_only.edf"}
     files["empty"].write_bytes(b"")
     files["text"].write_text("This is a text file, not a recording.\n" * 40)
-    files["truncated"].write_bytes(good[: len(good) // 2])
-    files["short_header"].write_bytes(good[:600])
+    files["truncated_header"].write_bytes(good[:600])
+    files["no_record"].write_bytes(good[:256 * 10 + 100])  # the header and less than one data record
     files["ecg_only"] = _night(tmp_path / "ecg.edf", 2, labels=("ECG",))
     files["chin_only"] = _night(tmp_path / "chin.edf", 2, labels=("EMG Chin",))
     return files
@@ -152,6 +159,20 @@ def test_bad_uploads_get_inference_reason_as_4xx(service, tmp_path):
         assert "\n" not in body["error"]
         assert client.get("/api/info").status_code == 200  # still serving
     assert set(_job_folders(data)) == before, "a refused upload left files behind"
+
+
+def test_truncated_night_is_accepted_with_the_warning_inference_gives(service, tmp_path):
+    """A file whose data stops early is staged up to its last complete record (as by inference.py)."""
+    client, app, data = service
+    good = EXAMPLE.read_bytes()
+    path = tmp_path / "cut.edf"
+    path.write_bytes(good[: len(good) // 2])
+    r = _upload(client, path)
+    assert r.status_code == 201, r.text
+    rec = r.json()["recording"]
+    assert any(w.startswith("truncated: header declares 2700 data records") for w in rec["warnings"])
+    assert rec["n_epochs"] < 90
+    client.delete(f"/api/jobs/{r.json()['id']}")
 
 
 def test_edited_montage_is_validated(service):
@@ -278,3 +299,82 @@ def test_header_is_refused_before_the_body(tmp_path):
         asyncio.run(receive(stream(), dst, 1 << 30, len(header) + len(body)))
     assert err.value.status == 422 and "no canonical channel" in err.value.message
     assert dst.stat().st_size == len(header)
+
+
+def test_incomplete_body_is_refused(tmp_path):
+    data = EXAMPLE.read_bytes()
+
+    async def stream():
+        yield data[:100_000]
+
+    with pytest.raises(UploadError) as err:
+        asyncio.run(receive(stream(), tmp_path / "x.edf", 1 << 30, len(data)))
+    assert err.value.status == 400 and "incomplete upload" in err.value.message
+
+
+def test_montage_given_at_upload_and_unchanged_montage_is_automatic(tmp_path):
+    """A file without an automatic montage can be uploaded with an explicit one; an edited montage
+    equal to the automatic one is staged as the automatic montage (as ``inference.py`` would)."""
+    client = TestClient(create_app(Settings(data_dir=str(tmp_path / "data"))))  # no worker: jobs stay queued
+    ecg = _night(tmp_path / "odd.edf", 2, labels=("ECG", "Kanal 2"))
+    assert _upload(client, ecg).status_code == 422
+    r = _upload(client, ecg, channels=json.dumps({"C3": ["Kanal 2", "ECG"]}))
+    assert r.status_code == 201, r.text
+    rec = r.json()["recording"]
+    assert rec["montage"] == {"C3": ["Kanal 2", "ECG"]} and rec["montage_origin"] == "explicit"
+    started = client.post(f"/api/jobs/{r.json()['id']}/start", json={"montage": rec["montage"]}).json()
+    assert started["montage"] == {"C3": ["Kanal 2", "ECG"]}
+
+    job = _upload(client, EXAMPLE).json()
+    same = {**job["recording"]["montage"], "O2": job["recording"]["montage"]["O2"]}
+    started = client.post(f"/api/jobs/{job['id']}/start", json={"montage": same}).json()
+    assert started["state"] == "queued" and started["montage"] is None
+
+
+def test_docs_options_table_matches_the_command_line():
+    import re
+
+    from web.__main__ import build_parser
+
+    md = (Path(__file__).resolve().parents[1] / "docs" / "web.md").read_text(encoding="utf-8")
+    cells = [ln.split("|")[1] for ln in md.splitlines() if ln.startswith("| `--")]
+    documented = {o for c in cells for o in re.findall(r"--[a-z][a-z0-9-]*", c)}
+    options = {o for a in build_parser()._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+    assert documented == options
+
+
+def test_only_loopback_counts_as_local():
+    from web.__main__ import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.10") and not _is_loopback("::")
+
+
+def test_failed_job_reports_inference_reason_and_leaves_nothing(service, tmp_path):
+    """A header that looks fine but flat signals: the job fails as inference.py fails the file."""
+    from staging import stage
+
+    client, app, data = service
+    n = 12 * 60 * 100
+    flat = write_edf(tmp_path / "flat.edf", {lab: (np.zeros(n), 100.0) for lab in ("EEG C3-M2", "EOG E1-M2")})
+    results, _ = stage([flat], out=tmp_path / "cli", echo=lambda s: None, progress_bar=False)
+    assert results[0].status == "failed"
+    job = _upload(client, flat).json()
+    client.post(f"/api/jobs/{job['id']}/start")
+    done = _wait(client, job["id"])
+    assert done["state"] == "failed" and done["reason"] == results[0].reason
+    assert not (data / job["id"]).exists()
+    assert client.post(f"/api/jobs/{job['id']}/start").status_code == 409  # its upload is gone
+
+
+def test_hypnogram_json_reads_comments_clinical_columns_and_unknown_epochs(tmp_path):
+    from web.adapter import read_hypnogram
+
+    path = tmp_path / "x.hypnogram.csv"
+    path.write_text("# DEMO weights\nepoch,onset_s,stage,p_W,p_N1,p_N2,p_N3,p_REM,confidence,flag\n"
+                    "0,0,W,0.900000,0.100000,0.000000,0.000000,0.000000,0.9,ok\n"
+                    "1,30,?,,,,,,,flat\n")
+    hyp = read_hypnogram(path)
+    assert hyp["stage"] == ["W", "?"] and hyp["onset_s"] == [0.0, 30.0]
+    assert hyp["probabilities"] == [[0.9, 0.1, 0.0, 0.0, 0.0], [None] * 5]
+    assert hyp["flag"] == ["ok", "flat"] and hyp["classes"] == ["W", "N1", "N2", "N3", "REM"]

@@ -24,10 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to bind (default 127.0.0.1: only this machine can connect)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--weights", metavar="PATH", help="weights file or folder, as inference.py --weights")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="staging device (default cpu)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="staging device, as inference.py --device (default auto: cuda when a GPU is visible)")
     p.add_argument("--workers", type=int, default=1,
                    help="staging processes; jobs beyond that wait in the queue (default 1)")
     p.add_argument("--stride", type=int, default=None, metavar="K", help="window stride, as inference.py --stride")
+    p.add_argument("--formats", default="all", metavar="LIST",
+                   help="outputs offered for download, as inference.py --formats (default: all)")
     p.add_argument("--data-dir", metavar="DIR",
                    help="folder for uploads and results (default: a temporary folder removed at exit)")
     p.add_argument("--max-upload-gb", type=float, default=4.0, help="largest accepted upload in GiB (default 4)")
@@ -68,9 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1 or (args.stride is not None and args.stride < 1):
         print("error: --workers and --stride must be >= 1", file=sys.stderr)
         return 2
+    from staging.outputs import parse_formats
+
+    try:
+        formats = parse_formats(args.formats)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(weights=args.weights, device=args.device, workers=args.workers, data_dir=args.data_dir,
                         max_upload_bytes=int(args.max_upload_gb * (1 << 30)), retention_s=args.retention_min * 60,
-                        token=token, allowed_hosts=LOOPBACK_HOSTS if loopback else None, stride=args.stride)
+                        token=token, allowed_hosts=LOOPBACK_HOSTS if loopback else None, stride=args.stride,
+                        formats=formats)
     try:
         app = create_app(settings)
     except WeightsError as exc:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from preprocess.core.atomic import atomic_write
 
 DISPLAY_RATE = 100.0
 """Sampling rate (Hz) of the viewer's signals: raw derivations resampled, not filtered."""
@@ -51,6 +52,16 @@ def find_weights(weights: str | None) -> WeightsInfo:
 
 # --------------------------------------------------------------------------- header + montage
 
+def warm_up() -> None:
+    """Import the staging modules and fill the dataset layout tables once, at service start, so
+    the first upload's header check does not pay for it (≈ 10 s on a loaded 2-core machine)."""
+    import staging.batch  # noqa: F401  (imports torch through staging.predict)
+    from staging.montage import match_layout
+
+    auto_channel_map()
+    match_layout(["EEG C3-M2"])
+
+
 def canonical_channels() -> list[dict]:
     """Canonical channels in model order with their kind (``eeg``/``eog``/``emg``)."""
     from preprocess.core.channels import CANONICAL, CHANNEL_KIND
@@ -73,35 +84,36 @@ def inspect_recording(path: Path, channels: dict | None = None) -> dict:
     path : Path
         The uploaded EDF/BDF (possibly a sparse file whose body is still arriving).
     channels : dict, optional
-        Explicit montage (canonical → label or ``[a, b]``); default: the automatic montage.
+        Explicit montage (canonical → label or ``[a, b]``); default: the automatic montage
+        (a dataset layout the labels match, else the shared alias table).
 
     Raises
     ------
     RecordingError
-        Not EDF, empty, truncated, no signals, or no EEG/EOG channel in the montage; the message
-        is the reason ``inference.py`` gives for the same file.
+        Not EDF, empty, no signals, or no EEG channel in the montage; the message is the reason
+        ``inference.py`` gives for the same file.
     """
     from preprocess.core.channels import MontageError, resolve_montage
-    from preprocess.core.edf import read_header
+    from preprocess.core.edf import EdfReader, read_header
+    from staging.batch import _check_eeg
 
-    from staging.montage import has_eeg_or_eog
-
+    header = None
     try:
         header = read_header(path)
-        labels = header.signal_labels
-        if not labels:
+        if not header.labels:
             raise RecordingError("annotation-only EDF+ (no signals to stage)")
-        channel_map = montage_to_channel_map(channels, labels) if channels else auto_channel_map()
+        EdfReader(path).close()  # the reader's own refusals (EDF+D, no readable signal)
+        labels = header.signal_labels
+        channel_map, layout = _channel_map(labels, channels)
         sources = resolve_montage(labels, channel_map, path.name)
-        names = [s.canonical for s in sources]
-        if not has_eeg_or_eog(names):
-            # The same message as staging.batch.stage_file gives after the signal chain.
-            raise MontageError(f"no usable EEG or EOG channel (only {', '.join(names)}); "
-                               "pass --channels with an explicit map if the labels are unusual")
+        _check_eeg([s.canonical for s in sources], False, [])
     except RecordingError:
         raise
     except Exception as exc:  # EdfError, MontageError, KeyError from a bad map …
-        raise RecordingError(_reason(exc, path)) from None
+        reason = _reason(exc, path)
+        if header is not None and header.dropped and isinstance(exc, MontageError):
+            reason += "; unusable signals: " + "; ".join(f"{k}: {v}" for k, v in header.dropped.items())
+        raise RecordingError(reason) from None
     index = {lab: i for i, lab in enumerate(header.labels)}
     signals = [{"label": lab, "sfreq_hz": header.sfreqs[index[lab]], "unit": header.units[index[lab]]}
                for lab in labels]
@@ -113,9 +125,24 @@ def inspect_recording(path: Path, channels: dict | None = None) -> dict:
         "start_time": header.start_time.isoformat() if header.start_time else None,
         "labels": labels,
         "signals": signals,
+        "dropped_signals": dict(header.dropped),
+        "warnings": list(header.warnings),
+        "layout": layout.describe() if layout is not None else None,
+        "montage_origin": "explicit" if channels else "auto",
         "montage": montage,
         "montage_table": [{**c, "source": montage.get(c["channel"])} for c in canonical_channels()],
     }
+
+
+def _channel_map(labels: list[str], montage: dict | None):
+    """``(channel map, layout match or None)``: the edited montage, else what ``--channels auto``
+    uses for these labels (a matching dataset layout, else the shared alias table)."""
+    from staging.montage import match_layout
+
+    if montage:
+        return montage_to_channel_map(montage, labels), None
+    layout = match_layout(labels)
+    return (layout.channel_map, layout) if layout is not None else (auto_channel_map(), None)
 
 
 def labels_of(path: Path) -> list[str]:
@@ -190,22 +217,24 @@ class Stager:
     formats: tuple = field(default_factory=tuple)
 
 
-def load_stager(weights: str | None, device: str = "cpu", stride: int | None = None) -> Stager:
-    """Load the model once per worker, as :func:`staging.stage` does per call."""
+def load_stager(weights: str | None, device: str = "cpu", stride: int | None = None,
+                formats: tuple | None = None) -> Stager:
+    """Load the model once per worker; the same objects :func:`staging.stage` builds per call."""
     from preprocess.core.signal import SignalParams
-
     from staging import FORMATS, resolve_device
     from staging.defaults import DEFAULT_STRIDE
+    from staging.outputs import software_version
     from staging.weights import find_weights as _find
     from staging.weights import load_model
 
     device = resolve_device(device)
     chosen = _find(weights)
     model = load_model(chosen, device)
-    params = SignalParams.from_dict(chosen.meta.get("preprocessing", {}) or {})
+    params = SignalParams.from_dict(chosen.preprocessing)  # the chain travels with the weights
     info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
+            "software_version": software_version(),
             "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}
-    return Stager(model, info, params, device, stride or DEFAULT_STRIDE, tuple(FORMATS))
+    return Stager(model, info, params, device, stride or DEFAULT_STRIDE, tuple(formats or FORMATS))
 
 
 def stage_recording(stager: Stager, path: Path, name: str, out: Path, montage: dict | None,
@@ -219,7 +248,6 @@ def stage_recording(stager: Stager, path: Path, name: str, out: Path, montage: d
         as printed by ``inference.py``), ``n_epochs``, ``channels``, ``montage``.
     """
     from preprocess.core.edf import read_header
-
     from staging.batch import Options, stage_file, write_summary
 
     try:
@@ -227,8 +255,9 @@ def stage_recording(stager: Stager, path: Path, name: str, out: Path, montage: d
         channel_map = montage_to_channel_map(montage, labels) if montage else auto_channel_map()
     except Exception as exc:
         return {"status": "failed", "reason": _reason(exc, path), "lines": []}
+    # auto_montage: with the automatic montage a matching dataset layout is used, as in inference.py.
     options = Options(out=out, stride=stager.stride, formats=stager.formats, overwrite=True,
-                      device=stager.device, params=stager.params)
+                      device=stager.device, params=stager.params, auto_montage=not montage)
     out.mkdir(parents=True, exist_ok=True)
     res = stage_file(path, name, stager.model, channel_map, options, stager.info, progress)
     if res.status == "ok":
@@ -249,7 +278,7 @@ def write_viewer_signals(path: Path, montage: dict | None, out: Path) -> None:
     from preprocess.core.signal import resample
 
     reader = EdfReader(path)
-    channel_map = montage_to_channel_map(montage, reader.labels) if montage else auto_channel_map()
+    channel_map, _ = _channel_map(reader.labels, montage)
     sources = resolve_montage(reader.labels, channel_map, path.name)
     rows, n = [], None
     for src in sources:
@@ -259,10 +288,12 @@ def write_viewer_signals(path: Path, montage: dict | None, out: Path) -> None:
         n = len(y) if n is None else min(n, len(y))
     reader.close()
     arr = np.stack([r[:n] for r in rows])
-    tmp = out / f".{VIEWER_FILE}.tmp"
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr)
-    os.replace(tmp, out / VIEWER_FILE)
+
+    def write(tmp: str) -> None:  # a file object: np.save would append .npy to a name
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)
+
+    atomic_write(out / VIEWER_FILE, write)
     meta = {"channels": [s.canonical for s in sources], "sources": [s.describe() for s in sources],
             "rate_hz": DISPLAY_RATE, "unit": "uV", "n_samples": int(n)}
     (out / VIEWER_META).write_text(json.dumps(meta))
@@ -275,14 +306,15 @@ def read_hypnogram(csv_path: Path) -> dict:
     (``[[p_W … p_REM], …]``), plus any further columns the CSV carries (flags, confidence…).
 
     Comment lines (``#``) are skipped; the probabilities are the CSV's 6-decimal values, so
-    the JSON and the download are the same numbers.
+    the JSON and the download are the same numbers. An epoch that could not be staged has stage
+    ``?`` and null probabilities.
     """
     text = "".join(line for line in csv_path.read_text().splitlines(keepends=True) if not line.startswith("#"))
     rows = list(csv.DictReader(io.StringIO(text)))
     pcols = [c for c in (rows[0].keys() if rows else []) if c.startswith("p_")]
     out: dict = {"classes": [c[2:] for c in pcols], "epoch": [int(r["epoch"]) for r in rows],
                  "onset_s": [float(r["onset_s"]) for r in rows], "stage": [r["stage"] for r in rows],
-                 "probabilities": [[float(r[c]) for c in pcols] for r in rows]}
+                 "probabilities": [[float(r[c]) if r[c] != "" else None for c in pcols] for r in rows]}
     for col in (rows[0].keys() if rows else []):
         if col not in ("epoch", "onset_s", "stage") and col not in pcols:
             out[col] = [r[col] for r in rows]

@@ -15,6 +15,7 @@ import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,7 +43,7 @@ class Settings:
     weights : str or None
         As ``inference.py --weights`` (default search order when None).
     device : str
-        ``auto``/``cpu``/``cuda``.
+        ``auto``/``cpu``/``cuda``, as ``inference.py --device`` (``auto``: CUDA when visible).
     workers : int
         Staging processes (jobs staged at the same time).
     data_dir : str or None
@@ -57,10 +58,12 @@ class Settings:
         ``Host`` headers accepted (DNS-rebinding guard); None accepts any.
     stride : int or None
         Window stride (``inference.py --stride``); None: its default.
+    formats : tuple of str or None
+        Output formats (``inference.py --formats``); None: all of them.
     """
 
     weights: str | None = None
-    device: str = "cpu"
+    device: str = "auto"
     workers: int = 1
     data_dir: str | None = None
     max_upload_bytes: int = 4 * GiB
@@ -68,6 +71,7 @@ class Settings:
     token: str | None = None
     allowed_hosts: list | None = None
     stride: int | None = None
+    formats: tuple | None = None
 
 
 class StartRequest(BaseModel):
@@ -86,11 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     owned_tmp = settings.data_dir is None
     root = Path(settings.data_dir or tempfile.mkdtemp(prefix="lpsgm-web-"))
     store = JobStore(root, settings.weights, settings.device, settings.stride, settings.workers,
-                     settings.retention_s)
+                     settings.retention_s, settings.formats)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store.start()
+        adapter.warm_up()
         yield
         store.stop()
         if owned_tmp:
@@ -178,6 +183,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if job.state in ("failed", "cancelled") or not job.input_path.exists():
             raise HTTPException(409, f"job is {job.state}: its upload was deleted, upload the file again")
         montage = body.montage if body else None
+        if (montage and job.recording.get("montage_origin") == "auto"
+                and _same_montage(montage, job.recording.get("montage") or {})):
+            montage = None  # unchanged: staged exactly as `inference.py` (automatic montage) stages it
         if montage:
             try:
                 adapter.inspect_recording(job.input_path, montage)
@@ -225,14 +233,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The output files (what ``inference.py --formats all`` writes), with download URLs."""
         return _files(_done(store, job_id))
 
-    @app.get("/api/jobs/{job_id}/files/{name}", dependencies=[Depends(auth)], tags=["results"])
+    @app.get("/api/jobs/{job_id}/files/{name:path}", dependencies=[Depends(auth)], tags=["results"])
     def download(job_id: str, name: str):
-        """Download one output file (names from ``/files`` only)."""
+        """Download one output file (names from ``/files`` only; BIDS files have a folder path)."""
         job = _done(store, job_id)
         listed = {f["name"]: f for f in _files(job)}
         if name not in listed:  # never a client-built path
             raise HTTPException(404, f"no output file {name!r}")
-        return FileResponse(job.out / name, filename=name)
+        return FileResponse(job.out / name, filename=Path(name).name)
 
     return app
 
@@ -272,6 +280,12 @@ def _auth_dependency(token: str | None):
     return check
 
 
+def _same_montage(edited: dict, auto: dict) -> bool:
+    def norm(m):
+        return {k: (v if isinstance(v, str) else list(v)) for k, v in m.items() if v not in (None, "", [])}
+    return norm(edited) == norm(auto)
+
+
 def _parse_montage_arg(text: str | None) -> dict | None:
     if not text:
         return None
@@ -300,10 +314,16 @@ def _done(store: JobStore, job_id: str):
 
 
 def _files(job) -> list[dict]:
+    """Every output file under the job's output folder (recursively: the BIDS derivative is a
+    folder tree), by path relative to it; the viewer's own files and temp files are left out."""
     out = job.out
     if not out.is_dir():
         return []
-    items = sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.name not in (adapter.VIEWER_FILE, adapter.VIEWER_META))
-    return [{"name": p.name, "size_bytes": p.stat().st_size, "url": f"/api/jobs/{job.id}/files/{p.name}"}
-            for p in items]
+    items = sorted(p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")
+                   and p.relative_to(out).as_posix() not in (adapter.VIEWER_FILE, adapter.VIEWER_META))
+    rows = []
+    for p in items:
+        rel = p.relative_to(out).as_posix()
+        rows.append({"name": rel, "size_bytes": p.stat().st_size,
+                     "url": f"/api/jobs/{job.id}/files/{quote(rel)}"})
+    return rows

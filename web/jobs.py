@@ -78,8 +78,8 @@ class JobStore:
     ----------
     root : Path
         Folder holding one sub-folder per job.
-    weights, device, stride
-        Passed to each worker process.
+    weights, device, stride, formats
+        Passed to each worker process (``formats`` None: every output format).
     workers : int
         Worker slots (each stages one job at a time).
     retention_s : float
@@ -87,10 +87,10 @@ class JobStore:
     """
 
     def __init__(self, root: Path, weights: str | None = None, device: str = "cpu", stride: int | None = None,
-                 workers: int = 1, retention_s: float = 3600.0):
+                 workers: int = 1, retention_s: float = 3600.0, formats: tuple | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.weights, self.device, self.stride = weights, device, stride
+        self.weights, self.device, self.stride, self.formats = weights, device, stride, formats
         self.retention_s = retention_s
         self.jobs: dict[str, Job] = {}
         self.lock = threading.RLock()
@@ -169,7 +169,8 @@ class JobStore:
         """Cancel a queued or running job; its folder is deleted."""
         with self.lock:
             if job.state == "queued":
-                self.pending.remove(job.id) if job.id in self.pending else None
+                if job.id in self.pending:
+                    self.pending.remove(job.id)  # the slot skips it when it comes out of the queue
                 self._finish(job, "cancelled", "cancelled by the user")
             elif job.state == "running":
                 job.cancel.set()  # the slot terminates the worker and finishes the job
@@ -242,7 +243,7 @@ class WorkerSlot:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         s = self.store
-        self.proc = ctx.Process(target=worker.main, args=(child, s.weights, s.device, s.stride),
+        self.proc = ctx.Process(target=worker.main, args=(child, s.weights, s.device, s.stride, s.formats),
                                 name=f"lpsgm-web-worker-{self.index}", daemon=True)
         self.proc.start()
         child.close()

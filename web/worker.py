@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def main(conn, weights: str | None, device: str, stride: int | None) -> None:
+def main(conn, weights: str | None, device: str, stride: int | None, formats: tuple | None = None) -> None:
     """Worker loop: receive ``(path, name, out, montage)``, stage, reply; ``None`` stops it."""
     import logging
 
@@ -20,7 +20,7 @@ def main(conn, weights: str | None, device: str, stride: int | None) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     try:
-        stager = adapter.load_stager(weights, device, stride)
+        stager = adapter.load_stager(weights, device, stride, formats)
     except Exception as exc:  # corrupt weights, no GPU: report once, in one line
         conn.send(("fatal", f"cannot load the model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
         return
@@ -34,9 +34,9 @@ def main(conn, weights: str | None, device: str, stride: int | None) -> None:
         def progress(done: int, total: int) -> None:
             conn.send(("progress", "staging", done, total))
 
-        conn.send(("progress", "reading", 0, 1))
+        conn.send(("progress", "reading, filtering, encoding", 0, 1))
         result = adapter.stage_recording(stager, path, name, out, montage, progress)
         if result["status"] == "ok":
-            conn.send(("progress", "viewer", 0, 1))
+            conn.send(("progress", "preparing the signal viewer", 0, 1))
             adapter.write_viewer_signals(path, montage, out)
         conn.send(("done", result))

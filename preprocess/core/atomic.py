@@ -9,12 +9,13 @@ The temporary file is created with mode ``0o666`` filtered by the process umask,
 
 from __future__ import annotations
 
+import csv
 import os
 import secrets
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_csv", "atomic_write_text"]
 
 
 def _create_temp(path: Path) -> Path:
@@ -76,3 +77,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """:func:`atomic_write` of a UTF-8 text."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_write_csv(path: str | os.PathLike, rows: Sequence[dict], fieldnames: Sequence[str] | None = None) -> Path:
+    """:func:`atomic_write` of a CSV table: a header (``fieldnames``, default the keys of the first
+    row) and one line per dict of ``rows``."""
+    fields = list(fieldnames if fieldnames is not None else rows[0])
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(path, write)

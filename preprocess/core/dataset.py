@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -26,6 +26,29 @@ class SignalSource(Protocol):
 
     def read(self, label: str) -> tuple[np.ndarray, float]:
         """Return ``(signal in volts, native sampling rate in Hz)``."""
+
+
+class Scoring(NamedTuple):
+    """What a stage reader returns when the scoring file also gives lights-off/on.
+
+    Attributes
+    ----------
+    stages : ndarray of int8
+        As for a plain stage reader.
+    lights : (float, float) or None
+        Lights-off and lights-on, seconds from the *signal's* start, NaN for an unknown half
+        (:func:`preprocess.core.lights.lights_pair`); None when the file has none.
+    """
+
+    stages: np.ndarray
+    lights: tuple | None = None
+
+
+def as_scoring(value) -> Scoring | None:
+    """A stage reader's result as a :class:`Scoring` (None stays None)."""
+    if value is None or isinstance(value, Scoring):
+        return value
+    return Scoring(value, None)
 
 
 @dataclass
@@ -45,7 +68,7 @@ class Record:
     labels : dict
         Recording/subject-level labels (diagnosis, demographics) stored in the file and manifest.
     extra : dict
-        Anything the dataset's own readers need (e.g. a lights-off time).
+        Anything the dataset's own readers need (lights travel in :class:`Scoring`, not here).
     """
 
     id: str
@@ -81,10 +104,11 @@ class DatasetSpec:
         Canonical name → ordered options (DESIGN §3).
     find : callable(src: Path) -> list of Record
         Discovers the recordings in the raw folder.
-    read_stages : callable(record, signal_start_time) -> ndarray or None
+    read_stages : callable(record, signal_start_time) -> ndarray, Scoring or None
         Returns int8 stages of the 30-s epochs counted from the *signal's* start (offset the
-        scoring file's own start if it differs), any length; None when unscored. The pipeline
-        aligns them to the signal with :func:`preprocess.core.annotations.align_to_signal`.
+        scoring file's own start if it differs), any length — or a :class:`Scoring` holding them
+        with the lights-off/on the scoring file gives; None when unscored. The pipeline aligns
+        the stages to the signal with :func:`preprocess.core.annotations.align_to_signal`.
     max_mismatch_epochs : int or None
         Scored epochs the annotation may run past / fall short of the signal before the
         recording is refused (None: crop/pad freely — only for datasets that document why).

@@ -12,8 +12,8 @@ Kept out of the individual modules so that each stays declarative:
   signal's 30-s grid starts on the scoring grid (scorings whose first epoch does not start on a
   multiple of 30 s from the file start), :func:`grid_offset`, :func:`signal_epochs` (length of an
   EDF in epochs from its header) and :func:`pad_to` (trailing unscored epochs up to the signal end);
-* lights annotations: use :func:`preprocess.core.annotations.lights_kind` and
-  :func:`~preprocess.core.annotations.lights_pair`.
+* lights annotations: use :func:`preprocess.core.lights.lights_kind` and
+  :func:`~preprocess.core.lights.lights_pair` (the one lights parser).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import numpy as np
 
 from . import safe_xml
 from .annotations import UNKNOWN, AnnotationError
+from .clock import clock_time  # the one clock parser; re-exported for the dataset modules
 from .edf import read_header
 
 # --------------------------------------------------------------------------------------------
@@ -181,44 +182,6 @@ def find_near(start: str | os.PathLike, names: Sequence[str], levels: int = 2) -
 # event tables with clock times
 # --------------------------------------------------------------------------------------------
 
-_TIME = re.compile(
-    r"^\s*(?:(?P<date>\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})[ T]+)?"
-    r"(?P<h>\d{1,2})[:.](?P<m>\d{1,2})(?:[:.](?P<s>\d{1,2}(?:\.\d*)?))?\s*(?P<ampm>[AaPp][Mm])?\s*$")
-
-
-def clock_time(text: str) -> tuple[dt.date | None, float]:
-    """Parse a clock time: ``(date or None, seconds since midnight)``.
-
-    Accepts ``HH:MM:SS[.f]``, ``HH.MM.SS``, 12-hour ``h:mm:ss AM/PM``, and the same preceded by a
-    date ``M/D/YYYY`` or ``YYYY-MM-DD`` (Stanford exports write ``5/22/2018 8:16:00 PM``).
-
-    Raises
-    ------
-    ValueError
-        When the text is not a clock time.
-    """
-    m = _TIME.match(str(text))
-    if not m:
-        raise ValueError(f"not a clock time: {text!r}")
-    h, mi, s = int(m["h"]), int(m["m"]), float(m["s"] or 0.0)
-    if m["ampm"]:
-        if not 1 <= h <= 12:
-            raise ValueError(f"bad 12-hour clock time: {text!r}")
-        h = h % 12 + (12 if m["ampm"].lower() == "pm" else 0)
-    if h > 23 or mi > 59 or s >= 61:
-        raise ValueError(f"bad clock time: {text!r}")
-    date = None
-    if m["date"]:
-        d = m["date"]
-        try:
-            if "-" in d:
-                date = dt.date(*(int(x) for x in d.split("-")))
-            else:
-                mo, da, ye = (int(x) for x in d.split("/"))
-                date = dt.date(ye + (2000 if ye < 100 else 0), mo, da)
-        except ValueError:
-            raise ValueError(f"bad date in {text!r}") from None
-    return date, h * 3600 + mi * 60 + s
 
 
 def read_event_rows(path: str | os.PathLike, time_names: Sequence[str], duration_names: Sequence[str],

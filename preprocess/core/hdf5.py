@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_write, atomic_write_csv
 from .channels import CANONICAL, CHANNEL_INDEX
 from .signal import EPOCH_SAMPLES, EPOCH_SECONDS, SFREQ
 from .stages import STAGE_NAMES
@@ -225,14 +225,7 @@ def write_manifest(dataset_dir: str | os.PathLike) -> Path:
     """Rebuild ``manifest.csv`` of a dataset folder from its valid ``.h5`` files (atomic)."""
     dataset_dir = Path(dataset_dir)
     rows = [manifest_row(read_info(p)) for p in sorted(dataset_dir.glob("*.h5")) if is_valid(p)]
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    return atomic_write(dataset_dir / MANIFEST, write)
+    return atomic_write_csv(dataset_dir / MANIFEST, rows, MANIFEST_FIELDS)
 
 
 def read_manifest(dataset_dir: str | os.PathLike) -> list[dict]:

@@ -17,10 +17,9 @@ XML files carrying its id, in the order the dataset asks for.
 Ids look like ``<cohort>-<visit>-<subject>`` (``shhs1-200001``, ``mros-visit1-aa0001``,
 ``chat-baseline-300001``); the subject is the last hyphen field, shared across visits.
 
-Lights-off/on: the pipeline stores ``record.extra["lights"]`` (seconds from the signal start).
-Where lights times live in the scoring file, and clock times need the EDF start, the stage
-readers here fill ``record.extra["lights"]`` while reading the stages (the pipeline reads it
-after ``read_stages``); a missing half is NaN.
+Lights-off/on: where lights times live in the scoring file (clock times need the EDF start),
+the stage readers here return them with the stages as a :class:`preprocess.core.dataset.Scoring`
+(seconds from the signal start; a missing half is NaN).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
-import re
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -44,9 +42,11 @@ from .annotations import (
     read_nsrr_xml,
 )
 from .channels import Option
-from .dataset import Record
+from .clock import find_clock, hms_seconds, since_start
+from .dataset import Record, Scoring
 from .dataset_helpers import pad_to
 from .edf import read_header
+from .lights import first_last, lights_kind  # noqa: F401 - re-exported for the dataset modules
 
 NSRR_XML = "nsrr"
 PROFUSION_XML = "profusion"
@@ -54,7 +54,7 @@ _XML_SUFFIX = {NSRR_XML: "-nsrr.xml", PROFUSION_XML: "-profusion.xml"}
 
 __all__ = [
     "NSRR_XML", "PROFUSION_XML", "referenced", "eeg_vs_contralateral_mastoid", "last_field", "visit_field", "find_records",
-    "read_xml_stages", "read_annot_stages", "pad_to_signal", "set_lights", "clock_seconds",
+    "read_xml_stages", "read_annot_stages", "pad_to_signal", "clock_seconds",
     "lights_kind", "first_last", "edf_duration", "xml_lights", "annot_lights", "read_tsv_stages", "tsv_lights", "read_scoring",
 ]
 
@@ -183,36 +183,6 @@ def find_records(
 # lights
 # --------------------------------------------------------------------------------------------
 
-_LIGHTS_OFF = re.compile(r"lights?[\s_\-]*(off|out)", re.I)
-_LIGHTS_ON = re.compile(r"lights?[\s_\-]*on\b", re.I)
-
-
-def lights_kind(text: str | None) -> str | None:
-    """``"off"`` for "Lights off", "LIGHTS OUT", "lights_off"; ``"on"`` for "Lights On"; else None."""
-    if not text:
-        return None
-    if _LIGHTS_OFF.search(text):
-        return "off"
-    if _LIGHTS_ON.search(text):
-        return "on"
-    return None
-
-
-def set_lights(record: Record, off: float | None, on: float | None) -> None:
-    """Store lights-off/on (seconds from the signal start) for the pipeline; NaN for a missing half."""
-    pair = lights_pair(off, on)
-    if pair is not None:
-        record.extra["lights"] = pair
-
-
-def first_last(events: list[tuple[float, str]]) -> tuple[float | None, float | None]:
-    """(first lights-off, last lights-on) of ``(seconds, "off"|"on")`` pairs; None where absent."""
-    off = [t for t, k in events if k == "off"]
-    on = [t for t, k in events if k == "on"]
-    return (min(off) if off else None, max(on) if on else None)
-
-
-_CLOCK = re.compile(r"(\d{1,2})[:.](\d{2})[:.](\d{2}(?:\.\d+)?)")
 
 
 def clock_seconds(text: str, start: dt.datetime | dt.time | None) -> float | None:
@@ -221,12 +191,8 @@ def clock_seconds(text: str, start: dt.datetime | dt.time | None) -> float | Non
     Times earlier than the start are taken as after midnight (recordings last < 24 h).
     None when ``text`` holds no clock time or ``start`` is unknown.
     """
-    m = _CLOCK.search(text)
-    if m is None or start is None:
-        return None
-    t = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    s = start.hour * 3600 + start.minute * 60 + start.second + start.microsecond / 1e6
-    return (t - s) % 86400.0
+    t = find_clock(text)
+    return None if t is None or start is None else since_start(t, start)
 
 
 def xml_lights(path: Path) -> tuple[float | None, float | None]:
@@ -262,7 +228,7 @@ def annot_lights(path: Path, start: dt.datetime | dt.time | None) -> tuple[float
             if not fields or not lights_kind(fields[0]):
                 continue
             tok = fields[3] if len(fields) >= 6 else fields[2] if len(fields) >= 4 else ""
-            t = clock_seconds(tok, start) if _CLOCK.fullmatch(tok.strip()) else _float_or_none(tok)
+            t = clock_seconds(tok, start) if hms_seconds(tok) is not None else _float_or_none(tok)
             if t is not None:
                 found.append((t, lights_kind(fields[0])))
     return first_last(found)
@@ -297,21 +263,19 @@ def pad_to_signal(stages: np.ndarray, record: Record) -> np.ndarray:
     return pad_to(stages, int(math.floor(duration / 30.0 + 1e-9)))
 
 
-def read_xml_stages(record: Record, signal_start=None) -> np.ndarray:
+def read_xml_stages(record: Record, signal_start=None) -> Scoring:
     """Stages from an NSRR or Profusion XML (epochs from the EDF start); lights if present."""
     stages = read_nsrr_xml(record.annotation)
-    set_lights(record, *xml_lights(record.annotation))
-    return stages
+    return Scoring(stages, lights_pair(*xml_lights(record.annotation)))
 
 
-def read_annot_stages(record: Record, signal_start=None) -> np.ndarray:
+def read_annot_stages(record: Record, signal_start=None) -> Scoring:
     """Stages from an NSRR / Luna ``.annot`` (clock or elapsed times); lights if present."""
     stages = read_nsrr_annot(record.annotation, start_time=signal_start)
-    set_lights(record, *annot_lights(record.annotation, signal_start))
-    return pad_to_signal(stages, record)
+    return Scoring(pad_to_signal(stages, record), lights_pair(*annot_lights(record.annotation, signal_start)))
 
 
-def read_tsv_stages(record: Record, signal_start=None) -> np.ndarray:
+def read_tsv_stages(record: Record, signal_start=None) -> Scoring:
     """Stages from an ``onset / duration / description`` TSV (seconds from the EDF start)."""
     name = Path(record.annotation).name
     with open(record.annotation, "rb") as f:
@@ -323,8 +287,7 @@ def read_tsv_stages(record: Record, signal_start=None) -> np.ndarray:
         raise AnnotationError(f"{name}: not a readable TSV ({exc})") from exc
     if not events:
         raise AnnotationError(f"{name}: no sleep stage rows")
-    set_lights(record, *tsv_lights(record.annotation))
-    return pad_to_signal(events_to_epochs(events), record)
+    return Scoring(pad_to_signal(events_to_epochs(events), record), lights_pair(*tsv_lights(record.annotation)))
 
 
 def tsv_lights(path: Path) -> tuple[float | None, float | None]:
@@ -340,7 +303,7 @@ def tsv_lights(path: Path) -> tuple[float | None, float | None]:
     return first_last(found)
 
 
-def read_scoring(record: Record, signal_start=None) -> np.ndarray:
+def read_scoring(record: Record, signal_start=None) -> Scoring:
     """Dispatch on the scoring file type: NSRR/Profusion ``.xml``, Luna ``.annot``, NCHSDB ``.tsv``."""
     name = str(record.annotation).lower()
     if name.endswith(".xml"):

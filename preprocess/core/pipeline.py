@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .annotations import align_to_signal
 from .channels import CHANNEL_KIND, ChannelMap, MontageError, Source, resolve_montage
-from .dataset import DatasetSpec, Record, SignalSource
+from .dataset import DatasetSpec, Record, SignalSource, as_scoring
 from .hdf5 import is_valid, recording_path, write_manifest, write_recording
 from .signal import (
     EPOCH_SAMPLES,
@@ -179,14 +179,13 @@ def process_record(spec: DatasetSpec, record: Record, dst: Path, params: SignalP
             # a chin-only (or EMG-only) training file would teach the model nothing about sleep stages
             raise MontageError(f"{Path(record.signal).name}: no usable EEG or EOG channel "
                                f"(only {', '.join(m.channels)}); not written")
-        stages = None
+        stages, lights = None, None
         if spec.read_stages is not None:
-            raw_stages = spec.read_stages(record, m.start_time)
-            if raw_stages is not None:
+            scoring = as_scoring(spec.read_stages(record, m.start_time))
+            if scoring is not None:  # lights-off/on (s from the signal start) come back with the stages
                 name = Path(record.annotation or record.signal).name
-                stages = align_to_signal(raw_stages, m.n_epochs, name, max_mismatch_epochs)
-        # dataset readers record lights-off/on (s from signal start) while reading the scoring
-        lights = record.extra.get("lights")
+                stages = align_to_signal(scoring.stages, m.n_epochs, name, max_mismatch_epochs)
+                lights = scoring.lights
         write_recording(
             out, to_epochs(m.signals), m.channels, stages,
             dataset=spec.name, subject=record.subject, recording=record.id,
@@ -206,7 +205,7 @@ def _worker(args) -> Result:
     spec_name, record, dst, params, dtype, overwrite, mismatch = args
     from preprocess.datasets import get_dataset
 
-    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("preprocess").setLevel(logging.ERROR)  # a worker shows no warnings; its Result carries the reason
     return process_record(get_dataset(spec_name), record, dst, params, dtype, overwrite, mismatch)
 
 

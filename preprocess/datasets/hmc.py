@@ -15,7 +15,7 @@ real ``SN001_sleepscoring.edf``: 854 epochs, W 151, N1 109, N2 430, N3 23, R 141
 own header start is aligned with the PSG start (:func:`start_offset`). The scoring also holds
 ``Lights off@@EEG F4-A1`` / ``Lights on@@EEG Fpz-Cz`` events (SN001: 33.43 s and 25618.74 s); they
 are stored as ``lights`` = (off, on) seconds from the signal start, filled while the stages are
-read (``Record.extra["lights"]``). Epochs outside lights-off keep their scored stage (DESIGN §5).
+read (returned with the stages as a ``Scoring``). Epochs outside lights-off keep their scored stage (DESIGN §5).
 Licence: ODC-BY 1.0 (Alvarez-Estevez & Rijsman 2021; https://physionet.org/content/hmc-sleep-staging/).
 """
 
@@ -24,7 +24,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from preprocess.core.annotations import read_edf_start, read_edfplus_lights, read_edfplus_stages, start_offset
-from preprocess.core.dataset import DatasetSpec, Record, find_pairs
+from preprocess.core.dataset import DatasetSpec, Record, Scoring, find_pairs
+from preprocess.core.lights import lights_pair
 
 CHANNEL_MAP = {
     "F4": ["EEG F4-M1"],
@@ -47,8 +48,8 @@ def read_stages(record: Record, signal_start):
     lights = read_edfplus_lights(record.annotation)
     if lights is not None:
         offset = start_offset(read_edf_start(record.annotation), signal_start)
-        record.extra["lights"] = tuple(float("nan") if t is None else t + offset for t in lights)
-    return stages
+        lights = lights_pair(*(None if t is None else t + offset for t in lights))
+    return Scoring(stages, lights)
 
 
 SPEC = DatasetSpec(

@@ -52,7 +52,7 @@ from preprocess.core.annotations import (
     stage_code,
     start_offset,
 )
-from preprocess.core.dataset import DatasetSpec, Record
+from preprocess.core.dataset import DatasetSpec, Record, Scoring
 from preprocess.core.dataset_helpers import (
     OffsetSource,
     grid_offset,
@@ -119,8 +119,8 @@ def open_signals(record: Record):
 def read_stages(record: Record, signal_start):
     stages, (off, on), base_start, psg_offset, grid = _scoring(record)
     shift = start_offset(base_start, signal_start) if signal_start and base_start else psg_offset - grid
-    record.extra["lights"] = lights_pair(None if off is None else off + shift, None if on is None else on + shift)
-    return pad_to(events_to_epochs(stages, offset_s=shift), signal_epochs(record.signal, skip_s=grid))
+    lights = lights_pair(None if off is None else off + shift, None if on is None else on + shift)
+    return Scoring(pad_to(events_to_epochs(stages, offset_s=shift), signal_epochs(record.signal, skip_s=grid)), lights)
 
 
 def _spec(subset: str, n: int) -> DatasetSpec:

@@ -61,7 +61,7 @@ from preprocess.core.annotations import (
     read_edf_start,
     start_offset,
 )
-from preprocess.core.dataset import DatasetSpec, Record
+from preprocess.core.dataset import DatasetSpec, Record, Scoring
 from preprocess.core.dataset_helpers import (
     OffsetSource,
     clock_time,
@@ -166,9 +166,9 @@ def open_signals(record: Record):
 def read_stages(record: Record, signal_start):
     events, header_start, grid, (off, on) = _scoring(record)
     shift = start_offset(header_start, signal_start) if signal_start is not None else -grid
-    record.extra["lights"] = lights_pair(None if off is None else off + shift, None if on is None else on + shift)
+    lights = lights_pair(None if off is None else off + shift, None if on is None else on + shift)
     stages = events_to_epochs(events, offset_s=shift)
-    return pad_to(stages, signal_epochs(record.signal, skip_s=-shift))
+    return Scoring(pad_to(stages, signal_epochs(record.signal, skip_s=-shift)), lights)
 
 
 SPEC = DatasetSpec(

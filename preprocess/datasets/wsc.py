@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from preprocess.core.annotations import AnnotationError, events_to_epochs, read_epoch_text, stage_code
-from preprocess.core.dataset import DatasetSpec, Record
+from preprocess.core.dataset import DatasetSpec, Record, Scoring
+from preprocess.core.lights import lights_pair
 from preprocess.core.nsrr import (
     clock_seconds,
     edf_duration,
@@ -54,7 +55,6 @@ from preprocess.core.nsrr import (
     first_last,
     lights_kind,
     pad_to_signal,
-    set_lights,
 )
 
 CHANNEL_MAP = {
@@ -133,7 +133,7 @@ def _origin(clock: str) -> dt.time:
     return dt.time(int(h), int(m), int(float(s)))
 
 
-def read_allscore(record: Record, signal_start) -> np.ndarray:
+def read_allscore(record: Record, signal_start) -> Scoring:
     """Twin ``.allscore.txt``: stage-change rows from ``START RECORDING`` on; lights rows."""
     path = Path(record.annotation)
     rows = _rows(path)
@@ -159,29 +159,25 @@ def read_allscore(record: Record, signal_start) -> np.ndarray:
     end = edf_duration(record) or changes[-1][0] + 30.0  # the last stage lasts to the end of the EDF
     bounds = [c[0] for c in changes[1:]] + [max(end, changes[-1][0])]
     events = [(t, stop - t, code) for (t, code), stop in zip(changes, bounds) if stop > t]
-    set_lights(record, *first_last(lights))
-    return pad_to_signal(events_to_epochs(events), record)
+    return Scoring(pad_to_signal(events_to_epochs(events), record), lights_pair(*first_last(lights)))
 
 
-def read_log_lights(record: Record, signal_start) -> None:
+def read_log_lights(record: Record, signal_start) -> tuple[float, float] | None:
     """Lights Out / Lights On rows of the Gamma ``.log.txt`` next to the EDF, if any."""
     log = Path(str(record.signal)[: -len(".edf")] + ".log.txt")
     if not log.exists() or signal_start is None:
-        return
+        return None
     rows = [(clock_seconds(clock, signal_start), lights_kind(text)) for clock, text in _rows(log)]
-    set_lights(record, *first_last([r for r in rows if r[1]]))
+    return lights_pair(*first_last([r for r in rows if r[1]]))
 
 
 def read_stages(record: Record, signal_start) -> np.ndarray:
     name = str(record.annotation)
     if name.endswith(".stg.txt"):
-        stages = read_stg(Path(name))
-        read_log_lights(record, signal_start)
-        return stages
+        return Scoring(read_stg(Path(name)), read_log_lights(record, signal_start))
     if name.endswith(".allscore.txt"):
         return read_allscore(record, signal_start)
-    read_log_lights(record, signal_start)
-    return read_epoch_text(name, mapping=None)
+    return Scoring(read_epoch_text(name, mapping=None), read_log_lights(record, signal_start))
 
 
 SPEC = DatasetSpec(

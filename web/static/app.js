@@ -77,7 +77,10 @@ function upload(file, montage) {
     state.recording = body.recording;
     const r = body.recording;
     $("recording-info").textContent = `${r.variant}, ${(r.duration_s / 3600).toFixed(2)} h (${r.n_epochs} epochs), ` +
-      `start ${r.start_time || "unknown"}, ${r.labels.length} signals`;
+      `start ${r.start_time || "unknown"}, ${r.labels.length} signals` +
+      (r.layout ? `; ${r.layout}` : "") +
+      r.warnings.map((w) => `\nwarning: ${w}`).join("") +
+      Object.entries(r.dropped_signals || {}).map(([k, v]) => `\nsignal ${k} not usable: ${v}`).join("");
     showMontage(r.labels, r.montage, false);
   };
   xhr.send(file);
@@ -199,15 +202,16 @@ function drawHypnogram(hyp) {
   const n = hyp.stage.length;
   const hours = (i) => i / EPOCHS_PER_HOUR;
   const x = [], y = [];
-  hyp.stage.forEach((s, i) => { x.push(hours(i)); y.push(LEVEL[s]); });
-  x.push(hours(n)); y.push(LEVEL[hyp.stage[n - 1]]);
+  const level = (s) => (s in LEVEL ? LEVEL[s] : null); // an unknown epoch ("?") is a gap
+  hyp.stage.forEach((s, i) => { x.push(hours(i)); y.push(level(s)); });
+  x.push(hours(n)); y.push(level(hyp.stage[n - 1]));
   const traces = [{
     x, y, type: "scatter", mode: "lines", line: { shape: "hv", color: "#222", width: 1.2 },
     name: "hypnogram", xaxis: "x", yaxis: "y2", hovertemplate: "%{x:.2f} h<extra></extra>",
   }];
   const centers = hyp.stage.map((_, i) => hours(i + 0.5));
   hyp.classes.forEach((c, k) => traces.push({
-    x: centers, y: hyp.probabilities.map((p) => p[k]), type: "bar", name: c, width: 1 / EPOCHS_PER_HOUR,
+    x: centers, y: hyp.probabilities.map((p) => (p[k] === null ? 0 : p[k])), type: "bar", name: c, width: 1 / EPOCHS_PER_HOUR,
     marker: { color: COLORS[c], line: { width: 0 } }, xaxis: "x", yaxis: "y",
     hovertemplate: `${c} %{y:.2f}<extra></extra>`,
   }));
@@ -243,14 +247,17 @@ async function showEpoch(epoch) {
   const scale = Number($("scale").value);
   const traces = page.data.map((row, c) => ({
     x: row.map((_, i) => page.t0_s + i / page.rate_hz), y: row.map((v) => v - c * scale),
-    type: "scattergl", mode: "lines", line: { width: 0.8, color: "#1d2430" }, name: page.channels[c],
+    type: "scatter", mode: "lines", line: { width: 0.8, color: "#1d2430" }, name: page.channels[c],
     hovertemplate: `${page.channels[c]} %{customdata:.1f} µV<extra></extra>`, customdata: row,
   }));
-  const k = STAGES.indexOf(state.hyp.stage[epoch]);
-  const conf = state.hyp.probabilities[epoch][k];
+  const stage = state.hyp.stage[epoch];
+  const k = STAGES.indexOf(stage);
+  const conf = k >= 0 ? state.hyp.probabilities[epoch][k] : null;
+  const flag = state.hyp.flag ? state.hyp.flag[epoch] : "";
   const clock = new Date(epoch * 30 * 1000).toISOString().substr(11, 8);
-  $("viewer-title").textContent = `epoch ${epoch + 1} / ${state.nEpochs} · ${clock} · stage ${state.hyp.stage[epoch]}` +
-    ` · confidence ${(100 * conf).toFixed(0)} %`;
+  $("viewer-title").textContent = `epoch ${epoch + 1} / ${state.nEpochs} · ${clock} · ` +
+    (k >= 0 ? `stage ${stage} · confidence ${(100 * conf).toFixed(0)} %` : "stage unknown (not staged)") +
+    (flag && flag !== "ok" ? ` · flag: ${flag}` : "");
   const layout = {
     margin: { l: 140, r: 20, t: 10, b: 45 }, showlegend: false,
     xaxis: { title: "time from recording start (s)", range: [page.t0_s, page.t0_s + 30 * page.count] },

@@ -7,7 +7,8 @@ import os
 
 import numpy as np
 
-from .clock import _CLOCK, _as_start, _clock_to_elapsed
+from ..clock import duration_seconds, hms_seconds
+from .clock import _as_start, _clock_to_elapsed
 from .epochs import EPOCH_S, UNKNOWN, AnnotationError, _float, _name, events_to_epochs, stage_code
 
 
@@ -17,13 +18,13 @@ def _annot_time(token: str, start, epoch_s: float, where: str, is_stop: bool) ->
         k = int(tok[2:])  # epochs are 1-based
         return (k if is_stop else k - 1) * epoch_s
     if tok.startswith("0+"):
-        m = _CLOCK.match(tok[2:])
-        if not m:
+        elapsed = duration_seconds(tok[2:])
+        if elapsed is None:
             raise AnnotationError(f"{where}: bad elapsed time {token!r}")
-        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    m = _CLOCK.match(tok)
-    if m:
-        return _clock_to_elapsed(int(m.group(1)), int(m.group(2)), float(m.group(3)), start, where)
+        return elapsed
+    clock = hms_seconds(tok)
+    if clock is not None:
+        return _clock_to_elapsed(clock, start, where)
     try:
         return float(tok)
     except ValueError:

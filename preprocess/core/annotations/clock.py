@@ -1,31 +1,32 @@
-"""Clock times in scoring files: ``hh:mm:ss`` tokens -> seconds from the recording start."""
+"""Clock times in scoring files: ``hh:mm:ss`` tokens -> seconds from the recording start.
+
+A thin layer over the project's one clock parser (:mod:`preprocess.core.clock`) that raises the
+annotation readers' :class:`AnnotationError`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 
+from ..clock import clock_time, seconds_of_day, since_start
 from .epochs import AnnotationError
 
-_CLOCK = re.compile(r"^(\d{1,2})[:.](\d{1,2})[:.](\d{1,2}(?:\.\d*)?)$")
-
-
-def _seconds_of_day(t: dt.datetime | dt.time) -> float:
-    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+_seconds_of_day = seconds_of_day
 
 
 def _as_start(start_time) -> dt.datetime | dt.time | None:
     if start_time is None or isinstance(start_time, (dt.datetime, dt.time)):
         return start_time
-    m = _CLOCK.match(str(start_time).strip())
-    if not m:
-        raise ValueError(f"start_time {start_time!r} is not a datetime/time or 'hh:mm:ss'")
-    sec = float(m.group(3))
-    return dt.time(int(m.group(1)), int(m.group(2)), int(sec), int(round((sec % 1) * 1e6)))
+    try:
+        _, sec = clock_time(str(start_time).strip(), seconds=True)
+    except ValueError:
+        raise ValueError(f"start_time {start_time!r} is not a datetime/time or 'hh:mm:ss'") from None
+    return dt.time(int(sec // 3600), int(sec % 3600 // 60), int(sec % 60), int(round((sec % 1) * 1e6)))
 
 
-def _clock_to_elapsed(hh: int, mm: int, ss: float, start, where: str) -> float:
+def _clock_to_elapsed(seconds: float, start, where: str) -> float:
+    """Seconds from ``start`` to the clock time ``seconds`` (since midnight); past midnight wraps."""
     if start is None:
-        raise AnnotationError(f"{where}: clock time {hh:02d}:{mm:02d}:{ss:g} needs start_time")
-    t = hh * 3600 + mm * 60 + ss - _seconds_of_day(start)
-    return t + 86400.0 if t < 0 else t  # past midnight
+        h, m, s = int(seconds // 3600), int(seconds % 3600 // 60), seconds % 60
+        raise AnnotationError(f"{where}: clock time {h:02d}:{m:02d}:{s:g} needs start_time")
+    return since_start(seconds, start)

@@ -8,7 +8,8 @@ import os
 import re
 from collections.abc import Mapping
 
-from .clock import _CLOCK, _as_start, _clock_to_elapsed
+from ..clock import hms_seconds
+from .clock import _as_start, _clock_to_elapsed
 from .epochs import EPOCH_S, AnnotationError, Event, _float, _name, stage_code
 
 
@@ -20,10 +21,9 @@ def _csv_time(text: str, time_format: str, start, where: str) -> float:
         except ValueError:
             raise AnnotationError(f"{where}: bad onset {text!r} (expected seconds)") from None
     if time_format == "clock":
-        m = _CLOCK.match(tok)
-        if m:
-            return _clock_to_elapsed(int(m.group(1)), int(m.group(2)), float(m.group(3)),
-                                     start, where)
+        clock = hms_seconds(tok)
+        if clock is not None:
+            return _clock_to_elapsed(clock, start, where)
         try:
             when = dt.datetime.fromisoformat(tok)
         except ValueError:
@@ -34,8 +34,8 @@ def _csv_time(text: str, time_format: str, start, where: str) -> float:
         except ValueError:
             raise AnnotationError(f"{where}: time {text!r} does not match {time_format!r}") from None
         if when.year == 1900 and "%Y" not in time_format and "%y" not in time_format:
-            return _clock_to_elapsed(when.hour, when.minute,
-                                     when.second + when.microsecond / 1e6, start, where)
+            return _clock_to_elapsed(when.hour * 3600 + when.minute * 60 + when.second + when.microsecond / 1e6,
+                                     start, where)
     if not isinstance(start, dt.datetime):
         raise AnnotationError(f"{where}: date-time onsets need start_time as a datetime")
     return (when - start).total_seconds()

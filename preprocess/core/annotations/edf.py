@@ -4,49 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 
 import numpy as np
 
+from ..edf import read_start
+from ..lights import first_last, lights_kind, lights_pair  # noqa: F401 - re-exported
 from .clock import _seconds_of_day
 from .epochs import EPOCH_S, AnnotationError, Event, _name, events_to_epochs, stage_code
 
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
-
 
 def read_edf_start(path: str | os.PathLike) -> dt.datetime | None:
-    """Start date and time of an EDF/EDF+/BDF file, read from its fixed-size header.
-
-    Header facts (ASCII): bytes 88-167 local recording identification (EDF+: ``Startdate
-    dd-MMM-yyyy ...``), bytes 168-175 start date ``dd.mm.yy``, bytes 176-183 start time
-    ``hh.mm.ss``. Two-digit years 85-99 are 1985-1999 and 00-84 are 2000-2084; the EDF+
-    ``Startdate`` field, when it holds a full date, takes precedence for the year.
+    """Start date and time of an EDF/EDF+/BDF file (the project's one parser,
+    :func:`preprocess.core.edf.read_start`: EDF+ ``Startdate`` with a four-digit year wins over the
+    two-digit header year; 85-99 are 1985-1999, 00-84 are 2000-2084).
 
     Returns
     -------
     datetime.datetime or None
         Naive local time; ``None`` when the fields cannot be parsed.
     """
-    with open(path, "rb") as f:
-        head = f.read(184)
-    if len(head) < 184:
-        return None
-    text = head.decode("latin-1")
-    recording, date_s, time_s = text[88:168], text[168:176], text[176:184]
-    try:
-        day, month, yy = (int(x) for x in date_s.split("."))
-        hh, mm, ss = (int(x) for x in time_s.split("."))
-    except ValueError:
-        return None
-    year = 1900 + yy if yy >= 85 else 2000 + yy
-    m = re.match(r"\s*Startdate\s+(\d{1,2})-([A-Za-z]{3})-(\d{4})", recording)
-    if m and m.group(2).upper() in _MONTHS:
-        day, month, year = int(m.group(1)), _MONTHS[m.group(2).upper()], int(m.group(3))
-    try:
-        return dt.datetime(year, month, day, hh, mm, ss)
-    except ValueError:
-        return None
+    return read_start(path)
 
 
 def start_offset(scoring_start: dt.datetime | None, signal_start: dt.datetime | None) -> float:
@@ -141,25 +118,6 @@ def read_edfplus_stages(
     return events_to_epochs(stages, n_epochs=n_epochs, offset_s=offset_s, epoch_s=epoch_s)
 
 
-def lights_kind(text: str) -> str | None:
-    """``"off"`` / ``"on"`` for a lights annotation (``Lights Off``, ``LightsOut``,
-    ``Lights on@@EEG F4-A1``), else None."""
-    key = re.sub(r"[^a-z]", "", text.split("@@", 1)[0].lower())
-    if key in ("lightsoff", "lightsout", "lightoff", "lightout"):
-        return "off"
-    if key in ("lightson", "lighton"):
-        return "on"
-    return None
-
-
-def lights_pair(off_s: float | None, on_s: float | None) -> tuple[float, float] | None:
-    """``(lights_off_s, lights_on_s)`` from the signal start, NaN for the missing one; None when
-    neither is known."""
-    if off_s is None and on_s is None:
-        return None
-    return (float("nan") if off_s is None else float(off_s), float("nan") if on_s is None else float(on_s))
-
-
 def read_edfplus_lights(path: str | os.PathLike) -> tuple[float | None, float | None] | None:
     """Lights-off and lights-on times from EDF+ annotations (e.g. HMC ``Lights off@@EEG F4-A1``).
 
@@ -170,9 +128,8 @@ def read_edfplus_lights(path: str | os.PathLike) -> tuple[float | None, float | 
         when only the other exists). ``None`` when the file has no lights annotation at all.
     """
     events, _ = read_edf_annotations(path)
-    off = [e.onset for e in events if lights_kind(e.label) == "off"]
-    on = [e.onset for e in events if lights_kind(e.label) == "on"]
-    if not off and not on:
+    off, on = first_last((e.onset, lights_kind(e.label)) for e in events)
+    if off is None and on is None:
         return None
-    return (min(off) if off else None, max(on) if on else None)
+    return off, on
 

@@ -1,0 +1,365 @@
+"""Agreement of a staged night with a manual scoring: ``python -m staging.evaluate PRED REF``.
+
+PRED and REF are hypnograms in any format the project reads — our ``NAME.hypnogram.csv``,
+``.STA``, ``NAME.hypnodensity.npz``, EDF+ stage annotations (Sleep-EDF ``*-Hypnogram.edf``, HMC
+``*_sleepscoring.edf``, our ``NAME.annotations.edf``), NSRR/Profusion XML, NSRR ``.annot``,
+one-stage-per-line text — or two folders, paired by recording name (:func:`pair_files`).
+
+Epochs are compared position by position from the start of both hypnograms (both count 30-s
+epochs from the recording start), over the shorter of the two; epochs unknown in either (−1:
+unscored, movement, ``?``) are left out of the agreement figures and counted. Reported per
+recording and pooled over all epochs of all recordings:
+
+- ``accuracy`` (fraction of epochs with the same stage), ``kappa`` (Cohen's κ), ``macro_f1``
+  (mean F1 over the stages present in either hypnogram), ``f1`` per stage (``null`` for a stage
+  absent from both), the confusion matrix (rows = reference, columns = prediction, order W N1 N2
+  N3 REM) — all with scikit-learn;
+- the difference ``PRED − REF`` of every scalar sleep statistic (:mod:`staging.stats`, on the
+  compared epochs); pooled: the mean difference and the mean absolute difference over recordings.
+
+Outputs in ``--out`` (default ``evaluation/``): ``evaluation.json`` (everything),
+``evaluation.csv`` (one row per recording, then ``POOLED``), ``confusion.png`` (pooled matrix,
+counts and row percentages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .outputs import STA_CODES, atomic_write, atomic_write_text
+from .stats import SCALAR_KEYS, STAGE_NAMES, sleep_statistics
+
+LABELS = (0, 1, 2, 3, 4)
+HYPNOGRAM_SUFFIXES = (".hypnogram.csv", ".hypnodensity.npz", ".annotations.edf", ".sta", ".edf", ".xml",
+                      ".annot", ".txt", ".csv")
+"""Files a folder is searched for (our outputs first)."""
+_NAME_TAILS = re.compile(r"([-_. ]?(hypnogram|sleepscoring|scoring|annotations|hypnodensity|nsrr|profusion|"
+                         r"psg|stages?))+$", re.I)
+
+
+class EvaluateError(ValueError):
+    """A hypnogram that cannot be read or paired (one line naming the file)."""
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+
+def _stage_of_text(text: str) -> int:
+    key = text.strip().upper()
+    if key in ("W", "WAKE"):
+        return 0
+    if key in ("N1", "N2", "N3"):
+        return int(key[1])
+    if key in ("REM", "R"):
+        return 4
+    return -1
+
+
+def read_hypnogram(path: str | Path) -> np.ndarray:
+    """Stages (0 W … 4 REM, −1 unknown) of the 30-s epochs of a hypnogram file.
+
+    Raises
+    ------
+    EvaluateError
+        Unknown format or unreadable file.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    try:
+        if name.endswith(".hypnogram.csv"):
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = [r for r in csv.reader(line for line in fh if not line.startswith("#"))]
+            col = rows[0].index("stage")
+            return np.array([_stage_of_text(r[col]) for r in rows[1:]], dtype=int)
+        if name.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as z:
+                return np.asarray(z["stages"], dtype=int)
+        if name.endswith(".sta"):
+            code = {c: i for i, c in enumerate(STA_CODES)}
+            lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+            return np.array([code.get(int(float(f[1])), -1) for f in lines], dtype=int)
+        if name.endswith((".edf", ".bdf")):
+            from preprocess.core.annotations import read_edfplus_stages
+
+            return np.asarray(read_edfplus_stages(path), dtype=int)
+        if name.endswith(".xml"):
+            from preprocess.core.annotations import read_nsrr_xml
+
+            return np.asarray(read_nsrr_xml(path), dtype=int)
+        if name.endswith(".annot"):
+            from preprocess.core.annotations import read_nsrr_annot
+
+            return np.asarray(read_nsrr_annot(path), dtype=int)
+        if name.endswith((".txt", ".csv")):
+            from preprocess.core.annotations import read_epoch_text
+
+            return np.asarray(read_epoch_text(path), dtype=int)
+    except EvaluateError:
+        raise
+    except Exception as exc:  # any reader failure becomes one line naming the file
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EvaluateError(f"{path.name}: cannot read as a hypnogram ({text})") from None
+    raise EvaluateError(f"{path.name}: unknown hypnogram format (expected one of {', '.join(HYPNOGRAM_SUFFIXES)})")
+
+
+# --------------------------------------------------------------------------------------------
+# pairing
+# --------------------------------------------------------------------------------------------
+
+def recording_key(path: Path) -> str:
+    """Name of the recording a hypnogram file belongs to (suffixes and scorer tails removed).
+
+    >>> [recording_key(Path(p)) for p in ("SN001_sleepscoring.edf", "SN001.hypnogram.csv",
+    ...                                    "SC4001E0-PSG.STA", "shhs1-200001-nsrr.xml")]
+    ['sn001', 'sn001', 'sc4001e0', 'shhs1-200001']
+    """
+    name = path.name
+    for suffix in sorted(HYPNOGRAM_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return _NAME_TAILS.sub("", name).lower()
+
+
+def _files(folder: Path) -> list[Path]:
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(HYPNOGRAM_SUFFIXES) \
+                and not p.name.lower().endswith((".stats.json", "summary.csv", "evaluation.csv")):
+            out.append(p)
+    # one file per recording: our richest format first
+    chosen: dict[str, Path] = {}
+    for p in out:
+        key = recording_key(p)
+        rank = next(i for i, s in enumerate(HYPNOGRAM_SUFFIXES) if p.name.lower().endswith(s))
+        if key not in chosen or rank < next(i for i, s in enumerate(HYPNOGRAM_SUFFIXES)
+                                            if chosen[key].name.lower().endswith(s)):
+            chosen[key] = p
+    return list(chosen.values())
+
+
+def pair_files(pred: Path, ref: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """``(name, pred file, ref file)`` pairs, and one line per file left unpaired.
+
+    Files pair when their :func:`recording_key` is equal; otherwise when one key is the other
+    with its last character changed (Sleep-EDF: ``SC4001E0`` PSG, ``SC4001EC`` hypnogram) and
+    the match is unique.
+    """
+    pred, ref = Path(pred), Path(ref)
+    if pred.is_file() and ref.is_file():
+        return [(recording_key(pred), pred, ref)], []
+    if pred.is_dir() != ref.is_dir():
+        raise EvaluateError("PRED and REF must both be files or both be folders")
+    preds, refs = _files(pred), _files(ref)
+    by_key = {recording_key(p): p for p in refs}
+    pairs, unpaired, used = [], [], set()
+    for p in preds:
+        key = recording_key(p)
+        match = by_key.get(key)
+        if match is None:
+            near = [k for k in by_key if len(k) == len(key) and k[:-1] == key[:-1] and k not in used]
+            match = by_key[near[0]] if len(near) == 1 else None
+        if match is None:
+            unpaired.append(f"{p.name}: no reference hypnogram for {key!r} in {ref}")
+            continue
+        used.add(recording_key(match))
+        pairs.append((key, p, match))
+    unpaired += [f"{r.name}: reference without a prediction" for k, r in by_key.items() if k not in used]
+    return pairs, unpaired
+
+
+# --------------------------------------------------------------------------------------------
+# metrics
+# --------------------------------------------------------------------------------------------
+
+def agreement(pred: np.ndarray, ref: np.ndarray) -> dict:
+    """Accuracy, κ, macro-F1, per-stage F1 and confusion matrix of scored epochs (scikit-learn).
+
+    Examples
+    --------
+    >>> a = agreement(np.array([0, 2, 2, 4, -1]), np.array([0, 2, 1, 4, 2]))
+    >>> a["n_compared"], a["accuracy"], a["confusion"][1][2]
+    (4, 0.75, 1)
+    """
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
+
+    pred, ref = np.asarray(pred, int), np.asarray(ref, int)
+    ok = (pred >= 0) & (ref >= 0)
+    p, r = pred[ok], ref[ok]
+    out = {"n_compared": int(ok.sum()), "n_unknown_pred": int(np.count_nonzero((pred < 0) & (ref >= 0))),
+           "n_unknown_ref": int(np.count_nonzero(ref < 0))}
+    if p.size == 0:
+        return out | {"accuracy": None, "kappa": None, "macro_f1": None, "f1": dict.fromkeys(STAGE_NAMES),
+                      "confusion": np.zeros((5, 5), int).tolist()}
+    present = sorted(set(p.tolist()) | set(r.tolist()))
+    f1 = f1_score(r, p, labels=list(LABELS), average=None, zero_division=0.0)
+    kappa = float(cohen_kappa_score(r, p, labels=list(LABELS))) if len(present) > 1 else (1.0 if np.array_equal(p, r) else 0.0)
+    out.update(accuracy=round(float(accuracy_score(r, p)), 6), kappa=round(kappa, 6),
+               macro_f1=round(float(f1_score(r, p, labels=present, average="macro", zero_division=0.0)), 6),
+               f1={STAGE_NAMES[k]: (round(float(f1[k]), 6) if k in present else None) for k in LABELS},
+               confusion=confusion_matrix(r, p, labels=list(LABELS)).tolist())
+    return out
+
+
+def statistic_differences(pred: np.ndarray, ref: np.ndarray, epoch_seconds: float = 30.0) -> dict:
+    """``{statistic: {"pred", "ref", "diff"}}`` for every scalar statistic (diff = PRED − REF)."""
+    sp, sr = sleep_statistics(pred, epoch_seconds), sleep_statistics(ref, epoch_seconds)
+    out = {}
+    for k in SCALAR_KEYS:
+        a, b = sp.get(k), sr.get(k)
+        out[k] = {"pred": a, "ref": b, "diff": None if a is None or b is None else round(a - b, 4)}
+    return out
+
+
+def evaluate_pair(pred: np.ndarray, ref: np.ndarray, epoch_seconds: float = 30.0) -> dict:
+    """Agreement and statistic differences of one recording (compared over the common length)."""
+    n = min(len(pred), len(ref))
+    if n == 0:
+        raise EvaluateError("empty hypnogram")
+    doc = {"n_epochs_pred": int(len(pred)), "n_epochs_ref": int(len(ref)), "n_epochs": n}
+    doc.update(agreement(pred[:n], ref[:n]))
+    doc["statistics"] = statistic_differences(pred[:n], ref[:n], epoch_seconds)
+    return doc
+
+
+def pooled(results: dict[str, dict], stages: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """Agreement over all compared epochs, and mean / mean absolute statistic differences."""
+    p = np.concatenate([a[: min(len(a), len(b))] for a, b in stages.values()])
+    r = np.concatenate([b[: min(len(a), len(b))] for a, b in stages.values()])
+    doc = {"n_recordings": len(results), **agreement(p, r)}
+    diffs = {}
+    for k in SCALAR_KEYS:
+        vals = [res["statistics"][k]["diff"] for res in results.values() if res["statistics"][k]["diff"] is not None]
+        diffs[k] = {"mean_diff": round(float(np.mean(vals)), 4) if vals else None,
+                    "mean_abs_diff": round(float(np.mean(np.abs(vals))), 4) if vals else None, "n": len(vals)}
+    doc["statistics"] = diffs
+    return doc
+
+
+# --------------------------------------------------------------------------------------------
+# outputs
+# --------------------------------------------------------------------------------------------
+
+CSV_STATS = ("TST", "SE", "SOL", "WASO", "REM_latency", "N1_pct", "N2_pct", "N3_pct", "REM_pct")
+
+
+def evaluation_csv(results: dict[str, dict], pool: dict) -> str:
+    """One row per recording then ``POOLED``: agreement, per-stage F1, statistic differences."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    head = ["name", "n_compared", "accuracy", "kappa", "macro_f1"] + [f"f1_{s}" for s in STAGE_NAMES] + \
+        [f"diff_{k}" for k in CSV_STATS]
+    w.writerow(head)
+
+    def cell(v):
+        return "" if v is None else v
+
+    for name, res in results.items():
+        w.writerow([name, res["n_compared"], cell(res["accuracy"]), cell(res["kappa"]), cell(res["macro_f1"])]
+                   + [cell(res["f1"][s]) for s in STAGE_NAMES]
+                   + [cell(res["statistics"][k]["diff"]) for k in CSV_STATS])
+    w.writerow(["POOLED", pool["n_compared"], cell(pool["accuracy"]), cell(pool["kappa"]), cell(pool["macro_f1"])]
+               + [cell(pool["f1"][s]) for s in STAGE_NAMES]
+               + [cell(pool["statistics"][k]["mean_diff"]) for k in CSV_STATS])
+    return buf.getvalue()
+
+
+def plot_confusion(path: Path, confusion, title: str = "") -> None:
+    """Confusion matrix PNG: counts and row percentages (rows = reference)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(confusion, dtype=float)
+    rows = m.sum(axis=1, keepdims=True)
+    pct = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0) * 100
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
+    for i in range(5):
+        for j in range(5):
+            ax.text(j, i, f"{int(m[i, j])}\n{pct[i, j]:.0f} %", ha="center", va="center", fontsize=8,
+                    color="white" if pct[i, j] > 60 else "black")
+    ax.set_xticks(range(5), STAGE_NAMES)
+    ax.set_yticks(range(5), STAGE_NAMES)
+    ax.set_xlabel("prediction")
+    ax.set_ylabel("reference")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", echo=print) -> dict:
+    """Evaluate PRED against REF (files or folders); write the outputs; return the JSON document."""
+    pairs, unpaired = pair_files(Path(pred), Path(ref))
+    for line in unpaired:
+        echo(f"warning: {line}")
+    if not pairs:
+        raise EvaluateError(f"no prediction/reference pair found in {pred} and {ref}")
+    results, stages, failed = {}, {}, {}
+    for name, p, r in pairs:
+        try:
+            a, b = read_hypnogram(p), read_hypnogram(r)
+            results[name] = {"pred_file": str(p), "ref_file": str(r), **evaluate_pair(a, b)}
+            stages[name] = (a, b)
+        except EvaluateError as exc:
+            failed[name] = str(exc)
+            echo(f"FAILED {name}: {exc}")
+            continue
+        res = results[name]
+        length = "" if res["n_epochs_pred"] == res["n_epochs_ref"] else \
+            f" (lengths {res['n_epochs_pred']} vs {res['n_epochs_ref']}: compared the first {res['n_epochs']})"
+        echo(f"{name}: {res['n_compared']} epochs, accuracy {_fmt(res['accuracy'])}, kappa {_fmt(res['kappa'])}, "
+             f"macro-F1 {_fmt(res['macro_f1'])}{length}")
+    if not results:
+        raise EvaluateError("no pair could be evaluated: " + "; ".join(failed.values()))
+    pool = pooled(results, stages)
+    doc = {"pred": str(pred), "ref": str(ref), "recordings": results, "pooled": pool, "failed": failed,
+           "unpaired": unpaired}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "evaluation.json", json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(out / "evaluation.csv", evaluation_csv(results, pool))
+    plot_confusion(out / "confusion.png", pool["confusion"],
+                   f"{len(results)} recording(s), {pool['n_compared']} epochs, kappa {_fmt(pool['kappa'])}")
+    echo(f"pooled: {pool['n_compared']} epochs, accuracy {_fmt(pool['accuracy'])}, kappa {_fmt(pool['kappa'])}, "
+         f"macro-F1 {_fmt(pool['macro_f1'])}; outputs in {out}/")
+    return doc
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m staging.evaluate", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="exit code: 0 evaluated, 1 a pair failed, 2 nothing to evaluate")
+    p.add_argument("pred", metavar="PRED", help="predicted hypnogram file, or folder of them (e.g. inference --out)")
+    p.add_argument("ref", metavar="REF", help="reference scoring file, or folder (paired by recording name)")
+    p.add_argument("--out", default="evaluation", metavar="DIR", help="output folder (default: evaluation)")
+    args = p.parse_args(argv)
+    try:
+        doc = evaluate(args.pred, args.ref, args.out)
+    except EvaluateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 1 if doc["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["EvaluateError", "agreement", "evaluate", "evaluate_pair", "evaluation_csv", "main", "pair_files",
+           "plot_confusion", "pooled", "read_hypnogram", "recording_key", "statistic_differences"]
