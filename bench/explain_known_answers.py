@@ -5,7 +5,10 @@ weights were trained on seeds 100 and 200) a 67-epoch night with W, N1, N2, N3, 
 staged with the weights, and up to 8 correctly staged W (with alpha), N2 and REM epochs are
 explained. Measured, per night (SIMULATED data):
 
-(a) N2: guided Grad-CAM density inside spindle / K-complex intervals ÷ outside (F3 F4 C3 C4);
+(a) N2: guided Grad-CAM density inside spindle / K-complex intervals ÷ outside (F3 F4 C3 C4),
+    within epoch (each epoch-channel scaled to unit mean, rows that contain events;
+    ``staging.explain.within_epoch_ratio``) and, for comparison, pooled over raw maps
+    (``mass_ratio``, the first version of this measure);
 (b) REM: mean channel Shapley value of E1/E2 and of the six EEG channels;
 (c) W with alpha: 8-12 Hz power of the guided-backprop map, O1/O2 ÷ F3/F4/C3/C4.
 
@@ -77,14 +80,15 @@ def night(seed: int, work: Path, weights: str | None) -> dict:
         want += list(ok[np.linspace(0, len(ok) - 1, min(8, len(ok))).astype(int)]) if len(ok) else []
     exp = explain_recording(model, mt.signals, channel_indices(names), want, target=pred[want])
     out = {"epochs": np.array(want), "gradcam": exp.gradcam, "gg": exp.guided_gradcam, "gbp": exp.guided_backprop,
-           "att": exp.channel_attribution, "target": exp.target, "stages": stages, "names": np.array(names)}
+           "att": exp.channel_attribution, "target": exp.target, "stages": stages, "names": np.array(names),
+           "pred": pred}
     np.savez(cache, **out)
     (work / f"ev{seed}.json").write_text(json.dumps(events))
     return out | {"events": events}
 
 
 def measures(d: dict) -> dict:
-    from staging.explain import band_power, event_mask, mass_ratio
+    from staging.explain import band_power, event_mask, mass_ratio, within_epoch_ratio
 
     names, epochs, st = list(d["names"]), d["epochs"], d["stages"]
     ev = d["events"]
@@ -94,7 +98,9 @@ def measures(d: dict) -> dict:
     inside = np.concatenate([event_mask(ev, epochs[n2], {"spindle", "kcomplex"}, names[c]) for c in range(4)])
     att = d["att"][rem]
     p = band_power(d["gbp"][w], 8.0, 12.0).mean(0)
-    return {"n": (int(n2.sum()), int(rem.sum()), int(w.sum())), "a": mass_ratio(sal, inside),
+    acc = float((d["pred"] == st[:len(d["pred"])]).mean()) if "pred" in d else float("nan")
+    return {"n": (int(n2.sum()), int(rem.sum()), int(w.sum())), "a": within_epoch_ratio(sal, inside),
+            "a_pooled": mass_ratio(sal, inside), "acc": acc,
             "rem_att": att.mean(0), "b_eye": float(att[:, [6, 7]].mean()), "b_eeg": float(att[:, :6].mean()),
             "alpha": p, "c": float(p[4:6].mean() / p[:4].mean()), "names": names}
 
@@ -108,7 +114,7 @@ def figure(path: Path, seeds: list[int], ms: list[dict]) -> None:
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
     ax[0].bar([str(s) for s in seeds], [m["a"] for m in ms], color="tab:purple")
     ax[0].axhline(1, color="k", lw=0.6)
-    ax[0].set(title="(a) N2: guided Grad-CAM in / out of\nspindles + K-complexes (F3 F4 C3 C4)",
+    ax[0].set(title="(a) N2: guided Grad-CAM in / out of spindles\n+ K-complexes (F3 F4 C3 C4), within epoch",
               xlabel="simulator seed", ylabel="density ratio")
     names = ms[0]["names"]
     for i, m in enumerate(ms):
@@ -139,7 +145,8 @@ def main() -> None:
     for seed in seeds:
         m = measures(night(seed, work, args.weights))
         ms.append(m)
-        print(f"explain_known_answers seed={seed} n_N2/REM/W={m['n']} (a)_ratio={m['a']:.2f} "
+        print(f"explain_known_answers seed={seed} staging_acc={m['acc']:.2f} n_N2/REM/W={m['n']} "
+              f"(a)_within={m['a']:.2f} (a)_pooled={m['a_pooled']:.2f} "
               f"(b)_eye={m['b_eye']:.2f} (b)_eeg={m['b_eeg']:.2f} (c)_occ_over_ant={m['c']:.2f} [simulated]")
     if args.figure:
         figure(Path(args.figure), seeds, ms)

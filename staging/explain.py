@@ -701,7 +701,7 @@ def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarra
 
 __all__ = ["Explanation", "band_power", "branch_last_convs", "channel_shapley", "event_mask", "mass_ratio", "explain_features", "explain_recording", "explain_windows",
            "explainable_model", "guided_envelope", "render_page", "save_npz", "select_epochs", "step_centres",
-           "upsample_steps", "window_for", "write_explanation"]
+           "upsample_steps", "window_for", "within_epoch_ratio", "write_explanation"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -752,6 +752,33 @@ def mass_ratio(saliency: np.ndarray, mask: np.ndarray) -> float:
     if inside.size == 0 or outside.size == 0 or outside.mean() <= 0:
         return float("nan")
     return float(inside.mean() / outside.mean())
+
+
+def within_epoch_ratio(saliency: np.ndarray, mask: np.ndarray) -> float:
+    """:func:`mass_ratio` within rows: each row (one channel of one epoch) scaled to unit mean.
+
+    Only rows with samples both inside and outside ``mask`` and some saliency count. Grad-CAM's
+    scale differs between epochs (it follows the gradient of each epoch's logit), so pooling raw
+    maps mixes "is this epoch salient" with "where in the epoch": an event-free epoch with a
+    larger map lowers the pooled ratio without saying anything about the events. Scaling each
+    row to unit mean leaves only the within-epoch placement, weighting every row equally.
+
+    Parameters
+    ----------
+    saliency, mask : ndarray, (rows, samples)
+
+    Returns
+    -------
+    float
+        Mean scaled saliency inside ÷ outside (1 = no preference); NaN without usable rows.
+    """
+    saliency = np.asarray(saliency, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    total = saliency.mean(1)
+    keep = mask.any(1) & (~mask).any(1) & (total > 0)
+    if not keep.any():
+        return float("nan")
+    return mass_ratio(saliency[keep] / total[keep, None], mask[keep])
 
 
 def band_power(x: np.ndarray, lo: float, hi: float, sfreq: float = SFREQ) -> np.ndarray:

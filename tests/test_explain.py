@@ -69,6 +69,24 @@ def test_window_for():
         window_for(np.array([0]), 100, 20, 25)
 
 
+def test_within_epoch_ratio_ignores_the_scale_of_event_free_epochs():
+    from staging.explain import mass_ratio, within_epoch_ratio
+
+    sal = np.ones((3, 10))
+    sal[0, :2] = 2.0  # row 0: saliency twice as dense on its event (samples 0-1)
+    sal[1] *= 50.0  # row 1: no event, a much larger map (another epoch's gradient scale)
+    sal[2, :5] = 3.0  # row 2: event on samples 5-9, saliency 3x denser *outside* it
+    mask = np.zeros((3, 10), bool)
+    mask[0, :2] = True
+    mask[2, 5:] = True
+    # rows scaled to unit mean: row 0 inside 2/1.2, outside 1/1.2; row 2 inside 1/2, outside 3/2
+    inside, outside = (2 / 1.2 * 2 + 0.5 * 5) / 7, (1 / 1.2 * 8 + 1.5 * 5) / 13
+    assert within_epoch_ratio(sal, mask) == pytest.approx(inside / outside)
+    assert within_epoch_ratio(sal[[0, 1]], mask[[0, 1]]) == pytest.approx(2.0)  # row 1 not used
+    assert mass_ratio(sal[[0, 1]], mask[[0, 1]]) < 0.1  # pooled raw maps: row 1 swamps it
+    assert np.isnan(within_epoch_ratio(sal[[1]], mask[[1]]))
+
+
 def test_select_epochs():
     probs = np.array([[0.9, 0.1, 0, 0, 0], [0.5, 0.4, 0.1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 1]])
     assert select_epochs("all", probs).tolist() == [0, 1, 2, 3]
@@ -233,8 +251,9 @@ exceed this (measured 0.22, 0.30, 0.41 on three held-out nights)."""
 OCCIPITAL_ALPHA_RATIO_MIN = 1.1
 """(c) W with alpha: 8–12 Hz power of the guided-backprop map, O1/O2 ÷ F3/F4/C3/C4."""
 MIN_STAGING_ACCURACY = 0.7
-"""Known answers need a model that stages the held-out night (the demo weights score 0.87-0.93 on
-nights of the simulator they were trained with)."""
+"""Known answers need a model that stages the held-out night. The shipped demo weights stage it
+at ACC_MEASURED (simulated); below this the weights or the simulator regressed, which the fixture
+reports as a failure (not a skip: it must not hide the known-answer checks)."""
 HYPNOGRAM = [(0, 12), (1, 3), (2, 20), (3, 4), (2, 6), (4, 16), (0, 6)]
 EEG = ("F3", "F4", "C3", "C4", "O1", "O2")
 
@@ -277,9 +296,10 @@ def simulated(tmp_path_factory):
     probs = predict_proba(model, montaged.signals, channel_indices(names))
     pred = probs.argmax(1)
     acc = float((pred == stages[:len(pred)]).mean())
-    if acc < MIN_STAGING_ACCURACY:  # precondition, not the property under test: a model that fits the simulator
-        pytest.skip(f"demo weights stage this held-out simulated night with accuracy {acc:.2f} < "
-                    f"{MIN_STAGING_ACCURACY}: they were trained on another simulator version; retrain them")
+    print(f"demo weights on the held-out simulated night (seed {seed}): accuracy {acc:.2f}")
+    assert acc >= MIN_STAGING_ACCURACY, (
+        f"the shipped demo weights stage the held-out simulated night (seed {seed}) with accuracy {acc:.2f} "
+        f"< {MIN_STAGING_ACCURACY}: weights or simulator regressed (or the two no longer match; retrain)")
     alpha = event_mask(events, np.arange(len(pred)), {"alpha"}).mean(1)
     chosen = {}
     for k in (0, 2, 4):
@@ -295,7 +315,7 @@ def simulated(tmp_path_factory):
 @pytest.mark.xfail(strict=True, reason="demo weights: (a) holds on 1 of 3 held-out nights (2.83, 0.37, 0.62; "
                    "docs/explain.md); remove this marker when retrained weights pass")
 def test_known_answer_n2_saliency_on_spindles_and_k_complexes(simulated):
-    from staging.explain import event_mask, mass_ratio
+    from staging.explain import event_mask, within_epoch_ratio
 
     s, exp = simulated, simulated["exp"]
     n2 = s["stages"] == 2
@@ -303,7 +323,7 @@ def test_known_answer_n2_saliency_on_spindles_and_k_complexes(simulated):
     for c in range(4):  # F3 F4 C3 C4: where spindles and K-complexes are largest
         sal.append(exp.guided_gradcam[n2, c])
         inside.append(event_mask(s["events"], s["epochs"][n2], {"spindle", "kcomplex"}, s["names"][c]))
-    ratio = mass_ratio(np.concatenate(sal), np.concatenate(inside))
+    ratio = within_epoch_ratio(np.concatenate(sal), np.concatenate(inside))
     print(f"(a) N2 guided Grad-CAM inside/outside spindle+K-complex intervals: {ratio:.2f} (simulated)")
     assert ratio > SPINDLE_KC_RATIO_MIN
 
