@@ -55,3 +55,39 @@ def test_hypnodensity_edf_any_length_reads_back(tmp_path, n):
         raw = mne.io.read_raw_edf(path, preload=True, verbose="error")
         assert raw.n_times == n and raw.info["sfreq"] == pytest.approx(1 / 30)
         np.testing.assert_allclose(raw.get_data()[:, :], want.T, atol=1.0 / 65535)
+
+
+# ------------------------------------------------------------------ saturation against the header
+
+
+def _rhythm_uv(n_epochs: int, fs: float, amp: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(n_epochs * 30 * fs)) / fs
+    return amp * (np.sin(2 * np.pi * 2 * t) + 0.3 * rng.standard_normal(t.size))
+
+
+def test_saturation_is_judged_against_the_edf_header_range(tmp_path):
+    import edfio
+
+    from preprocess.core.edf import EdfReader
+    from staging.quality import BIT, epoch_masks, screen
+
+    fs, n = 100, 8
+    spe = 30 * fs
+    c3 = _rhythm_uv(n, fs, 40.0, 1)
+    c3[4 * spe:7 * spe] = np.clip(c3[4 * spe:7 * spe] * 50, -500.0, 500.0)  # clipped at the header max: 4-6
+    loc = _rhythm_uv(n, fs, 40.0, 2)
+    loc[2 * spe:3 * spe] = np.clip(loc[2 * spe:3 * spe] * 3, -100.0, 100.0)  # a plateau far below the limits
+    path = tmp_path / "clip.edf"
+    edfio.Edf([edfio.EdfSignal(x, fs, label=lab, physical_dimension="uV", physical_range=(-500.0, 500.0),
+                               digital_range=(-32768, 32767)) for lab, x in (("C3", c3), ("LOC", loc))]
+              ).write(path)
+    with EdfReader(path) as reader:
+        assert reader.physical_range("C3") == (-500e-6, 500e-6)
+        assert reader.physical_range("LOC") == (-500e-6, 500e-6)
+        _, report = screen(reader, {"C3": ["C3"], "E1": ["LOC"]}, "clip.edf")
+        sat = {lab: [e for e, m in enumerate(q.masks) if m & BIT["saturated"]] for lab, q in report.channels.items()}
+        assert sat == {"C3": [4, 5, 6], "LOC": []}
+        # without the header range the plateau at LOC's own maximum would read as clipping
+        x, sf = reader.read("LOC")
+        assert [e for e, m in enumerate(epoch_masks(x, sf, n, "eog")) if m & BIT["saturated"]] == [2]
