@@ -5,8 +5,13 @@ PRED and REF are hypnograms in any format the project reads — our ``NAME.hypno
 ``*_sleepscoring.edf``, our ``NAME.annotations.edf``), NSRR/Profusion XML, NSRR ``.annot``,
 one-stage-per-line text — or two folders, paired by recording name (:func:`pair_files`).
 
-Epochs are compared position by position from the start of both hypnograms (both count 30-s
-epochs from the recording start), over the shorter of the two; epochs unknown in either (−1:
+Epochs are aligned by clock time when both files carry a start time (the header of an EDF+
+scoring / annotation file; for our ``NAME.hypnogram.csv`` / ``.hypnodensity.npz`` the
+``start_time`` of the ``NAME.stats.json`` beside it): REF starting ``k`` epochs after PRED is
+compared with PRED from epoch ``k`` on (``offset_epochs`` in the outputs). A start difference
+that is not a whole number of 30-s epochs (± 1 s) is refused with a one-line reason. Otherwise
+epochs are compared position by position from the start of both hypnograms. Either way the
+comparison runs over the common length; epochs unknown in either (−1:
 unscored, movement, ``?``) are left out of the agreement figures and counted. Reported per
 recording and pooled over all epochs of all recordings:
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -109,6 +115,64 @@ def read_hypnogram(path: str | Path) -> np.ndarray:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EvaluateError(f"{path.name}: cannot read as a hypnogram ({text})") from None
     raise EvaluateError(f"{path.name}: unknown hypnogram format (expected one of {', '.join(HYPNOGRAM_SUFFIXES)})")
+
+
+def read_start_time(path: str | Path) -> dt.datetime | None:
+    """Clock time of the first epoch of a hypnogram file, or None when it carries none.
+
+    EDF/BDF: the header start. Our ``NAME.hypnogram.csv`` / ``NAME.hypnodensity.npz``: the
+    ``start_time`` of ``NAME.stats.json`` beside it. Other formats: None.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    try:
+        if name.endswith((".edf", ".bdf")):
+            from preprocess.core.edf import read_start
+
+            return read_start(path)
+        for suffix in (".hypnogram.csv", ".hypnodensity.npz"):
+            if name.endswith(suffix):
+                stats = path.with_name(path.name[: -len(suffix)] + ".stats.json")
+                if stats.is_file():
+                    value = json.loads(stats.read_text(encoding="utf-8")).get("start_time")
+                    return dt.datetime.fromisoformat(value) if value else None
+    except (OSError, ValueError, TypeError):
+        return None
+    return None
+
+
+def epoch_offset(pred_start: dt.datetime | None, ref_start: dt.datetime | None, epoch_seconds: float = 30.0,
+                 where: str = "") -> int:
+    """Epochs from the first PRED epoch to the first REF epoch (0 when either start is unknown).
+
+    Raises
+    ------
+    EvaluateError
+        The starts differ by more than 1 s from a whole number of epochs.
+
+    Examples
+    --------
+    >>> t = dt.datetime(2020, 1, 1, 22, 0, 0)
+    >>> epoch_offset(t, t + dt.timedelta(seconds=60)), epoch_offset(t + dt.timedelta(seconds=90.4), t)
+    (2, -3)
+    """
+    from preprocess.core.annotations import start_offset
+
+    if pred_start is None or ref_start is None:
+        return 0
+    diff = start_offset(ref_start, pred_start)  # s from the PRED start to the REF start
+    k = int(round(diff / epoch_seconds))
+    if abs(diff - k * epoch_seconds) > 1.0:
+        raise EvaluateError(f"{where}start times differ by {diff:g} s ({pred_start:%H:%M:%S} vs {ref_start:%H:%M:%S}), "
+                            f"not a whole number of {epoch_seconds:g}-s epochs: cannot align the epochs")
+    return k
+
+
+def align(pred: np.ndarray, ref: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """PRED and REF cut so that index ``i`` is the same clock epoch (``offset``: :func:`epoch_offset`)."""
+    if offset > 0:
+        return pred[offset:], ref
+    return pred, ref[-offset:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,8 +363,12 @@ def plot_confusion(path: Path, confusion, title: str = "") -> None:
     plt.close(fig)
 
 
-def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", echo=print) -> dict:
-    """Evaluate PRED against REF (files or folders); write the outputs; return the JSON document."""
+def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", echo=print,
+             pred_starts: dict | None = None) -> dict:
+    """Evaluate PRED against REF (files or folders); write the outputs; return the JSON document.
+
+    ``pred_starts``: PRED file path (str) → start time, for predictions whose files carry none
+    (``inference.py --reference`` passes the recordings' header starts)."""
     pairs, unpaired = pair_files(Path(pred), Path(ref))
     for line in unpaired:
         echo(f"warning: {line}")
@@ -310,7 +378,11 @@ def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", 
     for name, p, r in pairs:
         try:
             a, b = read_hypnogram(p), read_hypnogram(r)
-            results[name] = {"pred_file": str(p), "ref_file": str(r), **evaluate_pair(a, b)}
+            p_start = (pred_starts or {}).get(str(p)) or read_start_time(p)
+            offset = epoch_offset(p_start, read_start_time(r), where=f"{p.name} / {r.name}: ")
+            a, b = align(a, b, offset)
+            results[name] = {"pred_file": str(p), "ref_file": str(r), "offset_epochs": offset,
+                             **evaluate_pair(a, b)}
             stages[name] = (a, b)
         except EvaluateError as exc:
             failed[name] = str(exc)
@@ -320,7 +392,9 @@ def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", 
         length = "" if res["n_epochs_pred"] == res["n_epochs_ref"] else \
             f" (lengths {res['n_epochs_pred']} vs {res['n_epochs_ref']}: compared the first {res['n_epochs']})"
         echo(f"{name}: {res['n_compared']} epochs, accuracy {_fmt(res['accuracy'])}, kappa {_fmt(res['kappa'])}, "
-             f"macro-F1 {_fmt(res['macro_f1'])}{length}")
+             f"macro-F1 {_fmt(res['macro_f1'])}{length}"
+             + (f"; REF starts {offset} epoch(s) after PRED, aligned by clock time" if offset > 0 else
+                f"; PRED starts {-offset} epoch(s) after REF, aligned by clock time" if offset < 0 else ""))
     if not results:
         raise EvaluateError("no pair could be evaluated: " + "; ".join(failed.values()))
     pool = pooled(results, stages)
@@ -361,5 +435,5 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["EvaluateError", "agreement", "evaluate", "evaluate_pair", "evaluation_csv", "main", "pair_files",
-           "plot_confusion", "pooled", "read_hypnogram", "recording_key", "statistic_differences"]
+__all__ = ["EvaluateError", "agreement", "align", "epoch_offset", "evaluate", "evaluate_pair", "evaluation_csv", "main", "pair_files",
+           "plot_confusion", "pooled", "read_hypnogram", "read_start_time", "recording_key", "statistic_differences"]

@@ -91,3 +91,42 @@ def test_saturation_is_judged_against_the_edf_header_range(tmp_path):
         # without the header range the plateau at LOC's own maximum would read as clipping
         x, sf = reader.read("LOC")
         assert [e for e, m in enumerate(epoch_masks(x, sf, n, "eog")) if m & BIT["saturated"]] == [2]
+
+
+# ------------------------------------------------------------------ clock-time alignment
+
+
+def _scoring_edf(path, stages, start):
+    from staging.outputs import write_edf_annotations
+
+    write_edf_annotations(path, np.asarray(stages), start)
+    return path
+
+
+def test_evaluation_aligns_by_clock_time_and_refuses_a_fractional_offset(tmp_path):
+    import json
+
+    from staging.evaluate import EvaluateError, evaluate
+
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 5, 40)
+    t0 = dt.datetime(2022, 3, 1, 23, 0, 0)
+    (tmp_path / "p").mkdir()
+    pred = _scoring_edf(tmp_path / "p" / "A.annotations.edf", truth, t0)
+    (tmp_path / "r").mkdir()
+    ref = _scoring_edf(tmp_path / "r" / "A_sleepscoring.edf", truth[2:], t0 + dt.timedelta(seconds=60))
+    doc = evaluate(pred, ref, tmp_path / "ev", echo=lambda *_: None)
+    res = doc["recordings"]["a"]
+    assert res["offset_epochs"] == 2 and res["n_compared"] == 38 and res["accuracy"] == 1.0 and res["kappa"] == 1.0
+    assert json.loads((tmp_path / "ev" / "evaluation.json").read_text())["recordings"]["a"]["offset_epochs"] == 2
+    # positionally the same pair disagrees: the offset matters
+    assert evaluate(pred, ref, tmp_path / "ev0", echo=lambda *_: None,
+                    pred_starts={str(pred): t0 + dt.timedelta(seconds=60)})["recordings"]["a"]["accuracy"] < 0.5
+    # PRED later than REF: the reference is cut instead
+    doc = evaluate(ref, pred, tmp_path / "ev2", echo=lambda *_: None)
+    assert doc["recordings"]["a"]["offset_epochs"] == -2 and doc["recordings"]["a"]["accuracy"] == 1.0
+    # 45 s is not a whole number of epochs
+    bad = _scoring_edf(tmp_path / "r" / "B.edf", truth, t0 + dt.timedelta(seconds=45))
+    with pytest.raises(EvaluateError, match=r"^no pair could be evaluated: A\.annotations\.edf / B\.edf: start times "
+                                            r"differ by 45 s .*not a whole number of 30-s epochs"):
+        evaluate(pred, bad, tmp_path / "ev3", echo=lambda *_: None)
