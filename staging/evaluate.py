@@ -51,6 +51,11 @@ _NAME_TAILS = re.compile(r"([-_. ]?(hypnogram|sleepscoring|scoring|annotations|h
                          r"psg|stages?))+$", re.I)
 
 
+YASA_CODES = {"0": 0, "1": 1, "2": 2, "3": 3, "4": 4, "-1": -1}
+"""Integer codes of a one-stage-per-line text file without stage words (YASA; ISRUC's 5 = REM
+is refused, not guessed)."""
+
+
 class EvaluateError(ValueError):
     """A hypnogram that cannot be read or paired (one line naming the file)."""
 
@@ -108,7 +113,12 @@ def read_hypnogram(path: str | Path) -> np.ndarray:
         if name.endswith((".txt", ".csv")):
             from preprocess.core.annotations import read_epoch_text
 
-            return np.asarray(read_epoch_text(path), dtype=int)
+            from preprocess.core.annotations import AnnotationError
+
+            try:
+                return np.asarray(read_epoch_text(path, None), dtype=int)  # the shared stage words
+            except AnnotationError:  # else integer codes, YASA's 0 W 1 N1 2 N2 3 N3 4 REM, -1 unscored
+                return np.asarray(read_epoch_text(path, YASA_CODES), dtype=int)
     except EvaluateError:
         raise
     except Exception as exc:  # any reader failure becomes one line naming the file
@@ -211,6 +221,21 @@ def _files(folder: Path) -> list[Path]:
     return list(chosen.values())
 
 
+def reference_files(folder: Path) -> dict[str, Path]:
+    """Recording key → hypnogram file of a reference folder (one file per recording)."""
+    return {recording_key(p): p for p in _files(Path(folder))}
+
+
+def match_reference(key: str, by_key: dict[str, Path], used=()) -> Path | None:
+    """The reference of recording ``key``: same key, else the unique key differing only in its
+    last character (Sleep-EDF ``SC4001E0`` / ``SC4001EC``) not already ``used``."""
+    match = by_key.get(key)
+    if match is None:
+        near = [k for k in by_key if len(k) == len(key) and k[:-1] == key[:-1] and k not in used]
+        match = by_key[near[0]] if len(near) == 1 else None
+    return match
+
+
 def pair_files(pred: Path, ref: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
     """``(name, pred file, ref file)`` pairs, and one line per file left unpaired.
 
@@ -228,10 +253,7 @@ def pair_files(pred: Path, ref: Path) -> tuple[list[tuple[str, Path, Path]], lis
     pairs, unpaired, used = [], [], set()
     for p in preds:
         key = recording_key(p)
-        match = by_key.get(key)
-        if match is None:
-            near = [k for k in by_key if len(k) == len(key) and k[:-1] == key[:-1] and k not in used]
-            match = by_key[near[0]] if len(near) == 1 else None
+        match = match_reference(key, by_key, used)
         if match is None:
             unpaired.append(f"{p.name}: no reference hypnogram for {key!r} in {ref}")
             continue
@@ -370,6 +392,13 @@ def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", 
     ``pred_starts``: PRED file path (str) → start time, for predictions whose files carry none
     (``inference.py --reference`` passes the recordings' header starts)."""
     pairs, unpaired = pair_files(Path(pred), Path(ref))
+    return evaluate_pairs(pairs, unpaired, out, echo, pred_starts, str(pred), str(ref))
+
+
+def evaluate_pairs(pairs: list, unpaired: list, out: str | Path = "evaluation", echo=print,
+                   pred_starts: dict | None = None, pred_label: str = "", ref_label: str = "") -> dict:
+    """:func:`evaluate` on given ``(name, pred file, ref file)`` pairs (``unpaired``: lines to report)."""
+    pred, ref = pred_label, ref_label
     for line in unpaired:
         echo(f"warning: {line}")
     if not pairs:
@@ -435,5 +464,6 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["EvaluateError", "agreement", "align", "epoch_offset", "evaluate", "evaluate_pair", "evaluation_csv", "main", "pair_files",
+__all__ = ["YASA_CODES", "EvaluateError", "agreement", "align", "epoch_offset", "evaluate", "evaluate_pairs",
+           "match_reference", "reference_files", "evaluate_pair", "evaluation_csv", "main", "pair_files",
            "plot_confusion", "pooled", "read_hypnogram", "read_start_time", "recording_key", "statistic_differences"]

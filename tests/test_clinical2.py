@@ -130,3 +130,46 @@ def test_evaluation_aligns_by_clock_time_and_refuses_a_fractional_offset(tmp_pat
     with pytest.raises(EvaluateError, match=r"^no pair could be evaluated: A\.annotations\.edf / B\.edf: start times "
                                             r"differ by 45 s .*not a whole number of 30-s epochs"):
         evaluate(pred, bad, tmp_path / "ev3", echo=lambda *_: None)
+
+
+# ------------------------------------------------------------------ inference.py --reference
+
+
+def test_inference_reference_matches_staging_evaluate_on_the_bundled_example(tmp_path, tiny_weights, capsys):
+    import json
+    import shutil
+
+    import inference
+    from staging import EXAMPLE
+    from staging.evaluate import evaluate
+
+    truth = EXAMPLE.with_name("simulated_night.stages.txt")
+    out = tmp_path / "out"
+    code = inference.main([str(EXAMPLE), "--out", str(out), "--weights", str(tiny_weights), "--no-progress",
+                           "--formats", "csv,stats", "--reference", str(truth)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0, lines
+    got = json.loads((out / "evaluation.json").read_text())
+    assert (out / "evaluation.csv").is_file() and (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    want = evaluate(out / "simulated_night.hypnogram.csv", truth, tmp_path / "ev", echo=lambda *_: None)
+    assert got["recordings"] == want["recordings"] and got["pooled"] == want["pooled"]
+    res = got["recordings"]["simulated_night"]
+    assert res["n_epochs_ref"] == res["n_epochs_pred"] == 90 and res["offset_epochs"] == 0
+    assert (out / "evaluation.csv").read_text() == (tmp_path / "ev" / "evaluation.csv").read_text()
+    assert any(ln.startswith("pooled: 90 epochs") for ln in lines), lines
+    # a folder of scorings, paired by recording name; a staged recording without a scoring fails
+    from staging.batch import FileResult
+
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    shutil.copy(truth, refs / "simulated_night.txt")
+    shutil.copy(out / "simulated_night.hypnogram.csv", out / "other.hypnogram.csv")
+    staged = [FileResult(EXAMPLE, "simulated_night", "ok"), FileResult(tmp_path / "other.edf", "other", "skipped")]
+    assert inference.compare_with_reference(staged, str(out), str(refs)) == 1
+    doc = json.loads((out / "evaluation.json").read_text())
+    assert list(doc["recordings"]) == ["simulated_night"] and doc["recordings"]["simulated_night"] == res | {
+        "ref_file": str(refs / "simulated_night.txt")}
+    assert any(u.startswith("other: no reference scoring for it") for u in doc["unpaired"])
+    # one scoring file for two recordings is refused with one line
+    assert inference.compare_with_reference(staged, str(out), str(truth)) == 1
+    assert "is one file but 2 recordings were staged" in capsys.readouterr().err
