@@ -189,14 +189,19 @@ def _collect_warnings(logger_name: str = "preprocess"):
             records.append(record.getMessage())
 
     logger = logging.getLogger(logger_name)
-    handler, propagate = _Handler(logging.WARNING), logger.propagate
+    handler, propagate, level = _Handler(logging.WARNING), logger.propagate, logger.level
     logger.addHandler(handler)
     logger.propagate = False
+    # The report must not depend on how the caller configured logging: a "preprocess" logger left at
+    # ERROR (by a preprocessing worker, or a user silencing the console) would drop these warnings
+    # from the outputs they belong in.
+    logger.setLevel(logging.WARNING)
     try:
         yield records
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
+        logger.setLevel(level)
 
 
 def _reason(exc: BaseException, path: Path) -> str:

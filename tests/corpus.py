@@ -265,7 +265,7 @@ def _one_channel_spr_zero(p):
     write(p, {**PSG, "Pleth": (128.0, 10, 1.0)})
     patch_signal(p, "samples", 5, "0")  # the header now says the last signal occupies nothing
     data = p.read_bytes()
-    ns, hb = 6, 256 * 7
+    hb = 256 * 7  # header bytes: 256 + 256 per signal (6 signals)
     rec_old, rec_new = (128 * 3 + 64 * 2 + 128) * 2, (128 * 3 + 64 * 2) * 2
     records = [data[hb + k * rec_old: hb + k * rec_old + rec_new] for k in range(300)]
     p.write_bytes(data[:hb] + b"".join(records))

@@ -29,8 +29,18 @@ from preprocess.datasets import get_dataset
 from simulate import raw_misc
 from tests.conftest import real_file
 
-logging.getLogger("preprocess").setLevel(logging.ERROR)
 STAGE_NAMES = ("W", "N1", "N2", "N3", "REM")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _quiet_preprocess_log():
+    """The simulated sources warn by design; silenced for this module only (restored afterwards, so
+    other modules' tests see the logger as configured)."""
+    logger = logging.getLogger("preprocess")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
 
 
 def run(name: str, src: Path, dst: Path) -> dict:

@@ -401,3 +401,26 @@ def test_dataset_labelled_files_staged_with_their_eeg(corpus_run):
     assert (shhs["montage"]["C3"], shhs["montage"]["C4"]) == ("EEG(sec)", "EEG")
     mesa = json.loads((out / "mesa_like.stats.json").read_text())
     assert mesa["layout"] == "mesa" and mesa["channels"] == ["C4", "E1", "E2", "Chin"] and mesa["montage"]["C4"] == "EEG3"
+
+
+def test_reader_warnings_reach_the_outputs_whatever_the_log_level(tmp_path, tiny_weights):
+    """A "preprocess" logger left at ERROR (as a preprocessing worker or a quiet caller leaves it) must
+    not drop what was tolerated from the file's outputs; the caller's level is restored afterwards."""
+    import logging
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    case, make = next((c, make) for c, make in corpus.CASES if c.name == "data_cut.edf")
+    make(folder / case.name)
+    logger = logging.getLogger("preprocess")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        code, lines = cli(folder / case.name, "--out", tmp_path / "out", "--weights", tiny_weights)
+        assert logger.level == logging.ERROR
+    finally:
+        logger.setLevel(level)
+    assert code == 0
+    doc = json.loads((tmp_path / "out" / "data_cut.stats.json").read_text())
+    assert doc["warnings"] == [case.reason]
+    assert any(f"warning: {case.reason}" in line for line in lines), lines

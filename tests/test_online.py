@@ -14,7 +14,7 @@ import scipy.signal as sps
 import torch
 
 from preprocess.core.channels import CHANNEL_INDEX, Source, resolve_montage
-from preprocess.core.signal import EPOCH_SAMPLES, SFREQ, SignalParams
+from preprocess.core.signal import SFREQ, SignalParams
 from staging.online import (
     ANTIALIAS_HZ,
     CausalChain,

@@ -116,7 +116,12 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path):
 # ---- learning on simulated PSG: train on one simulated montage, test on another ---------------
 
 # Measured on simulated data (2-core CPU, this configuration): held-out Sleep-EDF-montage accuracy
-# 0.74 after 60 steps and 0.85 after 80 steps; chance (5 classes) is 0.2, the majority class ~0.35.
+# 0.75 after 80 steps (kappa 0.66, 216 s CPU); chance (5 classes) is 0.2, the majority class ~0.35.
+# The realism-calibrated simulator (site-dependent spectra, per-recording amplifier filters/gain)
+# made the cross-montage task harder: trained on its default spread the model reached 0.54 (the old
+# simulator gave 0.85 with the same code). The training nights are therefore domain-randomised
+# (spread=2: wider tilt, amplitude, noise, filters, gain), as for the shipped demo weights; the test
+# nights keep the default realism.
 LEARN_BAR = 0.60
 
 
@@ -135,7 +140,7 @@ def test_learns_simulated_psg_and_transfers_to_another_montage(tmp_path):
     from preprocess.datasets import get_dataset
 
     t0, cpu0 = time.time(), time.process_time()
-    simulate.generate(tmp_path / "raw" / "hmc", 8, seed=11, dataset="hmc", hours=2.0)
+    simulate.generate(tmp_path / "raw" / "hmc", 8, seed=11, dataset="hmc", hours=2.0, spread=2.0)
     simulate.generate(tmp_path / "raw" / "sleepedf", 4, seed=12, dataset="sleepedf", hours=2.0)
     run_dataset(get_dataset("hmc"), tmp_path / "raw" / "hmc", tmp_path / "train", progress=False)
     run_dataset(get_dataset("sleepedf"), tmp_path / "raw" / "sleepedf", tmp_path / "test", progress=False)
