@@ -144,8 +144,14 @@ def compare_with_reference(results, out: str, reference: str) -> int:
     Returns 0 when every staged recording was evaluated, 1 otherwise (reasons printed)."""
     from pathlib import Path
 
-    from staging.evaluate import (EvaluateError, evaluate_pairs, match_reference, read_start_time,
-                                  recording_key, reference_files)
+    from staging.evaluate import (
+        EvaluateError,
+        evaluate_pairs,
+        match_reference,
+        read_start_time,
+        recording_key,
+        reference_files,
+    )
 
     ref = Path(reference)
     done = [r for r in results if r.status in ("ok", "skipped")]
@@ -160,7 +166,7 @@ def compare_with_reference(results, out: str, reference: str) -> int:
     try:
         if ref.is_dir():
             by_key, used = reference_files(ref), set()
-            for name, (r, f) in preds.items():
+            for name, (_r, f) in preds.items():
                 match = match_reference(recording_key(f), by_key, used)
                 if match is None:
                     lost.append(f"{name}: no reference scoring for it in {ref}")

@@ -111,9 +111,7 @@ def read_hypnogram(path: str | Path) -> np.ndarray:
 
             return np.asarray(read_nsrr_annot(path), dtype=int)
         if name.endswith((".txt", ".csv")):
-            from preprocess.core.annotations import read_epoch_text
-
-            from preprocess.core.annotations import AnnotationError
+            from preprocess.core.annotations import AnnotationError, read_epoch_text
 
             try:
                 return np.asarray(read_epoch_text(path, None), dtype=int)  # the shared stage words

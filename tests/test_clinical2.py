@@ -43,7 +43,6 @@ def test_hypnodensity_edf_any_length_reads_back(tmp_path, n):
         want = np.nan_to_num(night.probs, nan=0.0)
         for i, sig in enumerate(edf.signals):
             np.testing.assert_allclose(sig.data, want[:, i], atol=1.0 / 65535)
-        texts = [a.text for a in edf.annotations]
         stage_anns = [a for a in edf.annotations if a.text.startswith("Sleep stage")]
         assert len(stage_anns) == n and stage_anns[3].text == "Sleep stage ?"
         assert [a.onset for a in stage_anns] == [30.0 * i for i in range(n)]
