@@ -349,7 +349,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", default="1,0",
                    help="torch thread counts to time each config with, comma-separated; 0 = torch's choice "
-                        "(one per core). Default 1,0: inference.py's default (1) next to all cores")
+                        "(one per core). Default 1,0: one thread next to inference.py's default (all cores)")
     p.add_argument("--channels", default="", help="canonical channels to use, e.g. C4,E1,Chin (default: all)")
     p.add_argument("--no-yasa", action="store_true")
     p.add_argument("--from-preprocessed", nargs="?", const="", default=None, metavar="H5")
