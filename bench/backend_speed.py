@@ -1,15 +1,19 @@
-"""Opt-in int8 sequence encoder (``--int8``) against float32 on one SIMULATED 8-h night.
+"""Opt-in int8 (``--int8``) and ONNX Runtime (``--backend onnxruntime``) against torch float32.
+
+On one SIMULATED 8-h night.
 
 The night is the one ``bench/inference_speed.py`` generates (cached in its ``--cache``); it goes
 through the signal chain once (untimed), then the model part (CNN + windows + voting) runs in
-float32 and with :func:`models.quantize.quantize_sequence_encoder`, in the same process and
-order-alternated, for each weights file. One line per weights: model ``cpu_s`` and wall of each,
-the speed-up, the fraction of epochs with the same stage and the largest probability difference.
+float32, with :func:`models.quantize.quantize_sequence_encoder` and through ONNX Runtime
+(:class:`models.onnx_export.OnnxLPSGM`), in the same process and order-alternated, for each
+weights file. One line per weights and variant: model ``cpu_s`` and wall of float32 and of the
+variant, the speed-up, the fraction of epochs with the same stage and the largest probability
+difference.
 
 Usage::
 
-    nice -n 10 python bench/int8_speed.py                       # demo weights + random-init N=6
-    python bench/int8_speed.py --threads 1 --stride 10
+    nice -n 10 python bench/backend_speed.py                       # demo weights + random-init N=6
+    python bench/backend_speed.py --threads 1 --stride 10
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ def main() -> None:
     import torch
 
     from inference_speed import random_weights, simulated_night
+    from models.onnx_export import OnnxLPSGM
     from models.quantize import quantize_sequence_encoder
     from preprocess.core.edf import EdfReader
     from preprocess.core.pipeline import load_montage
@@ -58,21 +63,27 @@ def main() -> None:
     idx = channel_indices(m.channels)
     for weights in (find_weights(None).path, random_weights(cache, 6)):
         fp32 = load_model(find_weights(str(weights)), "cpu")
-        int8 = quantize_sequence_encoder(fp32)
-        runs = {"fp32": [], "int8": []}
+        tmp = tempfile.TemporaryDirectory()
+        models = {"fp32": fp32, "int8": quantize_sequence_encoder(fp32),
+                  "onnxruntime": OnnxLPSGM(fp32, tmp.name, threads=a.threads)}
+        runs = {k: [] for k in models}
         probs = {}
-        for name in ("fp32", "int8", "int8", "fp32"):  # alternated: load drift hits both alike
-            model = fp32 if name == "fp32" else int8
+        order = list(models) + list(models)[::-1]  # alternated: load drift hits every variant alike
+        for name in order:
+            model = models[name]
             probs[name], c, t = timed(lambda: predict_proba(model, m.signals, idx, a.stride, 32, "cpu"))
             runs[name].append((c, t))
-        (c32, t32), (c8, t8) = (min(runs[k]) for k in ("fp32", "int8"))
-        same = float(np.mean(probs["fp32"].argmax(1) == probs["int8"].argmax(1)))
-        diff = float(np.abs(probs["fp32"] - probs["int8"]).max())
-        print(f"int8_speed weights={Path(weights).name} night={a.hours:g}h-simulated epochs={len(probs['fp32'])} "
-              f"channels={len(idx)} stride={a.stride} threads={a.threads} fp32_cpu_s={c32:.2f} int8_cpu_s={c8:.2f} "
-              f"speedup_cpu={c32 / c8:.2f} fp32_s={t32:.2f} int8_s={t8:.2f} "
-              f"stage_agreement={same:.4f} ({int(round((1 - same) * len(probs['fp32'])))} epochs differ) "
-              f"max_prob_diff={diff:.4f}", flush=True)
+        c32, t32 = min(runs["fp32"])
+        for name in ("int8", "onnxruntime"):
+            c, t = min(runs[name])
+            same = float(np.mean(probs["fp32"].argmax(1) == probs[name].argmax(1)))
+            diff = float(np.abs(probs["fp32"] - probs[name]).max())
+            n = len(probs["fp32"])
+            print(f"backend_speed {name} weights={Path(weights).name} night={a.hours:g}h-simulated epochs={n} "
+                  f"channels={len(idx)} stride={a.stride} threads={a.threads} fp32_cpu_s={c32:.2f} "
+                  f"{name}_cpu_s={c:.2f} speedup_cpu={c32 / c:.2f} fp32_s={t32:.2f} {name}_s={t:.2f} "
+                  f"stage_agreement={same:.4f} ({int(round((1 - same) * n))} epochs differ) "
+                  f"max_prob_diff={diff:.2e}", flush=True)
 
 
 if __name__ == "__main__":
