@@ -16,10 +16,12 @@ examples:
   python inference.py /data/psg /data/more.bdf     # folders (recursive) and files
   python inference.py /data/psg --formats all --stride 1 --device cuda
   python inference.py night.edf --channels '{"C3": [["C3", "M2"]], "E1": "LOC", "Chin": [["Chin1", "Chin2"]]}'
+  python inference.py night.edf --reference night_sleepscoring.edf   # + agreement with a scorer
   python inference.py night.edf --channels my_montage.json --weights weights/ched32_seqed64_ch9_seql20_block6.pth
 
 outputs per recording NAME (in --out): NAME.hypnogram.csv, NAME.stats.json, NAME.png
-[, NAME.STA, NAME.annotations.edf], and summary.csv for the batch.
+[, NAME.STA, NAME.annotations.edf], and summary.csv for the batch; with --reference also
+evaluation.json, evaluation.csv and confusion.png (agreement with the manual scoring).
 exit code: 0 when every file was staged (or skipped because its outputs exist), 1 when any
 file failed, 2 for invalid arguments (no weights, bad --channels, no GPU for --device cuda,
 --out being a file), 130 when interrupted (Ctrl-C; rerun to resume).
@@ -97,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--review-threshold", type=float, metavar="P",
                    help="list the epochs to review: flagged ones and those whose max probability is below P "
                         "(printed, and stored in NAME.stats.json)")
+    g.add_argument("--reference", metavar="SCORING",
+                   help="manual scoring to compare with after staging: a hypnogram file in any format "
+                        "python -m staging.evaluate reads (one recording), or a folder of them paired by "
+                        "recording name; writes evaluation.json, evaluation.csv and confusion.png into --out")
     p.add_argument("--explain", metavar="EPOCHS",
                    help="also explain these epochs (Grad-CAM + channel attribution, docs/explain.md): all, "
                         "100-140, low-confidence[:P] or a stage W|N1|N2|N3|REM; writes NAME.explain.npz and "
@@ -148,7 +154,58 @@ def main(argv: list[str] | None = None) -> int:
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
     print(f"done: {counts['ok']} staged, {counts['skipped']} skipped, {counts['failed']} failed; "
           f"outputs in {args.out}/ (summary: {args.out}/summary.csv)")
+    if args.reference:
+        code = max(code, compare_with_reference(results, args.out, args.reference))
     return code
+
+
+def compare_with_reference(results, out: str, reference: str) -> int:
+    """Agreement of the staged recordings with a manual scoring (:mod:`staging.evaluate`).
+
+    Returns 0 when every staged recording was evaluated, 1 otherwise (reasons printed)."""
+    from pathlib import Path
+
+    from staging.evaluate import (EvaluateError, evaluate_pairs, match_reference, read_start_time,
+                                  recording_key, reference_files)
+
+    ref = Path(reference)
+    done = [r for r in results if r.status in ("ok", "skipped")]
+    preds = {}
+    for r in done:  # our richest hypnogram output of each recording
+        found = [Path(out) / f"{r.name}{s}" for s in (".hypnogram.csv", ".hypnodensity.npz", ".annotations.edf")]
+        found = [f for f in found if f.is_file()]
+        if found:
+            preds[r.name] = (r, found[0])
+    lost = [f"{r.name}: no hypnogram output to compare (add csv to --formats)" for r in done if r.name not in preds]
+    pairs, starts = [], {}
+    try:
+        if ref.is_dir():
+            by_key, used = reference_files(ref), set()
+            for name, (r, f) in preds.items():
+                match = match_reference(recording_key(f), by_key, used)
+                if match is None:
+                    lost.append(f"{name}: no reference scoring for it in {ref}")
+                    continue
+                used.add(recording_key(match))
+                pairs.append((name, f, match))
+        elif ref.is_file():
+            if len(preds) != 1:
+                raise EvaluateError(f"--reference {ref.name} is one file but {len(preds)} recordings were staged; "
+                                    "give a folder of scorings paired by recording name")
+            ((name, (r, f)),) = preds.items()
+            pairs.append((name, f, ref))
+        else:
+            raise EvaluateError(f"--reference {reference}: no such file or folder")
+        for name, f, _ in pairs:  # clock alignment: the recording's own start when the output has none
+            r = preds[name][0]
+            if read_start_time(f) is None and Path(r.path).suffix.lower() in (".edf", ".bdf"):
+                starts[str(f)] = read_start_time(r.path)
+        print(f"agreement with the reference scoring {reference}:")
+        doc = evaluate_pairs(pairs, lost, out, print, starts, str(out), str(reference))
+    except EvaluateError as exc:
+        print(f"error: --reference: {exc}", file=sys.stderr)
+        return 1
+    return 1 if doc["failed"] or lost else 0
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ def stage_with_weights(rec: dict, weights: Path, tmp: Path) -> np.ndarray:
            "--channels", ch, "--stride", "1", "--formats", "csv", "--no-progress", "--device", "cpu"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     csv = next(out.glob("*.hypnogram.csv"))
-    rows = [ln.split(",") for ln in csv.read_text().splitlines()[1:] if ln]
+    lines = [ln for ln in csv.read_text().splitlines() if ln and not ln.startswith("#")]  # comment header
+    rows = [ln.split(",") for ln in lines[1:]]
     return np.array([STAGE.get(r[2], -1) for r in rows], dtype=int)
 
 

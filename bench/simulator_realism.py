@@ -257,8 +257,8 @@ def simulated(profile: str, nights: int, seed: int, nets, keep: Path | None) -> 
                 n = int(30 * fs)
                 idx = np.flatnonzero(st == 4)
                 if len(idx):
-                    cat = lambda x: np.concatenate([x[i * n : (i + 1) * n] for i in idx])  # noqa: E731
-                    rems.append(rem_features(cat(sig["loc"]), cat(sig["roc"]), fs))
+                    loc, roc = (np.concatenate([sig[k][i * n : (i + 1) * n] for i in idx]) for k in ("loc", "roc"))
+                    rems.append(rem_features(loc, roc, fs))
             for k, p in _judges(sig, nets).items():
                 m = min(len(p), len(st))  # GSSC drops a trailing partial epoch
                 ok = st[:m] >= 0  # movement / unknown epochs ignored

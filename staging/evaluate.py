@@ -5,8 +5,13 @@ PRED and REF are hypnograms in any format the project reads — our ``NAME.hypno
 ``*_sleepscoring.edf``, our ``NAME.annotations.edf``), NSRR/Profusion XML, NSRR ``.annot``,
 one-stage-per-line text — or two folders, paired by recording name (:func:`pair_files`).
 
-Epochs are compared position by position from the start of both hypnograms (both count 30-s
-epochs from the recording start), over the shorter of the two; epochs unknown in either (−1:
+Epochs are aligned by clock time when both files carry a start time (the header of an EDF+
+scoring / annotation file; for our ``NAME.hypnogram.csv`` / ``.hypnodensity.npz`` the
+``start_time`` of the ``NAME.stats.json`` beside it): REF starting ``k`` epochs after PRED is
+compared with PRED from epoch ``k`` on (``offset_epochs`` in the outputs). A start difference
+that is not a whole number of 30-s epochs (± 1 s) is refused with a one-line reason. Otherwise
+epochs are compared position by position from the start of both hypnograms. Either way the
+comparison runs over the common length; epochs unknown in either (−1:
 unscored, movement, ``?``) are left out of the agreement figures and counted. Reported per
 recording and pooled over all epochs of all recordings:
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -43,6 +49,11 @@ HYPNOGRAM_SUFFIXES = (".hypnogram.csv", ".hypnodensity.npz", ".annotations.edf",
 """Files a folder is searched for (our outputs first)."""
 _NAME_TAILS = re.compile(r"([-_. ]?(hypnogram|sleepscoring|scoring|annotations|hypnodensity|nsrr|profusion|"
                          r"psg|stages?))+$", re.I)
+
+
+YASA_CODES = {"0": 0, "1": 1, "2": 2, "3": 3, "4": 4, "-1": -1}
+"""Integer codes of a one-stage-per-line text file without stage words (YASA; ISRUC's 5 = REM
+is refused, not guessed)."""
 
 
 class EvaluateError(ValueError):
@@ -102,13 +113,76 @@ def read_hypnogram(path: str | Path) -> np.ndarray:
         if name.endswith((".txt", ".csv")):
             from preprocess.core.annotations import read_epoch_text
 
-            return np.asarray(read_epoch_text(path), dtype=int)
+            from preprocess.core.annotations import AnnotationError
+
+            try:
+                return np.asarray(read_epoch_text(path, None), dtype=int)  # the shared stage words
+            except AnnotationError:  # else integer codes, YASA's 0 W 1 N1 2 N2 3 N3 4 REM, -1 unscored
+                return np.asarray(read_epoch_text(path, YASA_CODES), dtype=int)
     except EvaluateError:
         raise
     except Exception as exc:  # any reader failure becomes one line naming the file
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EvaluateError(f"{path.name}: cannot read as a hypnogram ({text})") from None
     raise EvaluateError(f"{path.name}: unknown hypnogram format (expected one of {', '.join(HYPNOGRAM_SUFFIXES)})")
+
+
+def read_start_time(path: str | Path) -> dt.datetime | None:
+    """Clock time of the first epoch of a hypnogram file, or None when it carries none.
+
+    EDF/BDF: the header start. Our ``NAME.hypnogram.csv`` / ``NAME.hypnodensity.npz``: the
+    ``start_time`` of ``NAME.stats.json`` beside it. Other formats: None.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    try:
+        if name.endswith((".edf", ".bdf")):
+            from preprocess.core.edf import read_start
+
+            return read_start(path)
+        for suffix in (".hypnogram.csv", ".hypnodensity.npz"):
+            if name.endswith(suffix):
+                stats = path.with_name(path.name[: -len(suffix)] + ".stats.json")
+                if stats.is_file():
+                    value = json.loads(stats.read_text(encoding="utf-8")).get("start_time")
+                    return dt.datetime.fromisoformat(value) if value else None
+    except (OSError, ValueError, TypeError):
+        return None
+    return None
+
+
+def epoch_offset(pred_start: dt.datetime | None, ref_start: dt.datetime | None, epoch_seconds: float = 30.0,
+                 where: str = "") -> int:
+    """Epochs from the first PRED epoch to the first REF epoch (0 when either start is unknown).
+
+    Raises
+    ------
+    EvaluateError
+        The starts differ by more than 1 s from a whole number of epochs.
+
+    Examples
+    --------
+    >>> t = dt.datetime(2020, 1, 1, 22, 0, 0)
+    >>> epoch_offset(t, t + dt.timedelta(seconds=60)), epoch_offset(t + dt.timedelta(seconds=90.4), t)
+    (2, -3)
+    """
+    from preprocess.core.annotations import start_offset
+
+    if pred_start is None or ref_start is None:
+        return 0
+    diff = start_offset(ref_start, pred_start)  # s from the PRED start to the REF start
+    k = int(round(diff / epoch_seconds))
+    if abs(diff - k * epoch_seconds) > 1.0:
+        raise EvaluateError(f"{where}start times differ by {diff:g} s ({pred_start:%H:%M:%S} vs {ref_start:%H:%M:%S}), "
+                            f"not a whole number of {epoch_seconds:g}-s epochs: cannot align the epochs")
+    return k
+
+
+def align(pred: np.ndarray, ref: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """PRED and REF cut so that index ``i`` is the same clock epoch (``offset``: :func:`epoch_offset`)."""
+    if offset > 0:
+        return pred[offset:], ref
+    return pred, ref[-offset:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,6 +221,21 @@ def _files(folder: Path) -> list[Path]:
     return list(chosen.values())
 
 
+def reference_files(folder: Path) -> dict[str, Path]:
+    """Recording key → hypnogram file of a reference folder (one file per recording)."""
+    return {recording_key(p): p for p in _files(Path(folder))}
+
+
+def match_reference(key: str, by_key: dict[str, Path], used=()) -> Path | None:
+    """The reference of recording ``key``: same key, else the unique key differing only in its
+    last character (Sleep-EDF ``SC4001E0`` / ``SC4001EC``) not already ``used``."""
+    match = by_key.get(key)
+    if match is None:
+        near = [k for k in by_key if len(k) == len(key) and k[:-1] == key[:-1] and k not in used]
+        match = by_key[near[0]] if len(near) == 1 else None
+    return match
+
+
 def pair_files(pred: Path, ref: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
     """``(name, pred file, ref file)`` pairs, and one line per file left unpaired.
 
@@ -164,10 +253,7 @@ def pair_files(pred: Path, ref: Path) -> tuple[list[tuple[str, Path, Path]], lis
     pairs, unpaired, used = [], [], set()
     for p in preds:
         key = recording_key(p)
-        match = by_key.get(key)
-        if match is None:
-            near = [k for k in by_key if len(k) == len(key) and k[:-1] == key[:-1] and k not in used]
-            match = by_key[near[0]] if len(near) == 1 else None
+        match = match_reference(key, by_key, used)
         if match is None:
             unpaired.append(f"{p.name}: no reference hypnogram for {key!r} in {ref}")
             continue
@@ -299,9 +385,20 @@ def plot_confusion(path: Path, confusion, title: str = "") -> None:
     plt.close(fig)
 
 
-def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", echo=print) -> dict:
-    """Evaluate PRED against REF (files or folders); write the outputs; return the JSON document."""
+def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", echo=print,
+             pred_starts: dict | None = None) -> dict:
+    """Evaluate PRED against REF (files or folders); write the outputs; return the JSON document.
+
+    ``pred_starts``: PRED file path (str) → start time, for predictions whose files carry none
+    (``inference.py --reference`` passes the recordings' header starts)."""
     pairs, unpaired = pair_files(Path(pred), Path(ref))
+    return evaluate_pairs(pairs, unpaired, out, echo, pred_starts, str(pred), str(ref))
+
+
+def evaluate_pairs(pairs: list, unpaired: list, out: str | Path = "evaluation", echo=print,
+                   pred_starts: dict | None = None, pred_label: str = "", ref_label: str = "") -> dict:
+    """:func:`evaluate` on given ``(name, pred file, ref file)`` pairs (``unpaired``: lines to report)."""
+    pred, ref = pred_label, ref_label
     for line in unpaired:
         echo(f"warning: {line}")
     if not pairs:
@@ -310,7 +407,11 @@ def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", 
     for name, p, r in pairs:
         try:
             a, b = read_hypnogram(p), read_hypnogram(r)
-            results[name] = {"pred_file": str(p), "ref_file": str(r), **evaluate_pair(a, b)}
+            p_start = (pred_starts or {}).get(str(p)) or read_start_time(p)
+            offset = epoch_offset(p_start, read_start_time(r), where=f"{p.name} / {r.name}: ")
+            a, b = align(a, b, offset)
+            results[name] = {"pred_file": str(p), "ref_file": str(r), "offset_epochs": offset,
+                             **evaluate_pair(a, b)}
             stages[name] = (a, b)
         except EvaluateError as exc:
             failed[name] = str(exc)
@@ -320,7 +421,9 @@ def evaluate(pred: str | Path, ref: str | Path, out: str | Path = "evaluation", 
         length = "" if res["n_epochs_pred"] == res["n_epochs_ref"] else \
             f" (lengths {res['n_epochs_pred']} vs {res['n_epochs_ref']}: compared the first {res['n_epochs']})"
         echo(f"{name}: {res['n_compared']} epochs, accuracy {_fmt(res['accuracy'])}, kappa {_fmt(res['kappa'])}, "
-             f"macro-F1 {_fmt(res['macro_f1'])}{length}")
+             f"macro-F1 {_fmt(res['macro_f1'])}{length}"
+             + (f"; REF starts {offset} epoch(s) after PRED, aligned by clock time" if offset > 0 else
+                f"; PRED starts {-offset} epoch(s) after REF, aligned by clock time" if offset < 0 else ""))
     if not results:
         raise EvaluateError("no pair could be evaluated: " + "; ".join(failed.values()))
     pool = pooled(results, stages)
@@ -361,5 +464,6 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["EvaluateError", "agreement", "evaluate", "evaluate_pair", "evaluation_csv", "main", "pair_files",
-           "plot_confusion", "pooled", "read_hypnogram", "recording_key", "statistic_differences"]
+__all__ = ["YASA_CODES", "EvaluateError", "agreement", "align", "epoch_offset", "evaluate", "evaluate_pairs",
+           "match_reference", "reference_files", "evaluate_pair", "evaluation_csv", "main", "pair_files",
+           "plot_confusion", "pooled", "read_hypnogram", "read_start_time", "recording_key", "statistic_differences"]

@@ -15,7 +15,8 @@
                                                    sample per 30-s data record, physical range
                                                    0–1) beside one ``Sleep stage …`` annotation
                                                    per epoch, starting at the recording's start
-                                                   time, so EDFbrowser shows it under the PSG.
+                                                   time, so EDFbrowser shows it under the PSG; a
+                                                   0-s note at onset 0 names the signals.
 =================================================  ================================================
 """
 
@@ -129,10 +130,22 @@ def write_npz(path: Path, night: StagedNight, epoch_seconds: float = 30.0, marks
     atomic_write(path, write)
 
 
+HYPNODENSITY_NOTE = "LPSGM hypnodensity: p_W p_N1 p_N2 p_N3 p_REM, one value per {:g}-s epoch"
+"""Text of the 0-s annotation at onset 0 describing the signals of ``NAME.hypnodensity.edf``."""
+
+
 def write_hypnodensity_edf(path: Path, night: StagedNight, start: dt.datetime | None,
                            epoch_seconds: float = 30.0, marks=()) -> None:
     """``NAME.hypnodensity.edf``: probabilities as EDF signals + stage annotations (edfio);
-    ``marks`` (DEMO weights, warnings) as 0-s annotations at onset 0, as in ``NAME.annotations.edf``."""
+    ``marks`` (DEMO weights, warnings) as 0-s annotations at onset 0, as in ``NAME.annotations.edf``.
+
+    One data record per epoch, one sample per record and signal. edfio sizes the annotation
+    signal from its longest record (``spr`` samples per ``epoch_seconds``-s record) and refuses
+    the file when ``n_records * spr / (spr / 30)`` misses ``30 * n_records`` by a rounding
+    error (it did for 8-h nights). ``spr / 30`` is exact when ``spr`` is a multiple of 15, so
+    the note annotation of record 0 (the longest record: it also holds the marks) is padded
+    with trailing spaces until edfio accepts the durations (at most 30 tries, one per byte).
+    """
     import edfio
 
     probs = np.nan_to_num(night.probs, nan=0.0)  # EDF has no NaN: unknown epochs are 0 and annotated "?"
@@ -145,9 +158,17 @@ def write_hypnodensity_edf(path: Path, night: StagedNight, start: dt.datetime | 
     kw = {}
     if start is not None:
         kw = {"starttime": start.time().replace(microsecond=0), "recording": edfio.Recording(startdate=start.date())}
-    edf = edfio.Edf(signals, annotations=anns, data_record_duration=epoch_seconds, **kw)
+    note = HYPNODENSITY_NOTE.format(epoch_seconds)
+    for pad in range(32):
+        try:
+            edf = edfio.Edf(signals, annotations=[edfio.EdfAnnotation(0.0, 0.0, note + " " * pad)] + anns,
+                            data_record_duration=epoch_seconds, **kw)
+            break
+        except ValueError as exc:
+            if not str(exc).startswith("Inconsistent signal durations") or pad == 31:
+                raise
     atomic_write(path, lambda tmp: edf.write(tmp))
 
 
-__all__ = ["BIDS_COLUMNS", "BIDS_SIDECAR", "bids_events_tsv", "bids_label", "bids_path", "write_bids",
+__all__ = ["BIDS_COLUMNS", "BIDS_SIDECAR", "HYPNODENSITY_NOTE", "bids_events_tsv", "bids_label", "bids_path", "write_bids",
            "write_hypnodensity_edf", "write_npz"]

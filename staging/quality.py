@@ -17,7 +17,10 @@ Per-epoch problem kinds, in the order they are reported in the ``flag`` column:
                 peak-to-peak amplitude below ``FLAT_PTP_UV`` (0.1 µV, about one step of a
                 16-bit recorder; exactly 0 for a non-voltage unit).
 ``saturated``   at least ``SATURATED_SHARE`` (5 %) of the epoch's samples sit at the
-                channel's extreme values (the digital limits of a clipped recorder).
+                channel's limits: the header's physical minimum/maximum when the reader
+                exposes them (EDF/BDF: ``EdfReader.physical_range``; a clipping recorder
+                writes its digital limits, which calibrate to exactly those values), else
+                the channel's observed extreme values.
 ``gap``         the channel ends before the epoch does (a channel shorter than the
                 recording, or a gap the reader reports).
 ``artefact``    a 1-s segment with a peak-to-peak amplitude above ``ARTEFACT_PTP_UV``
@@ -100,7 +103,7 @@ def _segments(x: np.ndarray, sfreq: float, n_epochs: int, epoch_seconds: float) 
 
 
 def epoch_masks(x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg", volts: bool = True,
-                epoch_seconds: float = 30.0) -> np.ndarray:
+                epoch_seconds: float = 30.0, limits: tuple[float, float] | None = None) -> np.ndarray:
     """Per-epoch problem bit masks of one raw channel.
 
     Parameters
@@ -115,6 +118,9 @@ def epoch_masks(x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg", v
     volts : bool
         Whether ``x`` is a voltage (amplitude thresholds apply).
     epoch_seconds : float
+    limits : (float, float), optional
+        Header ``(physical min, physical max)`` in the unit of ``x``; saturation is judged
+        against them. ``None``: against the observed minimum and maximum of ``x``.
 
     Returns
     -------
@@ -145,7 +151,7 @@ def epoch_masks(x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg", v
     flat_seg = (ptp < FLAT_PTP_UV * scale) if volts else (ptp == 0)
     flat_seg &= present.all(axis=2)
     masks[flat_seg.mean(axis=1) >= FLAT_SEGMENT_SHARE] |= BIT["flat"]
-    lo, hi = np.min(x[finite_x]), np.max(x[finite_x])
+    lo, hi = limits if limits is not None else (np.min(x[finite_x]), np.max(x[finite_x]))
     if hi > lo:
         tol = 1e-6 * (hi - lo)
         at_limit = (np.abs(seg - lo) <= tol) | (np.abs(seg - hi) <= tol)
@@ -170,9 +176,11 @@ def describe_mask(mask: int, outside_tib: bool = False) -> str:
 
 
 def check_channel(label: str, x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg",
-                  volts: bool = True, epoch_seconds: float = 30.0) -> ChannelQuality:
-    """Per-epoch masks of one raw channel and whether the whole channel must be dropped."""
-    masks = epoch_masks(x, sfreq, n_epochs, kind, volts, epoch_seconds)
+                  volts: bool = True, epoch_seconds: float = 30.0,
+                  limits: tuple[float, float] | None = None) -> ChannelQuality:
+    """Per-epoch masks of one raw channel and whether the whole channel must be dropped
+    (``limits``: header physical range, see :func:`epoch_masks`)."""
+    masks = epoch_masks(x, sfreq, n_epochs, kind, volts, epoch_seconds, limits)
     q = ChannelQuality(label, masks)
     finite = np.isfinite(x)
     if not finite.any():
@@ -214,6 +222,18 @@ def _is_volts(source, label: str) -> bool:
         return is_voltage(str(unit(label)))
     except (KeyError, ValueError, TypeError):
         return True
+
+
+def _header_limits(source, label: str) -> tuple[float, float] | None:
+    """Header physical range of ``label`` when the reader exposes one (EDF/BDF), else None."""
+    get = getattr(source, "physical_range", None)
+    if not callable(get):
+        return None
+    try:
+        lo, hi = (float(v) for v in get(label))
+    except (KeyError, ValueError, TypeError):
+        return None
+    return (lo, hi) if np.isfinite(lo) and np.isfinite(hi) and hi > lo else None
 
 
 @dataclass
@@ -310,7 +330,7 @@ def screen(source, channel_map, name: str, epoch_seconds: float = 30.0) -> tuple
                 raise MontageError(f"{name}: recording shorter than one {epoch_seconds:g}-s epoch")
             report.n_epochs = max(report.n_epochs, n_epochs)
             q = check_channel(label, x, float(sf), n_epochs, CHANNEL_KIND[canonical],
-                              _is_volts(source, label), epoch_seconds)
+                              _is_volts(source, label), epoch_seconds, _header_limits(source, label))
             checked[label] = q
             if q.reason:
                 report.dropped[label] = q.reason

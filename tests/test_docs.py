@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 # Pages the README links that other work items write; remove a name once its page lands.
-PENDING = {"docs/explain.md", "docs/web.md", "docs/online.md"}
+PENDING: set[str] = set()
 
 
 def text(rel: str) -> str:

@@ -486,6 +486,18 @@ class EdfReader:
         """Physical dimension of a channel as written in the header."""
         return self.header.units[self._index(label)]
 
+    def physical_range(self, label: str) -> tuple[float, float]:
+        """``(physical minimum, physical maximum)`` of a channel from the header, in the unit
+        :meth:`read` returns (volts for voltages).
+
+        A recorder that clips writes its digital limits, which calibrate to exactly these
+        values; the quality gate judges saturation against them (``staging.quality``).
+        """
+        i = self._index(label)
+        sig = self._signals[i]
+        scale = unit_scale(self.header.units[i])
+        return float(sig.physical_min) * scale, float(sig.physical_max) * scale
+
     def read(self, label: str, dtype=np.float64) -> tuple[np.ndarray, float]:
         """Return ``(signal, native sampling rate in Hz)`` for one channel.
 
