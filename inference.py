@@ -28,8 +28,8 @@ file failed, 2 for invalid arguments (no weights, bad --channels, no GPU for --d
 """
 
 DEFAULT_THREADS = 0
-"""torch CPU threads (0 = torch's choice, one per core): on the 8-h night all cores cost ~10 % more
-CPU-seconds than one thread but ~25 % less wall time (docs/benchmarks.md, bench/inference_speed.py)."""
+"""torch CPU threads (0 = torch's choice, one per core): on the 8-h night all cores cost 10-50 % more
+CPU-seconds than one thread but 15-50 % less wall time (docs/benchmarks.md, bench/inference_speed.py)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"windows per forward pass (memory vs speed; default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="T",
                    help="CPU threads for torch (default 0 = one per core, the fastest per night); 1 costs "
-                        "~10%% fewer CPU-seconds: use it when staging many nights in parallel processes")
+                        "10-30%% fewer CPU-seconds: use it when staging many nights in parallel processes")
     p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
                    help="torch (default) or onnxruntime: the model exported to ONNX and run by ONNX Runtime "
                         "on the CPU (same probabilities to ~1e-6; needs the onnxruntime package)")
