@@ -192,9 +192,11 @@ def _folds(args, seq_len: int, init_chain: str | None, dist) -> dict:
     train_rows, test_rows = kfold_by_subject(rows, args.folds, args.fold, seed=args.seed)
     inner = split_by_subject(train_rows, val_fraction=args.val_fraction, seed=args.seed)
     margin = args.wake_margin if args.wake_margin >= 0 else None
-    train_set = WindowDataset(inner["train"], seq_len, margin, args.channel_dropout, args.channels)
-    val_set = WindowDataset(inner["val"], seq_len, margin, channels=args.channels) if inner["val"] else None
-    test_set = WindowDataset(test_rows, seq_len, margin, channels=args.channels)
+    train_set = WindowDataset(inner["train"], seq_len, margin, args.channel_dropout, args.channels,
+                              dtype="stored")
+    val_set = WindowDataset(inner["val"], seq_len, margin, channels=args.channels,
+                            dtype="stored") if inner["val"] else None
+    test_set = WindowDataset(test_rows, seq_len, margin, channels=args.channels, dtype="stored")
     sampler = WindowSampler(train_set, seed=args.seed, rank=dist.rank, world_size=dist.world_size)
     steps_per_epoch = max(1, len(sampler) // args.batch_size)
     max_steps = args.max_steps or max(1, round(args.epochs * steps_per_epoch))

@@ -27,6 +27,10 @@ file failed, 2 for invalid arguments (no weights, bad --channels, no GPU for --d
 --out being a file), 130 when interrupted (Ctrl-C; rerun to resume).
 """
 
+DEFAULT_THREADS = 0
+"""torch CPU threads (0 = torch's choice, one per core): on the 8-h night all cores cost 10-50 % more
+CPU-seconds than one thread but 15-50 % less wall time (docs/benchmarks.md, bench/inference_speed.py)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     from staging.defaults import DEFAULT_BATCH_SIZE, DEFAULT_STRIDE, FORMATS
@@ -67,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated outputs among {','.join(FORMATS)}, or 'all' (default: csv,stats,png)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="B",
                    help=f"windows per forward pass (memory vs speed; default {DEFAULT_BATCH_SIZE})")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="T",
+                   help="CPU threads for torch (default 0 = one per core, the fastest per night); 1 costs "
+                        "10-30%% fewer CPU-seconds: use it when staging many nights in parallel processes")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
+                   help="torch (default) or onnxruntime: the model exported to ONNX and run by ONNX Runtime "
+                        "on the CPU (same probabilities to ~1e-6; needs the onnxruntime package)")
+    p.add_argument("--int8", action="store_true",
+                   help="opt-in int8 sequence encoder on the CPU: faster, stages may differ from float32 on "
+                        "a few epochs (measured agreement in docs/benchmarks.md); noted in every stats.json")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (default: a recording whose outputs exist is skipped)")
     p.add_argument("--keep-going", action=argparse.BooleanOptionalAction, default=True,
@@ -99,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads < 0:
+        print(f"error: --threads must be >= 0, got {args.threads}", file=sys.stderr)
+        return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
     from staging import EXAMPLE, stage
@@ -122,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                               dataset=args.dataset, allow_no_eeg=args.allow_no_eeg,
                               lights_off=args.lights_off, lights_on=args.lights_on, lights_csv=args.lights_csv,
                               review_threshold=args.review_threshold,
-                              explain=args.explain)
+                              explain=args.explain, int8=args.int8,
+                              backend=args.backend)
     except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -148,8 +148,10 @@ def _data(args, dist) -> _Data:
     rows = load_recordings(args.data, args.datasets)
     split = split_by_subject(rows, args.val_fraction, args.test_fraction, seed=args.seed)
     margin = args.wake_margin if args.wake_margin >= 0 else None
-    train_set = WindowDataset(split["train"], args.seq_len, margin, args.channel_dropout, args.channels)
-    val_set = WindowDataset(split["val"], args.seq_len, margin, channels=args.channels) if split["val"] else None
+    train_set = WindowDataset(split["train"], args.seq_len, margin, args.channel_dropout, args.channels,
+                              dtype="stored")
+    val_set = WindowDataset(split["val"], args.seq_len, margin, channels=args.channels,
+                            dtype="stored") if split["val"] else None
     val_set = val_set if val_set is not None and len(val_set) else None
     sampler = WindowSampler(train_set, args.mixing, args.temperature, args.samples_per_epoch,
                             seed=args.seed, rank=dist.rank, world_size=dist.world_size)
@@ -208,7 +210,8 @@ def _test(args, dist, data: _Data, out: Path, bf16: bool) -> dict:
     """Held-out test subjects: evaluated once, with the checkpoint selected on validation."""
     chosen = out / ("best" if (out / "best.safetensors").exists() else "last")
     test_model = load_checkpoint(chosen, map_location=dist.device)
-    test_set = WindowDataset(data.split["test"], args.seq_len, data.margin, channels=args.channels)
+    test_set = WindowDataset(data.split["test"], args.seq_len, data.margin, channels=args.channels,
+                             dtype="stored")
     metrics, _ = evaluate(test_model, test_set, dist.device, args.batch_size, workers=args.workers, bf16=bf16)
     if dist.is_main:
         (out / "test_metrics.json").write_text(json.dumps(json_safe({"checkpoint": chosen.name, **metrics}),

@@ -134,8 +134,8 @@ def child_lpsgm(a) -> dict:
     from staging.stats import sleep_statistics
     from staging.weights import find_weights, load_model
 
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    if int(a.threads or 0):
+        torch.set_num_threads(int(a.threads))
     model = load_model(find_weights(a.weights), a.device)
     predict_proba(model, np.zeros((1, 3000 * 25), np.float32), [2], 5, device=a.device)  # warm-up, untimed
     n_blocks = len(model.seq_encoder.transformer_blocks)
@@ -205,8 +205,8 @@ def child_gemm(a) -> dict:
     """This machine's float32 GEMM rate now, per CPU second (the shape of the encoder's QKV)."""
     import torch
 
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    if int(a.threads or 0):
+        torch.set_num_threads(int(a.threads))
     x, w = torch.randn(5760, 608), torch.randn(608, 1824)
     x @ w
     c, t = time.process_time(), time.perf_counter()
@@ -271,8 +271,8 @@ def run_child(kind: str, a, code_root: Path = ROOT, code_tag: str = "now", weigh
            "--code-root", str(code_root), "--code-tag", code_tag]
     if a.launches:
         cmd += ["--child-launches"]
-    if a.threads:
-        cmd += ["--threads", str(a.threads)]
+    if "threads" not in extra and a.threads:
+        cmd += ["--threads", str(a.threads).split(",")[0]]
     if a.channels:
         cmd += ["--channels", a.channels]
     for k, v in extra.items():
@@ -347,7 +347,9 @@ def main() -> None:
     p.add_argument("--weights", help="weights (default: weights/ search, else random-init N=6)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", default="1,0",
+                   help="torch thread counts to time each config with, comma-separated; 0 = torch's choice "
+                        "(one per core). Default 1,0: one thread next to inference.py's default (all cores)")
     p.add_argument("--channels", default="", help="canonical channels to use, e.g. C4,E1,Chin (default: all)")
     p.add_argument("--no-yasa", action="store_true")
     p.add_argument("--from-preprocessed", nargs="?", const="", default=None, metavar="H5")
@@ -408,16 +410,22 @@ def main() -> None:
     print(f"inference_speed sgemm 5760x608x1824 fp32 now: {gemm:.1f} GFLOP per CPU-s "
           f"(nominal {NOMINAL_GFLOPS_PER_CORE:g} per core)", flush=True)
     stages, flops_seen = {}, {}
-    for n_blocks, stride in sorted(configs, key=lambda c: (-c[0], c[1])):
+    thread_counts = [int(t) for t in str(a.threads).split(",")]
+    runs = [(n, s, t) for n, s in sorted(configs, key=lambda c: (-c[0], c[1])) for t in thread_counts]
+    for n_blocks, stride, threads in runs:
         weights = a.weights if a.weights_given else random_weights(cache, n_blocks)
         for code_tag, root in roots:
-            r = run_child("lpsgm", a, root, code_tag, weights, stride=stride)
+            r = run_child("lpsgm", a, root, code_tag, weights, stride=stride, threads=threads)
             # FLOPs of the architecture, as counted on this checkout's code (the counter does not
             # see inside the old nn.MultiheadAttention fast path)
             if code_tag == "now":
                 flops_seen[(n_blocks, stride)] = r["flops"]
             r["flops"] = flops_seen.get((n_blocks, stride), r["flops"])
-            stages[(r["n_blocks"], stride, code_tag)] = np.load(a.out / f"stages_{r['tag']}.npy")
+            st = np.load(a.out / f"stages_{r['tag']}.npy")
+            first = stages.get((n_blocks, stride, code_tag))  # stages of the first thread count
+            same_t = (f"same_stages_as_threads{thread_counts[0]}={np.mean(st == first):.4f} "
+                      if threads != thread_counts[0] and first is not None else "")
+            stages.setdefault((r["n_blocks"], stride, code_tag), st)
             ref = stages.get((r["n_blocks"], 1, code_tag))
             agree = float(np.mean(stages[(r["n_blocks"], stride, code_tag)] == ref)) if ref is not None else float("nan")
             floor = r["flops"] / (NOMINAL_GFLOPS_PER_CORE * 1e9)
@@ -431,7 +439,7 @@ def main() -> None:
                   f"total_s={r['total_s']:.1f} flops={r['flops'] / 1e12:.3f}T floor_cpu_s={floor:.1f} "
                   f"x_floor={r['total_cpu_s'] / floor:.2f} floor_meas_cpu_s={floor_meas:.1f} "
                   f"x_floor_meas={r['total_cpu_s'] / floor_meas:.2f} {x_yasa}{launches}"
-                  f"threads={r['threads']} peak_rss_mb={r['peak_rss_mb']:.0f} agree_s1={agree:.3f} "
+                  f"threads={r['threads']} {same_t}peak_rss_mb={r['peak_rss_mb']:.0f} agree_s1={agree:.3f} "
                   f"weights={Path(weights).name}", flush=True)
     if a.ab:
         for (n_blocks, stride, tag), st in sorted(stages.items()):

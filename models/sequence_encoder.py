@@ -86,7 +86,9 @@ class TransformerBlock(nn.Module):
         mha = self.self_attention
         B, S, E = h.shape
         H = mha.num_heads
-        qkv = F.linear(h, mha.in_proj_weight, mha.in_proj_bias).view(B, S, 3, H, E // H).permute(2, 0, 3, 1, 4)
+        int8 = getattr(self, "qkv_int8", None)  # set by models.quantize (--int8) only
+        qkv = int8(h) if int8 is not None else F.linear(h, mha.in_proj_weight, mha.in_proj_bias)
+        qkv = qkv.view(B, S, 3, H, E // H).permute(2, 0, 3, 1, 4)
         mask = None
         if key_padding_mask is not None:
             mask = ~key_padding_mask[:, None, None, :]  # True = may attend; broadcast over heads, queries

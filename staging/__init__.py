@@ -61,7 +61,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
           progress_bar: bool | None = None, dataset: str | None = None,
           allow_no_eeg: bool = False, lights_off: str | float | None = None,
           lights_on: str | float | None = None, lights_csv: str | Path | None = None,
-          review_threshold: float | None = None, explain: str | None = None) -> tuple[list[FileResult], int]:
+          review_threshold: float | None = None, explain: str | None = None,
+          int8: bool = False, backend: str = "torch") -> tuple[list[FileResult], int]:
     """Stage EDF/BDF files and folders; the Python form of ``inference.py``.
 
     Parameters
@@ -89,6 +90,12 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
         CSV ``name,lights_off,lights_on`` (one row per recording).
     review_threshold : float, optional
         List epochs flagged or with a max probability below this.
+    int8 : bool
+        Opt-in int8 sequence encoder on the CPU (:mod:`models.quantize`; stages may differ from
+        float32 on a few epochs, see docs/benchmarks.md); recorded in every ``stats.json``.
+    backend : {"torch", "onnxruntime"}
+        ``onnxruntime`` (CPU only): the model exported to ONNX (:mod:`models.onnx_export`) and run
+        by ONNX Runtime; probabilities equal torch's to ~1e-6.
 
     Returns
     -------
@@ -128,6 +135,27 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
              "meaningful for real recordings. Put the official LPSGM file "
              "ched32_seqed64_ch9_seql20_block6.pth in weights/ (or pass --weights) for real use.")
     model = load_model(chosen, device)
+    if int8:
+        from models.quantize import quantize_sequence_encoder
+
+        model = quantize_sequence_encoder(model)
+        echo("note: --int8: the sequence encoder's Linears run in int8 (opt-in; stages may differ from "
+             "float32 on a few epochs, see docs/benchmarks.md)")
+    if backend not in ("torch", "onnxruntime"):
+        raise ValueError(f"--backend must be torch or onnxruntime, got {backend!r}")
+    if backend == "onnxruntime":
+        if device != "cpu" or int8 or explain:
+            raise ValueError("--backend onnxruntime runs on the CPU, without --int8 or --explain")
+        import tempfile
+
+        import torch
+
+        from models.onnx_export import OnnxLPSGM
+
+        onnx_dir = tempfile.TemporaryDirectory(prefix="lpsgm_onnx_")
+        model = OnnxLPSGM(model, onnx_dir.name, threads=torch.get_num_threads())
+        model.folder = onnx_dir  # removed with the model
+        echo("backend: onnxruntime (model exported to ONNX for this run)")
     params = SignalParams.from_dict(chosen.preprocessing)  # the chain travels with the weights
     echo(f"signal chain: {params.chain} (the chain these weights were trained on)")
     notes: list[str] = []
@@ -143,6 +171,10 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
             "software_version": software_version(),
             "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}
+    if int8:
+        info["int8_sequence_encoder"] = True
+    if backend != "torch":
+        info["backend"] = backend
     if not files:
         echo(f"no EDF/BDF file found in {', '.join(map(str, inputs))} (folders are searched recursively "
              "for .edf/.bdf)")
