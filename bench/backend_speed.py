@@ -46,8 +46,8 @@ def main() -> None:
 
     import numpy as np
     import torch
-
     from inference_speed import random_weights, simulated_night
+
     from models.onnx_export import OnnxLPSGM
     from models.quantize import quantize_sequence_encoder
     from preprocess.core.edf import EdfReader
