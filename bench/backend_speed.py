@@ -71,7 +71,7 @@ def main() -> None:
         order = list(models) + list(models)[::-1]  # alternated: load drift hits every variant alike
         for name in order:
             model = models[name]
-            probs[name], c, t = timed(lambda: predict_proba(model, m.signals, idx, a.stride, 32, "cpu"))
+            probs[name], c, t = timed(lambda model=model: predict_proba(model, m.signals, idx, a.stride, 32, "cpu"))
             runs[name].append((c, t))
         c32, t32 = min(runs["fp32"])
         for name in ("int8", "onnxruntime"):
