@@ -481,7 +481,7 @@ def open_inlet(name: str, timeout: float = 10.0, max_buffered: float = 360.0):
     found = resolve_streams(timeout=timeout, name=name)
     if not found:
         raise RuntimeError(f"no LSL stream named {name!r} found within {timeout:g} s")
-    inlet = StreamInlet(found[0], max_buffered=max_buffered)
+    inlet = StreamInlet(found[0], max_buffered=int(np.ceil(max_buffered)))  # liblsl takes whole seconds
     inlet.open_stream(timeout=timeout)
     return inlet
 

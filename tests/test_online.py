@@ -297,3 +297,25 @@ def test_online_agrees_with_offline_inference(demo_model, tmp_path):
     agree_ref = np.mean([a == b for a, b in zip(ref, offline)])
     print(f"online vs offline (simulated 2-h night): immediate {agree_imm:.3f}, refined {agree_ref:.3f}")
     assert agree_ref >= 0.75 and agree_imm >= 0.70
+
+
+def test_cli_replay_of_the_bundled_example(tmp_path, capsys):
+    """The README command (faster): a stage per epoch on the console, the CSV log, exit 0."""
+    pytest.importorskip("mne_lsl")
+    from staging import EXAMPLE
+    from staging.online import main
+
+    prev = torch.get_num_threads()
+    try:
+        code = main(["--replay", str(EXAMPLE), "--speed", "2000", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(prev)
+    assert code == 0
+    out = capsys.readouterr().out
+    n = sum(line.startswith("epoch ") and "immediate" in line for line in out.splitlines())
+    assert n == 90  # the 45-min example
+    logs = list(tmp_path.glob("*.online.csv"))
+    assert len(logs) == 1
+    with open(logs[0]) as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 * n and {r["kind"] for r in rows} == {"immediate", "refined"}
