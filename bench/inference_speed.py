@@ -34,12 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _measure import peak_rss_mb  # bench/ is sys.path[0] when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,16 +49,6 @@ sys.path.insert(0, str(ROOT))
 NOMINAL_GFLOPS_PER_CORE = 83.0
 """float32 FMA peak of one AVX2 core at ~2.6 GHz (2 FMA units × 8 lanes × 2 FLOP), as in issue 13."""
 
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process (MiB): ``VmHWM``, else ``getrusage``."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # --------------------------------------------------------------------------- inputs

@@ -13,7 +13,6 @@ epoch to its immediate stage being published, i.e. what a live stream at real-ti
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _measure import peak_rss_mb  # noqa: E402  (bench/ is sys.path[0])
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,16 +29,6 @@ from preprocess.core.channels import resolve_montage  # noqa: E402
 from staging.montage import auto_channel_map  # noqa: E402
 from staging.online import OnlineStager, read_for_replay  # noqa: E402
 from staging.weights import find_weights, load_model  # noqa: E402
-
-
-def peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_online(model, params, data, labels, fs, chunk_s=1.0):

@@ -33,6 +33,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from _measure import peak_rss_mb  # noqa: E402  (bench/ is sys.path[0])
 
 from preprocess.core import pipeline, signal  # noqa: E402
 from preprocess.core.dataset import DatasetSpec, Record  # noqa: E402
@@ -88,16 +89,6 @@ class Timer:
                     self.cpu[key] += time.process_time() - c0
         setattr(owner, name, timed)
 
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process (``VmHWM``, MiB); NaN where /proc is absent."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
 
 
 def main() -> None:
