@@ -33,17 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 HYPNOGRAM = [(0, 12), (1, 3), (2, 20), (3, 4), (2, 6), (4, 16), (0, 6)]
 EEG = ["F3", "F4", "C3", "C4", "O1", "O2"]
 
-
-def aasm_seed(start: int) -> int:
-    from simulate.formats import get_profile
-
-    profile = get_profile("generic")
-    for seed in range(start, start + 10_000):
-        plan = profile.plan(0, np.random.default_rng([seed, 0]))
-        if (plan.extra.get("label_style") == "aasm" and {c.sfreq for c in plan.channels} == {100.0}
-                and not any(c.site == "ECG" for c in plan.channels)):
-            return seed
-    raise RuntimeError("no AASM seed")
+from simulate.formats import aasm_generic_seed  # noqa: E402
 
 
 def night(seed: int, work: Path, weights: str | None) -> dict:
@@ -140,7 +130,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    seeds = [aasm_seed(int(s)) for s in args.seeds.split(",")]
+    seeds = [aasm_generic_seed(int(s)) for s in args.seeds.split(",")]
     ms = []
     for seed in seeds:
         m = measures(night(seed, work, args.weights))

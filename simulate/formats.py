@@ -453,3 +453,18 @@ def get_profile(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown dataset profile {name!r}; known: {', '.join(sorted(PROFILES))}") from None
+
+
+def aasm_generic_seed(start: int) -> int:
+    """First seed ≥ ``start`` whose generic-profile recording is the 9-channel AASM montage at 100 Hz.
+
+    Known-answer checks (explanations) need every canonical channel under its AASM label and no
+    resampling; the generic profile draws its layout per seed, so they search for such a seed.
+    """
+    profile = get_profile("generic")
+    for seed in range(start, start + 10_000):
+        plan = profile.plan(0, np.random.default_rng([seed, 0]))
+        if (plan.extra.get("label_style") == "aasm" and {c.sfreq for c in plan.channels} == {100.0}
+                and not any(c.site == "ECG" for c in plan.channels)):
+            return seed
+    raise RuntimeError(f"no AASM generic seed in [{start}, {start + 10_000})")

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from models import build_model, load_checkpoint, to_official_state_dict
+from simulate.formats import aasm_generic_seed
 from staging.explain import (
     branch_last_convs,
     explain_recording,
@@ -261,19 +262,6 @@ HYPNOGRAM = [(0, 12), (1, 3), (2, 20), (3, 4), (2, 6), (4, 16), (0, 6)]
 EEG = ("F3", "F4", "C3", "C4", "O1", "O2")
 
 
-def _aasm_seed(start: int) -> int:
-    """First seed >= start whose generic-profile plan is the 9-channel AASM montage at 100 Hz."""
-    from simulate.formats import get_profile
-
-    profile = get_profile("generic")
-    for seed in range(start, start + 10_000):
-        plan = profile.plan(0, np.random.default_rng([seed, 0]))
-        if (plan.extra.get("label_style") == "aasm" and {c.sfreq for c in plan.channels} == {100.0}
-                and not any(c.site == "ECG" for c in plan.channels)):
-            return seed
-    raise RuntimeError("no AASM seed")
-
-
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     import simulate
@@ -286,7 +274,7 @@ def simulated(tmp_path_factory):
     from staging.weights import WEIGHTS_DIR
 
     stages = np.concatenate([np.full(n, s, np.int8) for s, n in HYPNOGRAM])
-    seed = _aasm_seed(2000)
+    seed = aasm_generic_seed(2000)
     rec = simulate.generate(tmp_path_factory.mktemp("sim"), 1, seed, dataset="generic", stages=[stages])[0]
     events = simulate.read_events(rec["events"])
     model = load_checkpoint(WEIGHTS_DIR / "lpsgm-small-demo")
