@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", dest="keep_going", action="store_false",
                    help="same as --no-keep-going")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("many processes sharing one --out (docs/cluster.md)")
+    g.add_argument("--shard", metavar="i/n|auto",
+                   help="stage only every n-th file from the i-th (1-based); auto reads i and n from the array "
+                        "job (SLURM_ARRAY_TASK_ID/MIN/MAX or _COUNT, SGE_TASK_*). Without it, processes given "
+                        "the same inputs and --out still stage each recording once between them (claims)")
+    g.add_argument("--claim-timeout", type=float, metavar="S",
+                   help="seconds after which a claim on a recording held by another process is taken over "
+                        "(default 3600; a claim whose process is gone on this host is taken over at once)")
     g = p.add_argument_group("time in bed and review (docs/clinical.md)")
     g.add_argument("--lights-off", metavar="TIME",
                    help="lights-off as a clock time (23:10[:30]) or seconds from the recording start; statistics "
@@ -143,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                               lights_off=args.lights_off, lights_on=args.lights_on, lights_csv=args.lights_csv,
                               review_threshold=args.review_threshold,
                               explain=args.explain, int8=args.int8,
-                              backend=args.backend)
+                              backend=args.backend, shard=args.shard, claim_timeout=args.claim_timeout)
     except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

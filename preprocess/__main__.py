@@ -1,4 +1,4 @@
-"""Command line: ``python -m preprocess DATASET --src RAW --dst ROOT [--workers N] [--shard i/n]``.
+"""Command line: ``python -m preprocess DATASET --src RAW --dst ROOT [--workers N] [--shard i/n|auto]``.
 
 Examples
 --------
@@ -6,7 +6,11 @@ python -m preprocess --list
 python -m preprocess sleepedf --src /data/sleep-edf --dst /data/h5 --workers 8
 python -m preprocess hmc --src /data/hmc --dst /data/h5-published --chain published   # to fine-tune the official weights
 python -m preprocess shhs --src /data/shhs --dst /data/h5 --shard 3/10     # machine 3 of 10
-python -m preprocess --manifest /data/h5                                   # rebuild manifests after sharding
+python -m preprocess shhs --src /data/shhs --dst /data/h5 --shard auto     # a task of a SLURM array
+python -m preprocess --manifest /data/h5              # once every shard has finished: build the manifests
+
+Shards may run at the same time on different hosts sharing --dst; each logs to
+DST/DATASET/preprocess.shard-I-of-N.log and leaves the manifest to --manifest (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -33,11 +37,15 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", nargs="?", help="dataset name (see --list)")
     p.add_argument("--list", action="store_true", help="list datasets with layout and source, then exit")
-    p.add_argument("--manifest", metavar="ROOT", help="rebuild manifest.csv of every dataset under ROOT")
+    p.add_argument("--manifest", metavar="ROOT",
+                   help="rebuild manifest.csv of every dataset under ROOT (safe to rerun; do it once all shards "
+                        "have finished)")
     p.add_argument("--src", help="raw dataset folder")
     p.add_argument("--dst", help="output root; files go to DST/DATASET/<recording>.h5")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
-    p.add_argument("--shard", metavar="i/n", help="process only shard i of n (1-based)")
+    p.add_argument("--shard", metavar="i/n|auto",
+                   help="process only shard i of n (1-based): every n-th recording from the i-th; auto reads "
+                        "i and n from the array job (SLURM_ARRAY_TASK_ID/MIN/MAX or _COUNT, SGE_TASK_*)")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="on-disk signal type")
     p.add_argument("--normalization", choices=["zscore", "robust"], default="zscore")
     p.add_argument("--chain", choices=CHAINS, default="antialiased",

@@ -62,7 +62,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
           allow_no_eeg: bool = False, lights_off: str | float | None = None,
           lights_on: str | float | None = None, lights_csv: str | Path | None = None,
           review_threshold: float | None = None, explain: str | None = None,
-          int8: bool = False, backend: str = "torch") -> tuple[list[FileResult], int]:
+          int8: bool = False, backend: str = "torch", shard: str | None = None,
+          claim_timeout: float | None = None) -> tuple[list[FileResult], int]:
     """Stage EDF/BDF files and folders; the Python form of ``inference.py``.
 
     Parameters
@@ -96,6 +97,12 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     backend : {"torch", "onnxruntime"}
         ``onnxruntime`` (CPU only): the model exported to ONNX (:mod:`models.onnx_export`) and run
         by ONNX Runtime; probabilities equal torch's to ~1e-6.
+    shard : str, optional
+        ``"i/n"`` or ``"auto"`` (from the array job's environment): stage only every n-th file
+        from the i-th (:mod:`preprocess.core.shards`).
+    claim_timeout : float, optional
+        Seconds after which another process's claim on a recording is taken over (default
+        :data:`staging.sharing.DEFAULT_CLAIM_TIMEOUT_S`); see :mod:`staging.sharing`.
 
     Returns
     -------
@@ -108,6 +115,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
         Problems with the arguments themselves (no weights, bad JSON map, no GPU); these stop
         before any file is read.
     """
+    from preprocess.core.shards import parse_shard
     from preprocess.core.signal import SignalParams
 
     from .batch import Options, exit_code, find_inputs, run_batch
@@ -121,6 +129,9 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:
         raise ValueError(f"--review-threshold must be between 0 and 1, got {review_threshold}")
     lights_table = read_lights_csv(lights_csv) if lights_csv else None
+    parse_shard(shard)  # a bad --shard stops here, before the weights load
+    if claim_timeout is not None and claim_timeout <= 0:
+        raise ValueError(f"--claim-timeout must be > 0 seconds, got {claim_timeout:g}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     out = Path(out)
@@ -167,7 +178,9 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
                       batch_size=batch_size, overwrite=overwrite, keep_going=keep_going, device=device,
                       params=params, auto_montage=map_origin == AUTO_ORIGIN, allow_no_eeg=allow_no_eeg,
                       lights_off=lights_off, lights_on=lights_on, lights_table=lights_table,
-                      review_threshold=review_threshold, explain=explain)
+                      review_threshold=review_threshold, explain=explain, shard=shard)
+    if claim_timeout is not None:
+        options.claim_timeout = claim_timeout
     info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
             "software_version": software_version(),
             "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}

@@ -7,8 +7,6 @@ line naming it and the reason, and the batch goes on (unless ``keep_going=False`
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import time
@@ -18,18 +16,21 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from preprocess.core.channels import CHANNEL_KIND, MontageError
+from preprocess.core.claims import Owner
 from preprocess.core.edf import EdfError, is_voltage, read_header
 from preprocess.core.mne_source import EDF_SUFFIXES, MneSourceError, open_recording
 from preprocess.core.pipeline import load_montage
+from preprocess.core.shards import select
 from preprocess.core.signal import SignalParams
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
 from .lights import LightsError, resolve_lights
 from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
 from .night import StagedNight, analyse_night
-from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, software_version, write_outputs
+from .outputs import output_paths, software_version, write_outputs
 from .predict import channel_indices, encode_recording, predict_proba, vote_windows
 from .quality import QualityError, screen
+from .sharing import DEFAULT_CLAIM_TIMEOUT_S, SharedOut
 
 EXTENSIONS = (".edf", ".bdf", ".fif", ".vhdr", ".set")
 SUMMARY_FIELDS = ("name", "file", "status", "reason", "epochs", "hours", "channels", "montage", "TST_min",
@@ -88,6 +89,8 @@ class Options:
     lights_table: dict | None = None  # --lights CSV, read by staging.lights.read_lights_csv
     review_threshold: float | None = None  # --review-threshold: list epochs below this confidence
     explain: str | None = None  # epochs to explain (staging.explain.select_epochs), None = none
+    shard: str | None = None  # --shard i/n|auto: stage only this static share of the files
+    claim_timeout: float = DEFAULT_CLAIM_TIMEOUT_S  # --claim-timeout: seconds before a claim is taken over
 
 
 @dataclass
@@ -392,24 +395,13 @@ def _fill_from_existing(res: FileResult, stats_path: Path) -> None:
 
 
 def write_summary(out_dir: Path, results: list[FileResult]) -> Path:
-    """Write ``summary.csv`` (one row per recording); rows of earlier batches in the same folder
-    whose names are not in this batch are kept."""
-    path = Path(out_dir) / "summary.csv"
-    rows: dict[str, dict] = {}
-    if path.exists():
-        try:
-            with open(path, newline="") as fh:
-                rows = {r["name"]: r for r in csv.DictReader(fh) if r.get("name")}
-        except (OSError, csv.Error, KeyError):
-            rows = {}
+    """Write the rows of ``results`` and rebuild ``summary.csv`` (one row per recording); rows of
+    earlier batches (and of other processes sharing the folder) whose names are not in ``results``
+    are kept."""
+    shared = SharedOut(Path(out_dir), SUMMARY_FIELDS)
     for r in results:
-        rows[r.name] = r.row()
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows.values():
-        w.writerow({k: r.get(k, "") for k in SUMMARY_FIELDS})
-    return atomic_write_text(path, buf.getvalue())
+        shared.write_row(r.row())
+    return shared.write_summary()
 
 
 def format_result(i: int, n: int, res: FileResult) -> str:
@@ -433,6 +425,10 @@ def run_batch(files: list[Path], model, channel_map, options: Options, info: dic
               echo: Callable[[str], None] = print, progress_bar: bool | None = None) -> list[FileResult]:
     """Stage every file; print the montage and one status line per file; write ``summary.csv``.
 
+    Several processes (on any hosts) may run this on the same files and ``options.out``: each
+    recording is staged by one of them (:mod:`staging.sharing`); ``options.shard`` splits the
+    files statically instead (or as well).
+
     Returns
     -------
     list of FileResult
@@ -441,45 +437,49 @@ def run_batch(files: list[Path], model, channel_map, options: Options, info: dic
     from tqdm import tqdm
 
     Path(options.out).mkdir(parents=True, exist_ok=True)
-    stale = remove_stale_temp_files(options.out)
+    shared = SharedOut(options.out, SUMMARY_FIELDS, options.claim_timeout, echo)
+    stale = shared.remove_stale_temp_files()
     if stale:
         echo(f"removed {stale} stale temp file(s) left in {options.out} by an interrupted run")
-    names = unique_names(files)
+    # Names come from the whole list, so every shard and every process names a file alike.
+    pairs = select(list(zip(files, unique_names(files))), options.shard)
     results: list[FileResult] = []
     # disable=None: a bar only on an interactive terminal.
-    bar = tqdm(total=len(files), unit="file", desc="staging", leave=False,
+    bar = tqdm(total=len(pairs), unit="file", desc="staging", leave=False,
                disable=None if progress_bar is None else not progress_bar)
     say = echo if bar.disable else bar.write
     try:
-        for i, (path, name) in enumerate(zip(files, names), start=1):
+        for i, (path, name) in enumerate(pairs, start=1):
             bar.set_postfix_str(path.name)
-            res = stage_file(path, name, model, channel_map, options, info)
+            res = _stage_claimed(path, name, model, channel_map, options, info, shared)
             for line in res.lines:
                 say(f"    {line}")
-            say(format_result(i, len(files), res))
+            say(format_result(i, len(pairs), res))
             results.append(res)
             bar.update(1)
             if res.status == "failed" and not options.keep_going:
-                say(f"stopping at the first failure (--fail-fast); {len(files) - i} file(s) not staged")
+                say(f"stopping at the first failure (--fail-fast); {len(pairs) - i} file(s) not staged")
                 break
     finally:  # also on Ctrl-C: the files finished so far are in summary.csv
         bar.close()
-        write_summary(options.out, results)
+        shared.write_summary()
     return results
 
 
-def remove_stale_temp_files(out_dir: Path) -> int:
-    """Delete the hidden temp files (``.NAME.*.tmp``) a killed run left in ``out_dir``; return how many.
-
-    Only names made by :func:`staging.outputs.atomic_write` are touched; a finished output is never
-    a temp file, so nothing staged is lost.
-    """
-    n = 0
-    for p in Path(out_dir).glob(f".*{TEMP_SUFFIX}"):
-        if p.is_file():
-            p.unlink(missing_ok=True)
-            n += 1
-    return n
+def _stage_claimed(path: Path, name: str, model, channel_map, options: Options, info: dict | None,
+                   shared: SharedOut) -> FileResult:
+    """:func:`stage_file` under a claim on ``name``, its row written; a recording another process
+    holds, or finished since this one started, is skipped (and its row left to that process)."""
+    claim = shared.claim(name)
+    if isinstance(claim, Owner):
+        return FileResult(path, name, "skipped", f"being staged by another process ({claim.describe()})")
+    with claim:
+        done = shared.done_since_start(name)
+        if done is not None:
+            return FileResult(path, name, "skipped", f"staged by another process during this run ({done})")
+        res = stage_file(path, name, model, channel_map, options, info)
+        shared.write_row(res.row())
+    return res
 
 
 def exit_code(results: list[FileResult]) -> int:

@@ -199,7 +199,12 @@ def test_preprocess_sh_runs_present_datasets_with_shards(tmp_path):
     second = subprocess.run(cmd, env=_env(RAW_BOAS=str(src), OUT=str(out), WORKERS="1", SHARD="2/2"),
                             capture_output=True, text=True, timeout=300)
     assert "boas: 1 done, 0 skipped, 0 failed" in second.stdout, second.stdout + second.stderr
-    assert len(read_manifest(out / "boas")) == 3  # manifest rebuilt over all shards
+    assert not (out / "boas" / "manifest.csv").exists()  # built once, after the shards (docs/cluster.md)
+    assert sorted(p.name for p in (out / "boas").glob("*.log")) == ["preprocess.shard-1-of-2.log",
+                                                                   "preprocess.shard-2-of-2.log"]
+    subprocess.run([sys.executable, "-m", "preprocess", "--manifest", str(out)], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    assert len(read_manifest(out / "boas")) == 3  # manifest built over all shards
 
 
 def test_kill_midway_then_resume_skips_finished(tmp_path):

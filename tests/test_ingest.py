@@ -8,12 +8,15 @@ import csv
 import datetime as dt
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import inference
+from preprocess.core.claims import host_tag
 from preprocess.core.edf import EdfError, EdfReader, parse_start, read_header
 from tests import corpus
 
@@ -338,10 +341,18 @@ def test_stale_temp_files_cleaned_and_resume_keeps_montage(tmp_path, tiny_weight
     out = tmp_path / "o"
     assert cli(night, "--out", out, "--weights", tiny_weights)[0] == 0
     first = read_rows(out / "summary.csv")[0]
-    (out / ".n.hypnogram.csv.k3j2.tmp").write_text("half")  # what a killed run leaves
-    code, lines = cli(night, "--out", out, "--weights", tiny_weights)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = out / f".n.hypnogram.csv.{host_tag()}.{dead.pid}.0123abcd.tmp"  # what a killed run leaves
+    leftover.write_text("half")
+    with subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE) as writer:
+        live = out / f".n.png.{host_tag()}.{writer.pid}.0123abcd.tmp"  # another process's file in flight
+        live.write_text("in flight")
+        code, lines = cli(night, "--out", out, "--weights", tiny_weights)
+        writer.stdin.close()
     assert code == 0 and f"removed 1 stale temp file(s) left in {out} by an interrupted run" in lines
-    assert not (out / ".n.hypnogram.csv.k3j2.tmp").exists()
+    assert not leftover.exists() and live.exists()
+    live.unlink()
     again = read_rows(out / "summary.csv")[0]
     assert again["status"] == "skipped"
     assert (again["channels"], again["montage"]) == (first["channels"], first["montage"]) == (

@@ -2,8 +2,10 @@
 caches) is written to a temporary file in the destination folder and renamed onto its name, so a
 reader never sees half a file and an interrupted run leaves the previous version intact.
 
-The temporary file is created with mode ``0o666`` filtered by the process umask, like any file
-``open()`` creates: the result has the usual permissions (``0o644`` under umask 022), not the
+The temporary file is named ``.NAME.HOST.PID.XXXXXXXX.tmp`` (:func:`preprocess.core.claims.temp_name`),
+so a clean-up on shared storage can tell a live writer's file from an abandoned one
+(:func:`preprocess.core.claims.remove_stale_temp_files`). It is created with mode ``0o666``
+filtered by the process umask, like any file ``open()`` creates: the result has the usual permissions (``0o644`` under umask 022), not the
 ``0o600`` of :func:`tempfile.mkstemp`.
 """
 
@@ -11,17 +13,18 @@ from __future__ import annotations
 
 import csv
 import os
-import secrets
 from pathlib import Path
 from typing import Callable, Sequence
+
+from .claims import temp_name
 
 __all__ = ["atomic_write", "atomic_write_csv", "atomic_write_text"]
 
 
 def _create_temp(path: Path) -> Path:
-    """Create an empty, unique ``.NAME.XXXXXXXX.tmp`` next to ``path`` (mode 0o666 & ~umask)."""
+    """Create an empty, unique ``.NAME.HOST.PID.XXXXXXXX.tmp`` next to ``path`` (mode 0o666 & ~umask)."""
     while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        tmp = temp_name(path)
         try:
             fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)  # the kernel applies the umask
         except FileExistsError:  # another writer drew the same name: draw again

@@ -20,8 +20,10 @@ from tqdm import tqdm
 
 from .annotations import align_to_signal
 from .channels import CHANNEL_KIND, ChannelMap, MontageError, Source, resolve_montage
+from .claims import host_tag, remove_stale_temp_files
 from .dataset import DatasetSpec, Record, SignalSource, as_scoring
 from .hdf5 import is_valid, recording_path, write_manifest, write_recording
+from .shards import parse_shard, select
 from .signal import (
     EPOCH_SAMPLES,
     ChannelDropped,
@@ -210,36 +212,43 @@ def _worker(args) -> Result:
 
 
 def shard(records: list[Record], shard_spec: str | None) -> list[Record]:
-    """Records of shard ``i/n`` (1-based ``i``): every n-th record, so shards are balanced."""
-    if not shard_spec:
-        return records
-    try:
-        i, n = (int(v) for v in shard_spec.split("/"))
-        assert 1 <= i <= n
-    except (ValueError, AssertionError):
-        raise ValueError(f"--shard must be i/n with 1 <= i <= n, got {shard_spec!r}") from None
-    return records[i - 1::n]
+    """Records of shard ``i/n`` (1-based ``i``) or ``auto`` (from the array job's environment):
+    every n-th record, so shards are balanced (:mod:`preprocess.core.shards`)."""
+    return select(records, shard_spec)
+
+
+def log_name(shard_spec: str | None) -> str:
+    """``preprocess.log``, or ``preprocess.shard-I-of-N.log`` for a shard (one writer per log file)."""
+    got = parse_shard(shard_spec)
+    return "preprocess.log" if got is None else f"preprocess.shard-{got[0]}-of-{got[1]}.log"
 
 
 def run_dataset(spec: DatasetSpec, src: str | os.PathLike, dst: str | os.PathLike, *, workers: int = 1,
                 shard_spec: str | None = None, params: SignalParams = SignalParams(), dtype: str = "float16",
-                overwrite: bool = False, progress: bool = True, manifest: bool = True,
+                overwrite: bool = False, progress: bool = True, manifest: bool | None = None,
                 max_mismatch_epochs="dataset") -> list[Result]:
-    """Preprocess every recording of a dataset; log and summarise; rebuild the manifest."""
+    """Preprocess every recording of a dataset (or of one shard); log and summarise.
+
+    Shards may run at the same time on different hosts sharing ``dst``: each writes only its own
+    recordings (atomic, owner-tagged temp files), removes only temp files whose owner is gone
+    (:func:`preprocess.core.claims.remove_stale_temp_files`) and logs to its own file. The
+    manifest is rebuilt at the end of an unsharded run (``manifest=None``, the default); after
+    shards, rebuild it once they have all finished: ``python -m preprocess --manifest DST``.
+    """
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: raw folder of {spec.name} does not exist")
     records = shard(spec.find(src), shard_spec)
     out_dir = dst / spec.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(".*.h5*.tmp"):  # left by a killed run; the final files are intact
-        stale.unlink(missing_ok=True)
-    log_path = out_dir / "preprocess.log"
+    remove_stale_temp_files(out_dir, ".*.h5*.tmp")  # left by killed runs; live writers' files stay
+    log_path = out_dir / log_name(shard_spec)
     jobs = [(spec.name, r, dst, params, dtype, overwrite, max_mismatch_epochs) for r in records]
     results: list[Result] = []
     bar = tqdm(total=len(jobs), desc=spec.name, unit="rec", disable=not progress)
     with open(log_path, "a") as log_file:
-        log_file.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {spec.name} src={src} shard={shard_spec}\n")
+        log_file.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {spec.name} src={src} shard={shard_spec} "
+                       f"host={host_tag()} pid={os.getpid()}\n")
         if workers > 1 and len(jobs) > 1:
             with mp.get_context("spawn").Pool(workers) as pool:
                 iterator = pool.imap_unordered(_worker, jobs)
@@ -256,12 +265,17 @@ def run_dataset(spec: DatasetSpec, src: str | os.PathLike, dst: str | os.PathLik
                    f"{counts['failed']} failed (log: {log_path})")
         log_file.write(summary + "\n")
     bar.close()
+    if manifest is None:
+        manifest = not shard_spec
     if manifest:
         write_manifest(out_dir)
     print(summary)
     for r in results:
         if r.status == "failed":
             print(f"  failed {r.record}: {r.reason}")
+    if shard_spec and not manifest:
+        print(f"{spec.name}: manifest not rebuilt by a shard; once every shard has finished run: "
+              f"python -m preprocess --manifest {dst}")
     return results
 
 
