@@ -6,11 +6,17 @@ Single GPU / CPU::
 
     python train.py --data /data/h5 --model lpsgm --out runs/lpsgm
 
-Eight GPUs on one node, then four nodes (run the same command on every node)::
+Eight GPUs on one node, then four nodes (run the same command on every node; elastic: a failed
+worker restarts every rank from the last checkpoint)::
 
-    torchrun --nproc_per_node 8 train.py --data /data/h5 --out runs/lpsgm
-    torchrun --nnodes 4 --node_rank $NODE_RANK --nproc_per_node 8 \\
-        --rdzv_backend c10d --rdzv_endpoint $MASTER_ADDR:29500 train.py --data /data/h5 --out runs/lpsgm
+    torchrun --standalone --nproc_per_node 8 --max-restarts 3 train.py --data /data/h5 \\
+        --global-batch-size 32 --resume --out runs/lpsgm
+    torchrun --nnodes 4 --nproc_per_node 8 --max-restarts 3 --rdzv_backend c10d \\
+        --rdzv_endpoint $MASTER_ADDR:29500 --rdzv_id lpsgm train.py --data /data/h5 \\
+        --global-batch-size 256 --lr-scaling sqrt --resume --out /shared/runs/lpsgm
+
+N processes at global batch G train as one process at batch G (global BatchNorm statistics and
+global weighted loss; see docs/cluster.md). ``--resume`` on a fresh run folder simply starts.
 
 The run folder receives ``best.safetensors/.json`` (selected on validation macro-F1 or κ),
 ``last.*``, ``state.pt`` (for ``--resume``), ``metrics.jsonl``, ``config.json``,
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +38,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from data import MIXING_MODES, WindowDataset, WindowSampler, class_weights, load_recordings, split_by_subject
-from engine.distributed import cleanup, setup_distributed
+from engine.distributed import cleanup, global_batchnorm, setup_distributed
 from engine.logger import provenance
 from engine.loop import FitConfig, evaluate, fit
 from engine.metrics import json_safe
@@ -40,6 +47,8 @@ from models import PRESETS, build_model, load_checkpoint
 from preprocess.core.channels import CANONICAL
 from preprocess.core.hdf5 import training_preprocessing
 from preprocess.core.stages import STAGE_NAMES
+
+log = logging.getLogger("train")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,8 +80,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--dropout", type=float, help="override sequence-encoder dropout")
     g.add_argument("--init", help="start from these weights (ours or an official .pth)")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--batch-size", type=int, default=32, help="windows per step per process")
-    g.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (AdamW)")
+    g.add_argument("--batch-size", type=int, help="windows per step per process (default 32; or give "
+                   "--global-batch-size)")
+    g.add_argument("--global-batch-size", type=int, metavar="G",
+                   help="windows per step over all processes; each process takes G / world size (G must divide)")
+    g.add_argument("--lr", type=float, default=1e-4,
+                   help="peak learning rate (AdamW) at the reference global batch of 32 windows")
+    g.add_argument("--lr-scaling", choices=["none", "sqrt", "linear"], default="none",
+                   help="peak LR = --lr x (global batch / 32)^p with p = 0, 1/2 (AdamW rule, docs/cluster.md) or 1")
+    g.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=True,
+                   help="BatchNorm statistics of the global batch when several processes train, so DDP equals "
+                        "one process at the same global batch (one small all-reduce per BN layer)")
     g.add_argument("--weight-decay", type=float, default=1e-4)
     g.add_argument("--min-lr-ratio", type=float, default=1e-2, help="LR floor as a fraction of --lr (> 0)")
     g.add_argument("--max-steps", type=int, help="optimizer steps (default: --epochs x steps per epoch)")
@@ -83,10 +101,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast on CUDA")
     g = p.add_argument_group("run")
     g.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
-    g.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state.pt if present")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from RUN_DIR/state.pt if present (a fresh folder simply starts; implied after "
+                        "an elastic restart by torchrun)")
     g.add_argument("--stop-at", type=int, help="stop (with a checkpoint) at this step; resume later")
     g.add_argument("--eval-every", type=int, default=1000, help="steps between validations")
-    g.add_argument("--ckpt-every", type=int, default=1000, help="steps between checkpoints")
+    g.add_argument("--ckpt-every", type=int, default=0, help="steps between checkpoints (0 = by time only)")
+    g.add_argument("--ckpt-minutes", type=float, default=10.0,
+                   help="also checkpoint after this many minutes since the last one: the most work a failure "
+                        "loses (0 = steps only)")
     g.add_argument("--log-every", type=int, default=10, help="steps between log lines")
     g.add_argument("--select", choices=["macro_f1", "kappa", "accuracy"], default="macro_f1",
                    help="validation metric that picks best")
@@ -98,18 +121,26 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    try:  # before joining the process group: every rank stops here with the same one line
+        args.batch_size, args.peak_lr = batch_and_lr(args, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     dist = setup_distributed(args.device)
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    if restarts and not args.resume:  # a restarted worker starting from step 0 would overwrite state.pt
+        log.warning("elastic restart %d: resuming from the last checkpoint (--resume implied)", restarts)
+        args.resume = True
     out = Path(args.out)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
     _set_backends(args.deterministic, dist.device)
     data = _data(args, dist)
     model, raw = _model(args, dist)
-    optimizer = build_optimizer(param_groups(raw.named_parameters(), args.lr, args.weight_decay))
+    optimizer = build_optimizer(param_groups(raw.named_parameters(), args.peak_lr, args.weight_decay))
     scheduler = WarmupCosine(optimizer, data.warmup, data.max_steps, args.min_lr_ratio)
     meta = _provenance(args, dist, data, out)
     cfg = FitConfig(out_dir=out, max_steps=data.max_steps, batch_size=args.batch_size, eval_every=args.eval_every,
-                    ckpt_every=args.ckpt_every, log_every=args.log_every, grad_clip=args.grad_clip,
+                    ckpt_every=args.ckpt_every, ckpt_minutes=args.ckpt_minutes or None, log_every=args.log_every, grad_clip=args.grad_clip,
                     select=args.select, bf16=args.precision == "bf16", workers=args.workers,
                     resume=args.resume, stop_at=args.stop_at, meta=meta)
     summary = fit(model, optimizer, scheduler, data.train_set, data.sampler, data.val_set, data.weights, cfg, dist)
@@ -117,6 +148,37 @@ def main(argv=None) -> dict:
         summary["test"] = _test(args, dist, data, out, cfg.bf16)
     cleanup()
     return summary
+
+
+REFERENCE_BATCH = 32
+"""The paper's global batch (windows per step), at which ``--lr`` is the peak LR."""
+
+
+def batch_and_lr(args, world_size: int) -> tuple[int, float]:
+    """``(windows per step per process, peak LR)`` from the batch options and the world size.
+
+    ``--global-batch-size G`` gives each of the ``world_size`` processes ``G / world_size``
+    windows; the peak LR is ``--lr × (G / 32)^p`` with ``p`` from ``--lr-scaling``.
+
+    Raises
+    ------
+    ValueError
+        Both batch options, or a global batch that does not divide over the processes.
+    """
+    if args.global_batch_size is not None and args.batch_size is not None:
+        raise ValueError("give --batch-size (per process) or --global-batch-size, not both")
+    if args.global_batch_size is None:
+        per_rank = 32 if args.batch_size is None else args.batch_size
+    else:
+        g = args.global_batch_size
+        if g < 1 or g % world_size:
+            raise ValueError(f"--global-batch-size {g} does not divide over {world_size} processes "
+                             f"(world size): use a multiple of {world_size}")
+        per_rank = g // world_size
+    if per_rank < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {per_rank}")
+    power = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}[args.lr_scaling]
+    return per_rank, args.lr * (per_rank * world_size / REFERENCE_BATCH) ** power
 
 
 def _set_backends(deterministic: bool, device: torch.device) -> None:
@@ -179,8 +241,12 @@ def _model(args, dist) -> tuple[torch.nn.Module, torch.nn.Module]:
     else:
         model = build_model(args.model, **overrides)
     model.to(dist.device)
-    torch.manual_seed(args.seed + dist.rank)  # different dropout masks on each rank
+    # Dropout: each rank draws its own masks (seed + rank), as independent as one process's masks
+    # over a larger batch, though not the same numbers; with dropout 0 DDP equals one process.
+    torch.manual_seed(args.seed + dist.rank)
     raw = model
+    if dist.distributed and args.sync_bn:
+        global_batchnorm(model)
     if dist.distributed:
         model = DDP(model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
     return model, raw
@@ -192,6 +258,7 @@ def _provenance(args, dist, data: _Data, out: Path) -> dict:
     subjects = {side: sorted({f"{r['dataset']}/{r['subject']}" for r in split[side]}) for side in split}
     meta = {"task": "staging", "channels": list(CANONICAL), "stages": list(STAGE_NAMES),
             "args": vars(args), "provenance": provenance(), "world_size": dist.world_size,
+            "global_batch_size": args.batch_size * dist.world_size, "peak_lr": args.peak_lr,
             "max_steps": data.max_steps, "warmup_steps": data.warmup, "steps_per_epoch": data.steps_per_epoch,
             "class_weights": data.weights.tolist(), "mixing_weights": data.sampler.weights,
             "n_subjects": {side: len(s) for side, s in subjects.items()},
@@ -199,7 +266,8 @@ def _provenance(args, dist, data: _Data, out: Path) -> dict:
             "preprocessing": training_preprocessing(data.rows)}  # the chain travels with the weights
     if dist.is_main:
         print(f"{len(data.rows)} recordings: {meta['n_recordings']}; {data.sampler.total} windows/epoch, "
-              f"{data.max_steps} steps, world size {dist.world_size}, device {dist.device}")
+              f"{data.max_steps} steps, world size {dist.world_size} x batch {args.batch_size} = global batch "
+              f"{args.batch_size * dist.world_size}, peak LR {args.peak_lr:.3g}, device {dist.device}")
         (out / "config.json").write_text(json.dumps(json_safe(meta), indent=2) + "\n")
         (out / "splits.json").write_text(json.dumps(
             {side: [f"{r['dataset']}/{r['recording']}" for r in split[side]] for side in split}, indent=2) + "\n")

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass
@@ -108,6 +109,75 @@ def all_reduce_mean(value: float, device: torch.device | str = "cpu") -> float:
     t = torch.tensor([float(value)], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t.item()) / dist.get_world_size()
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum of ``t`` over ranks (a new tensor, no gradient; ``t`` itself when not distributed)."""
+    if not is_distributed() or dist.get_world_size() == 1:
+        return t
+    t = t.detach().clone()
+    dist.all_reduce(t)
+    return t
+
+
+def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
+    """True on every rank when ``flag`` is True on any rank (a collective: call it on all ranks)."""
+    if not is_distributed():
+        return bool(flag)
+    t = torch.tensor([int(flag)], dtype=torch.int32, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+class GlobalBatchNorm1d(nn.BatchNorm1d):
+    """``BatchNorm1d`` whose training statistics are those of the global batch (all ranks).
+
+    One all-reduce per layer carries every rank's per-channel sum, sum of squares (float64, so
+    ``E[x²] − E[x]²`` keeps float32 precision) and count; its autograd backward all-reduces the
+    gradients, so the gradient is that of the global batch too. Works on Gloo (CPU) and NCCL:
+    ``torch.nn.SyncBatchNorm`` accepts only GPU inputs. Outside distributed training, and in eval
+    mode, it is exactly ``BatchNorm1d`` (same parameters, buffers and state-dict keys).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and is_distributed() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce as all_reduce_with_grad
+
+        c = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        xf = x.float()
+        local = torch.cat([xf.sum(dims, dtype=torch.float64), (xf * xf).sum(dims, dtype=torch.float64),
+                           torch.full((1,), x.numel() / c, dtype=torch.float64, device=x.device)])
+        total = all_reduce_with_grad(local)
+        n = total[-1]
+        mean64 = total[:c] / n
+        var64 = (total[c:2 * c] / n - mean64 * mean64).clamp_min(0)
+        mean, var = mean64.float(), var64.float()
+        shape = (1, c) + (1,) * (x.dim() - 2)
+        y = (xf - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                unbiased = var64 * (n / (n - 1).clamp_min(1))
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * unbiased.detach().float())
+        return y
+
+
+def global_batchnorm(model: nn.Module) -> nn.Module:
+    """Make every ``BatchNorm1d`` of ``model`` a :class:`GlobalBatchNorm1d`, in place; returns ``model``.
+
+    The layers keep their parameters and buffers (only the class changes), so checkpoints are
+    unchanged. Use it before wrapping the model in DDP.
+    """
+    for m in model.modules():
+        if type(m) is nn.BatchNorm1d:
+            m.__class__ = GlobalBatchNorm1d
+    return model
 
 
 def broadcast_buffers(model: torch.nn.Module, src: int = 0) -> None:

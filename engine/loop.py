@@ -35,6 +35,8 @@ from .distributed import (
     DistInfo,
     all_gather_object,
     all_reduce_mean,
+    all_reduce_sum,
+    any_rank,
     barrier,
     broadcast_buffers,
     get_rank,
@@ -71,6 +73,14 @@ def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
     weight : Tensor, optional
         (K,) class weights.
     """
+    total, denom = weighted_cross_entropy_parts(logits, labels, weight)
+    return total / denom.clamp_min(1e-12)
+
+
+def weighted_cross_entropy_parts(logits: torch.Tensor, labels: torch.Tensor,
+                                 weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sum of weighted losses, sum of weights)`` of :func:`weighted_cross_entropy` (its
+    numerator and denominator), so DDP can divide by the denominator of the global batch."""
     logits = logits.float().reshape(-1, logits.shape[-1])
     labels = labels.reshape(-1)
     # No host sync: a sum over no labelled epoch is 0 (with a graph), and the denominator is
@@ -78,13 +88,17 @@ def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
     total = F.cross_entropy(logits, labels, weight=weight, ignore_index=-1, reduction="sum")
     valid = labels >= 0
     denom = (weight[labels.clamp_min(0)] * valid).sum() if weight is not None else valid.sum()
-    return total / denom.clamp_min(1e-12)
+    return total, denom.to(total.dtype)
 
 
 def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, device: torch.device,
                class_weights: torch.Tensor | None = None, grad_clip: float = 1.0,
                bf16: bool = True) -> dict[str, torch.Tensor]:
     """One optimisation step on one batch, without waiting for the device.
+
+    Under DDP the loss is this rank's share of the global batch's weighted mean (the ranks' mean
+    of it is the global loss, and DDP's averaged gradient is its gradient), so N ranks × batch B
+    equal one process × batch N·B.
 
     Returns
     -------
@@ -98,7 +112,10 @@ def train_step(model: nn.Module, batch: dict, optimizer: torch.optim.Optimizer, 
     labels = batch["labels"].to(device, non_blocking=True)
     with autocast(device, bf16):
         logits = model(x, channels)
-    loss = weighted_cross_entropy(logits, labels, class_weights)
+    # The loss of the global batch: sum of weighted losses over all ranks / sum of their weights.
+    # DDP averages gradients over ranks, hence the factor world size (1 in a single process).
+    total, denom = weighted_cross_entropy_parts(logits, labels, class_weights)
+    loss = total * get_world_size() / all_reduce_sum(denom).clamp_min(1e-12)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip and grad_clip > 0:
@@ -241,7 +258,12 @@ class FitConfig:
     batch_size : int
         Windows per step per rank.
     eval_every, ckpt_every, log_every : int
-        Intervals in steps (evaluation and checkpoint also happen at the last step).
+        Intervals in steps (evaluation and checkpoint also happen at the last step);
+        ``ckpt_every`` 0 = no step-based checkpoints.
+    ckpt_minutes : float, optional
+        Also checkpoint once this many minutes of training have passed since the last checkpoint
+        (checked every ``log_every`` steps, agreed by all ranks), so a failure loses at most about
+        this much work whatever the step time.
     grad_clip : float
         Max global gradient norm (0 = off).
     select : {"macro_f1", "kappa", "accuracy"}
@@ -266,6 +288,7 @@ class FitConfig:
     batch_size: int
     eval_every: int = 1000
     ckpt_every: int = 1000
+    ckpt_minutes: float | None = None
     log_every: int = 10
     grad_clip: float = 1.0
     select: str = "macro_f1"
@@ -427,7 +450,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, trai
         return {**cfg.meta, "checkpoint": kind, "step": run.step, "epoch": run.pos.epoch,
                 "selected_on": f"val/{cfg.select}", "metrics": metrics}
 
+    last_save = [time.monotonic()]
+
     def save(metrics: dict | None) -> None:
+        last_save[0] = time.monotonic()
         rng = all_gather_object(get_rng_state())  # every rank's RNG, for exact resume
         if dist.is_main:
             save_checkpoint(raw, out / "last", meta=json_safe(checkpoint_meta("last", metrics)))
@@ -455,7 +481,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, trai
             t0, seen = time.time(), 0
         if val_set is not None and (run.step % cfg.eval_every == 0 or run.step == cfg.max_steps):
             _validate(model, raw, val_set, cfg, dist, logger, run, train_mode, checkpoint_meta)
-        if run.step % cfg.ckpt_every == 0 or run.step == stop:
+        due = bool(cfg.ckpt_every) and run.step % cfg.ckpt_every == 0
+        if cfg.ckpt_minutes and run.step % cfg.log_every == 0:  # every rank must take the same decision
+            due |= any_rank(time.monotonic() - last_save[0] >= 60 * cfg.ckpt_minutes, dist.device)
+        if due or run.step == stop:
             save(run.last_val)
     pbar.close()
 
