@@ -3,20 +3,22 @@
 #
 #   RAW_SHHS=/data/nsrr/shhs RAW_MASS=/data/mass OUT=/data/h5 WORKERS=16 bash preprocess.sh
 #   bash preprocess.sh --shard 3/10          # machine 3 of 10: every 10th recording of each dataset
-#   python -m preprocess --manifest "$OUT"   # once all shards have finished (shared OUT): rebuild manifests
-#                                            # (each run rebuilds its dataset's manifest from the valid
-#                                            #  files present when it ends)
+#   bash preprocess.sh --shard auto          # a task of an array job (SLURM: cluster/preprocess.sbatch)
+#   python -m preprocess --manifest "$OUT"   # once all shards have finished (shared OUT): build manifests
+#                                            # (an unsharded run rebuilds its dataset's manifest itself)
 #
 # A dataset runs when its RAW_<NAME> folder is set and exists (or RAW_ROOT/<name> exists); the rest
 # are listed as "not found". Re-running resumes: recordings whose .h5 is complete are skipped, and a
-# killed run leaves no half-written file under a final name. Each dataset's log is in
-# $OUT/<name>/preprocess.log; the summary at the end has one line per dataset (done/skipped/failed).
+# killed run leaves no half-written file under a final name. Shards may run at the same time on
+# different hosts sharing OUT. Each dataset's log is in $OUT/<name>/preprocess.log (a shard's in
+# $OUT/<name>/preprocess.shard-I-of-N.log); the summary at the end has one line per dataset (done/skipped/failed).
 # Exit status 1 when any dataset had a failed recording or could not run.
 #
 # Variables (all optional; environment or edit here):
 #   OUT       output root; files go to $OUT/<dataset>/<recording>.h5         (default ./data/h5)
 #   WORKERS   parallel processes per dataset                                  (default: all cores)
-#   SHARD     i/n: process only shard i of n (1-based); same as --shard i/n   (default: all)
+#   SHARD     i/n or auto: process only shard i of n (1-based; auto = from the array job's
+#             SLURM_ARRAY_TASK_* / SGE_TASK_* variables); same as --shard   (default: all)
 #   DTYPE     float16 | float32 on-disk signal type                           (default float16)
 #   CHAIN     antialiased | published signal chain, recorded in every file     (default antialiased;
 #             published = the chain the official LPSGM weights were trained on, to fine-tune them)
@@ -76,7 +78,7 @@ while [[ $# -gt 0 ]]; do
     --shard) SHARD="$2"; shift 2 ;;
     --shard=*) SHARD="${1#*=}"; shift ;;
     -h|--help) sed -n '2,/^RAW_ABC=/p' "$0" | sed '$d'; exit 0 ;;
-    *) echo "unknown argument: $1 (use --shard i/n; everything else is set by variables)" >&2; exit 2 ;;
+    *) echo "unknown argument: $1 (use --shard i/n|auto; everything else is set by variables)" >&2; exit 2 ;;
   esac
 done
 

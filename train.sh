@@ -6,17 +6,22 @@
 #
 #   bash train.sh                                                  # 1 GPU (or CPU)
 #   NPROC=8 bash train.sh                                          # 8 GPUs on this node
-#   NNODES=4 NODE_RANK=0 NPROC=8 RDZV_ENDPOINT=node0:29500 bash train.sh   # on node 0 ...
-#   NNODES=4 NODE_RANK=1 NPROC=8 RDZV_ENDPOINT=node0:29500 bash train.sh   # ... and on each other node
-#   bash train.sh --resume                                         # continue an interrupted run exactly
+#   NNODES=4 NPROC=8 RDZV_ENDPOINT=node0:29500 bash train.sh       # on each of 4 nodes (SLURM: cluster/train.sbatch)
+#   bash train.sh                                                  # again: continues an interrupted run exactly
+#
+# Elastic by default: every launch goes through torchrun with --max-restarts (a failed worker restarts
+# all of them from the last checkpoint) and train.py gets --resume (a fresh OUT simply starts; to start
+# over, use a new OUT). A checkpoint is written every CKPT_MINUTES of training, the most work a failure
+# loses. GLOBAL_BATCH_SIZE windows per step are split over all processes (NNODES x NPROC must divide it);
+# N processes train exactly as one process at that batch (docs/cluster.md).
 #
 # Defaults reproduce the paper's training recipe where it is known (reference train.sh/trainer):
 # LPSGM with N=4 transformer blocks (MODEL=lpsgm-6 for the released inference model), windows of
 # 20 epochs, AdamW lr 1e-4 / weight decay 1e-4, 25 epochs with 10 warmup epochs and cosine decay
 # to eta_min=1e-8 (MIN_LR_RATIO=1e-4; unlike the reference, the first warmup step is not LR 0),
 # gradient clipping at 1, dropout 0.1, 10 % of each dataset's subjects for validation, seed
-# 20010613. The reference used nn.DataParallel with a batch of 32 windows in total; here
-# BATCH_SIZE is per process, so keep BATCH_SIZE x NPROC x NNODES = 32 to match it (or scale LR).
+# 20010613. The reference used nn.DataParallel with a batch of 32 windows in total (GLOBAL_BATCH_SIZE);
+# a larger global batch scales the peak LR by LR_SCALING (sqrt: LR x sqrt(G/32), docs/cluster.md).
 # Class weights are computed from the training manifests (the reference hard-coded them).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -25,8 +30,10 @@ DATA=${DATA:-data/h5}                 # harmonized root(s), space separated
 DATASETS=${DATASETS:-}                # dataset folders to use (empty = all found)
 OUT=${OUT:-runs/lpsgm}                # run folder: best.*, last.*, state.pt, metrics.jsonl, tb/
 MODEL=${MODEL:-lpsgm}                 # lpsgm (N=4) | lpsgm-small (N=1) | lpsgm-6
-BATCH_SIZE=${BATCH_SIZE:-32}          # windows per step per process
-LR=${LR:-1e-4}
+GLOBAL_BATCH_SIZE=${GLOBAL_BATCH_SIZE:-32}   # windows per step over all processes
+BATCH_SIZE=${BATCH_SIZE:-}            # or: windows per step per process (instead of GLOBAL_BATCH_SIZE)
+LR=${LR:-1e-4}                        # peak LR at global batch 32
+LR_SCALING=${LR_SCALING:-sqrt}        # none | sqrt | linear: peak LR = LR x (G/32)^(0 | 1/2 | 1)
 WEIGHT_DECAY=${WEIGHT_DECAY:-1e-4}
 MIN_LR_RATIO=${MIN_LR_RATIO:-1e-4}    # 1e-8 / 1e-4 as in the paper
 EPOCHS=${EPOCHS:-25}                  # passes over the training windows (or set MAX_STEPS)
@@ -39,31 +46,31 @@ TEMPERATURE=${TEMPERATURE:-2.0}
 CHANNEL_DROPOUT=${CHANNEL_DROPOUT:-0.5}
 WAKE_MARGIN=${WAKE_MARGIN:-30}        # minutes of wake kept around sleep; -1 = whole night
 EVAL_EVERY=${EVAL_EVERY:-2000}
-CKPT_EVERY=${CKPT_EVERY:-2000}
+CKPT_MINUTES=${CKPT_MINUTES:-10}      # checkpoint after this many minutes of training (lost work on failure)
 WORKERS=${WORKERS:-8}                 # DataLoader workers per process
 SEED=${SEED:-20010613}
 
 NPROC=${NPROC:-1}                     # processes (GPUs) per node
 NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-RDZV_ENDPOINT=${RDZV_ENDPOINT:-localhost:29500}   # host:port of node 0 (multi-node)
+RDZV_ENDPOINT=${RDZV_ENDPOINT:-localhost:29500}   # host:port of one node every node reaches (multi-node)
 RUN_ID=${RUN_ID:-lpsgm}               # rendezvous id shared by all nodes of one job
+MAX_RESTARTS=${MAX_RESTARTS:-3}       # elastic restarts of the whole worker group after a failure
+PYTHON=${PYTHON:-python}
 
-args=(--data $DATA --out "$OUT" --model "$MODEL" --batch-size "$BATCH_SIZE" --lr "$LR"
+args=(--data $DATA --out "$OUT" --model "$MODEL" --lr "$LR" --lr-scaling "$LR_SCALING"
       --weight-decay "$WEIGHT_DECAY" --min-lr-ratio "$MIN_LR_RATIO" --epochs "$EPOCHS"
       --warmup-epochs "$WARMUP_EPOCHS" --grad-clip "$GRAD_CLIP" --val-fraction "$VAL_FRACTION"
       --mixing "$MIXING" --temperature "$TEMPERATURE" --channel-dropout "$CHANNEL_DROPOUT"
-      --wake-margin "$WAKE_MARGIN" --eval-every "$EVAL_EVERY" --ckpt-every "$CKPT_EVERY"
-      --workers "$WORKERS" --seed "$SEED")
+      --wake-margin "$WAKE_MARGIN" --eval-every "$EVAL_EVERY" --ckpt-minutes "$CKPT_MINUTES"
+      --workers "$WORKERS" --seed "$SEED" --resume)
+if [ -n "$BATCH_SIZE" ]; then args+=(--batch-size "$BATCH_SIZE"); else args+=(--global-batch-size "$GLOBAL_BATCH_SIZE"); fi
 [ -n "$DATASETS" ] && args+=(--datasets $DATASETS)
 [ -n "$MAX_STEPS" ] && args+=(--max-steps "$MAX_STEPS")
 
 if [ "$NNODES" -gt 1 ]; then
-    exec torchrun --nnodes "$NNODES" --node_rank "$NODE_RANK" --nproc_per_node "$NPROC" \
-        --rdzv_backend c10d --rdzv_endpoint "$RDZV_ENDPOINT" --rdzv_id "$RUN_ID" \
-        train.py "${args[@]}" "$@"
-elif [ "$NPROC" -gt 1 ]; then
-    exec torchrun --standalone --nproc_per_node "$NPROC" train.py "${args[@]}" "$@"
+    launch=(--nnodes "$NNODES" --rdzv_backend c10d --rdzv_endpoint "$RDZV_ENDPOINT" --rdzv_id "$RUN_ID")
 else
-    exec python train.py "${args[@]}" "$@"
+    launch=(--standalone)
 fi
+exec "$PYTHON" -m torch.distributed.run "${launch[@]}" --nproc_per_node "$NPROC" --max-restarts "$MAX_RESTARTS" \
+    train.py "${args[@]}" "$@"
