@@ -246,7 +246,7 @@ def _model(args, dist) -> tuple[torch.nn.Module, torch.nn.Module]:
     torch.manual_seed(args.seed + dist.rank)
     raw = model
     if dist.distributed and args.sync_bn:
-        global_batchnorm(model)
+        model = global_batchnorm(model, dist.device)
     if dist.distributed:
         model = DDP(model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
     return model, raw

@@ -10,6 +10,7 @@ attention key bias have none: Adam turns their float-noise gradients into full-s
 
     python bench/ddp_equal.py                      # this checkout
     python bench/ddp_equal.py --repo /tmp/old      # another one (same flags must exist there)
+    python bench/ddp_equal.py --train-args=--no-sync-bn   # per-rank BatchNorm statistics
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--batch", type=int, default=2, help="per-rank batch of the 2-rank run")
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--train-args", default="", help="extra train.py options for both runs, e.g. --no-sync-bn")
     args = p.parse_args()
     from models import build_model, save_checkpoint
 
@@ -95,7 +97,7 @@ def main() -> None:
               "--workers", "0", "--lr", str(args.lr), "--warmup-steps", "2", "--log-every", "1",
               "--val-fraction", "0", "--wake-margin", "-1", "--channel-dropout", "0.5", "--precision", "fp32",
               "--device", "cpu", "--samples-per-epoch", str(8 * args.batch), "--max-steps", str(args.steps),
-              "--ckpt-every", str(args.steps), "--seed", "4"]
+              "--ckpt-every", str(args.steps), "--seed", "4", *args.train_args.split()]
     env = dict(os.environ, PYTHONPATH=str(args.repo), OMP_NUM_THREADS="1")
     train = str(args.repo / "train.py")
     one = subprocess.run([sys.executable, train, *common, "--batch-size", str(2 * args.batch),
@@ -113,7 +115,7 @@ def main() -> None:
     for step, (x, y) in enumerate(zip(a, b), start=1):
         print(f"step={step} loss_1proc_x{2 * args.batch}={x:.6f} loss_2nodes_x{args.batch}={y:.6f} "
               f"rel_diff={abs(x - y) / abs(x):.2e}")
-    print(f"repo={args.repo} steps={args.steps} max_loss_rel_diff={max(abs(x - y) / abs(x) for x, y in zip(a, b)):.2e} "
+    print(f"repo={args.repo} train_args={args.train_args!r} steps={args.steps} max_loss_rel_diff={max(abs(x - y) / abs(x) for x, y in zip(a, b)):.2e} "
           f"weights_rel_diff={weight_difference(work / 'one', work / 'two'):.2e} "
           f"weights_rel_diff_nonzero_grad={weight_difference(work / 'one', work / 'two', lambda k: not zero_gradient(k)):.2e}")
 

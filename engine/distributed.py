@@ -129,11 +129,29 @@ def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
     return bool(t.item())
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks whose backward is the sum over ranks of the gradients (every rank's
+    output depends on every rank's input)."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
+        dist.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class GlobalBatchNorm1d(nn.BatchNorm1d):
     """``BatchNorm1d`` whose training statistics are those of the global batch (all ranks).
 
-    One all-reduce per layer carries every rank's per-channel sum, sum of squares (float64, so
-    ``E[x²] − E[x]²`` keeps float32 precision) and count; its autograd backward all-reduces the
+    Each rank computes its per-channel mean and variance in one pass (``torch.var_mean``); one
+    all-reduce per layer combines ``n·mean``, ``n·(var + mean²)`` and ``n`` in float64 (so the
+    subtraction ``E[x²] − E[x]²`` keeps float32 precision), and its backward all-reduces the
     gradients, so the gradient is that of the global batch too. Works on Gloo (CPU) and NCCL:
     ``torch.nn.SyncBatchNorm`` accepts only GPU inputs. Outside distributed training, and in eval
     mode, it is exactly ``BatchNorm1d`` (same parameters, buffers and state-dict keys).
@@ -142,38 +160,46 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and is_distributed() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce as all_reduce_with_grad
-
         c = x.shape[1]
         dims = [0, *range(2, x.dim())]
-        xf = x.float()
-        local = torch.cat([xf.sum(dims, dtype=torch.float64), (xf * xf).sum(dims, dtype=torch.float64),
-                           torch.full((1,), x.numel() / c, dtype=torch.float64, device=x.device)])
-        total = all_reduce_with_grad(local)
-        n = total[-1]
-        mean64 = total[:c] / n
-        var64 = (total[c:2 * c] / n - mean64 * mean64).clamp_min(0)
-        mean, var = mean64.float(), var64.float()
-        shape = (1, c) + (1,) * (x.dim() - 2)
-        y = (xf - mean.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
+        xf = x if x.dtype == torch.float32 else x.float()  # as BatchNorm under autocast: float32
+        var, mean = torch.var_mean(xf, dims, correction=0)
+        n = torch.full((1,), xf.numel() / c, dtype=torch.float64, device=x.device)
+        m64, v64 = mean.double(), var.double()
+        total = _AllReduceSum.apply(torch.cat([n * m64, n * (v64 + m64 * m64), n]))
+        count = total[-1]
+        g_mean = total[:c] / count
+        g_var = (total[c:2 * c] / count - g_mean * g_mean).clamp_min(0)
+        scale = torch.rsqrt(g_var.float() + self.eps)
         if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
+            scale = scale * self.weight
+        shift = (self.bias if self.affine else 0) - g_mean.float() * scale
+        shape = (1, c) + (1,) * (x.dim() - 2)
+        y = torch.addcmul(shift.view(shape), xf, scale.view(shape))
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                unbiased = var64 * (n / (n - 1).clamp_min(1))
-                self.running_mean.mul_(1 - m).add_(m * mean.detach())
-                self.running_var.mul_(1 - m).add_(m * unbiased.detach().float())
+                unbiased = g_var * (count / (count - 1).clamp_min(1))
+                self.running_mean.mul_(1 - m).add_(m * g_mean.float())
+                self.running_var.mul_(1 - m).add_(m * unbiased.float())
         return y
 
 
-def global_batchnorm(model: nn.Module) -> nn.Module:
-    """Make every ``BatchNorm1d`` of ``model`` a :class:`GlobalBatchNorm1d`, in place; returns ``model``.
+def global_batchnorm(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """BatchNorm statistics of the global batch for every ``BatchNorm1d`` of ``model``, in place.
 
-    The layers keep their parameters and buffers (only the class changes), so checkpoints are
-    unchanged. Use it before wrapping the model in DDP.
+    On CUDA the layers become ``torch.nn.SyncBatchNorm`` (fused kernels); elsewhere (Gloo on CPU)
+    :class:`GlobalBatchNorm1d`, the same computation. Parameters, buffers and state-dict keys
+    are unchanged, so checkpoints are too. Use it before wrapping the model in DDP.
+
+    Returns
+    -------
+    nn.Module
+        ``model`` (its BatchNorm children replaced).
     """
+    if torch.device(device).type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
     for m in model.modules():
         if type(m) is nn.BatchNorm1d:
             m.__class__ = GlobalBatchNorm1d
