@@ -426,8 +426,10 @@ def run_batch(files: list[Path], model, channel_map, options: Options, info: dic
     """Stage every file; print the montage and one status line per file; write ``summary.csv``.
 
     Several processes (on any hosts) may run this on the same files and ``options.out``: each
-    recording is staged by one of them (:mod:`staging.sharing`); ``options.shard`` splits the
-    files statically instead (or as well).
+    recording is staged by one of them (:mod:`staging.sharing`). A recording another process is
+    staging is come back to after the others, until that process has finished it or its claim can
+    be taken over (process gone, or older than ``options.claim_timeout``), so when every process
+    has ended every recording is staged. ``options.shard`` splits the files statically instead.
 
     Returns
     -------
@@ -442,37 +444,55 @@ def run_batch(files: list[Path], model, channel_map, options: Options, info: dic
     if stale:
         echo(f"removed {stale} stale temp file(s) left in {options.out} by an interrupted run")
     # Names come from the whole list, so every shard and every process names a file alike.
-    pairs = select(list(zip(files, unique_names(files))), options.shard)
-    results: list[FileResult] = []
+    todo = list(enumerate(select(list(zip(files, unique_names(files))), options.shard), start=1))
+    n, done = len(todo), {}
     # disable=None: a bar only on an interactive terminal.
-    bar = tqdm(total=len(pairs), unit="file", desc="staging", leave=False,
+    bar = tqdm(total=n, unit="file", desc="staging", leave=False,
                disable=None if progress_bar is None else not progress_bar)
     say = echo if bar.disable else bar.write
     try:
-        for i, (path, name) in enumerate(pairs, start=1):
-            bar.set_postfix_str(path.name)
-            res = _stage_claimed(path, name, model, channel_map, options, info, shared)
-            for line in res.lines:
-                say(f"    {line}")
-            say(format_result(i, len(pairs), res))
-            results.append(res)
-            bar.update(1)
-            if res.status == "failed" and not options.keep_going:
-                say(f"stopping at the first failure (--fail-fast); {len(pairs) - i} file(s) not staged")
-                break
+        while todo:
+            held = []
+            for i, (path, name) in todo:
+                bar.set_postfix_str(path.name)
+                res = _stage_claimed(path, name, model, channel_map, options, info, shared)
+                if isinstance(res, Owner):
+                    held.append((i, (path, name)))
+                    say(f"    {path}: being staged by another process ({res.describe()}); coming back to it")
+                    continue
+                for line in res.lines:
+                    say(f"    {line}")
+                say(format_result(i, n, res))
+                done[i] = res
+                bar.update(1)
+                if res.status == "failed" and not options.keep_going:
+                    say(f"stopping at the first failure (--fail-fast); {n - len(done)} file(s) not staged")
+                    return [done[k] for k in sorted(done)]
+            if held:
+                _wait_for_others(min(CLAIM_POLL_S, options.claim_timeout))
+            todo = held
     finally:  # also on Ctrl-C: the files finished so far are in summary.csv
         bar.close()
         shared.write_summary()
-    return results
+    return [done[k] for k in sorted(done)]
+
+
+CLAIM_POLL_S = 5.0
+"""Seconds between two looks at the recordings other processes are staging."""
+
+
+def _wait_for_others(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _stage_claimed(path: Path, name: str, model, channel_map, options: Options, info: dict | None,
-                   shared: SharedOut) -> FileResult:
-    """:func:`stage_file` under a claim on ``name``, its row written; a recording another process
-    holds, or finished since this one started, is skipped (and its row left to that process)."""
+                   shared: SharedOut) -> FileResult | Owner:
+    """:func:`stage_file` under a claim on ``name``, its row written; the owner of the claim when
+    another live process holds it; skipped when another process finished it since this one
+    started (its row is left to that process)."""
     claim = shared.claim(name)
     if isinstance(claim, Owner):
-        return FileResult(path, name, "skipped", f"being staged by another process ({claim.describe()})")
+        return claim
     with claim:
         done = shared.done_since_start(name)
         if done is not None:

@@ -140,26 +140,39 @@ def rows(out: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def test_shared_out_skips_live_claims_takes_over_dead_ones_and_keeps_every_row(tmp_path, tiny_weights,
-                                                                               live_process):
+def test_shared_out_waits_for_live_claims_takes_over_dead_ones_and_keeps_every_row(tmp_path, tiny_weights,
+                                                                                   live_process, monkeypatch):
+    from staging import batch
+
     folder, out = nights(tmp_path / "in", 3), tmp_path / "out"
-    (out / "summary.d").mkdir(parents=True)
+    rows_dir = out / "summary.d"
+    rows_dir.mkdir(parents=True)
     # another host's process stages night0 right now; a process of this host died staging night1
-    (out / "summary.d" / "night0.claim").write_text(Owner("elsewhere", live_process, time.time(), "a1").to_json())
+    elsewhere = Owner("elsewhere", live_process, time.time(), "a1")
+    (rows_dir / "night0.claim").write_text(elsewhere.to_json())
     gone = Owner(host_tag(), dead_pid(), time.time() - 5, "b2")
-    (out / "summary.d" / "night1.claim").write_text(gone.to_json())
+    (rows_dir / "night1.claim").write_text(gone.to_json())
     # and a row from an earlier batch in the same folder
-    atomic_write_text(out / "summary.d" / "old.csv", "name,status\nold,ok\n")
+    atomic_write_text(rows_dir / "old.csv", "name,status\nold,ok\n")
+    waits = []
+
+    def other_process_finishes_night0(seconds):  # what the other host does while we wait
+        waits.append(seconds)
+        atomic_write_text(rows_dir / "night0.csv", "name,status\nnight0,ok\n")
+        (rows_dir / "night0.claim").unlink()
+
+    monkeypatch.setattr(batch, "_wait_for_others", other_process_finishes_night0)
     code, lines = cli(folder, "--out", out, "--weights", tiny_weights)
     assert code == 0, lines
-    assert any(line.startswith("[1/3] skipped") and "being staged by another process (elsewhere pid" in line
-               for line in lines)
+    assert f"    {folder / 'night0.edf'}: being staged by another process ({elsewhere.describe()}); " \
+           "coming back to it" in lines
     assert f"warning: took over the claim on night1 held by {gone.describe()}: its owner is gone" in lines
-    assert sum(" ok " in line for line in lines) == 2
+    assert f"[1/3] skipped {folder / 'night0.edf'}: staged by another process during this run (ok)" in lines
+    assert sum(" ok " in line for line in lines) == 2 and waits == [batch.CLAIM_POLL_S]
     got = {r["name"]: r["status"] for r in rows(out)}
-    assert got == {"old": "ok", "night1": "ok", "night2": "ok"}  # night0's row is its stager's to write
-    assert sorted(p.name for p in (out / "summary.d").iterdir()) == [
-        "night0.claim", "night1.claim.b2.taken", "night1.csv", "night2.csv", "old.csv"]
+    assert got == {"old": "ok", "night0": "ok", "night1": "ok", "night2": "ok"}
+    assert sorted(p.name for p in rows_dir.iterdir()) == [
+        "night0.csv", "night1.claim.b2.taken", "night1.csv", "night2.csv", "old.csv"]
 
 
 def test_a_row_written_by_another_process_during_the_run_is_not_staged_again(tmp_path, tiny_weights,

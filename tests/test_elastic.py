@@ -21,7 +21,7 @@ ARGS = ["--model", "lpsgm-small", "--seq-len", "5", "--workers", "0", "--lr", "1
 
 def torchrun(out, data, kill_at: int) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "--max-restarts", "1", str(REPO / "tests" / "elastic_worker.py"), "--data", str(data),
+           "--max-restarts", "3", str(REPO / "tests" / "elastic_worker.py"), "--data", str(data),
            "--out", str(out), *ARGS]
     return subprocess.run(cmd, cwd=REPO, env=env() | {"KILL_AT": str(kill_at)}, capture_output=True, text=True,
                           timeout=600)
