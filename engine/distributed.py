@@ -59,8 +59,24 @@ def setup_distributed(device: str | None = None, backend: str | None = None) -> 
     else:
         dev = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend=backend or ("nccl" if use_cuda else "gloo"))
+        backend = backend or ("nccl" if use_cuda else "gloo")
+        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+        if restart is None:
+            dist.init_process_group(backend=backend)
+        else:  # under torchrun: a key space of our own per restart (see _attempt_store)
+            dist.init_process_group(backend=backend, store=_attempt_store(restart), rank=rank, world_size=world_size)
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=dev)
+
+
+def _attempt_store(restart: str) -> dist.Store:
+    """The ``env://`` store of this torchrun attempt, its keys prefixed by the restart count.
+
+    After an elastic restart the agent's store still holds the previous attempt's process-group
+    keys (each rank's address): without a prefix a restarted rank reads a dead peer's address and
+    the group never forms (measured: Gloo ``connectFullMesh`` refused/hung on every restart).
+    """
+    store, _, _ = next(dist.rendezvous("env://"))
+    return dist.PrefixStore(f"lpsgm/attempt_{restart}", store)
 
 
 def is_distributed() -> bool:

@@ -473,7 +473,10 @@ def run_batch(files: list[Path], model, channel_map, options: Options, info: dic
             todo = held
     finally:  # also on Ctrl-C: the files finished so far are in summary.csv
         bar.close()
-        shared.write_summary()
+        try:
+            shared.write_summary()
+        except OSError as exc:
+            say(f"summary.csv not written to {options.out}: {exc.strerror or exc}")
     return [done[k] for k in sorted(done)]
 
 
@@ -498,7 +501,10 @@ def _stage_claimed(path: Path, name: str, model, channel_map, options: Options, 
         if done is not None:
             return FileResult(path, name, "skipped", f"staged by another process during this run ({done})")
         res = stage_file(path, name, model, channel_map, options, info)
-        shared.write_row(res.row())
+        try:
+            shared.write_row(res.row())
+        except OSError as exc:  # a full or read-only disk: the outputs' own errors say more
+            res.lines.append(f"summary row not written to {shared.rows}: {exc.strerror or exc}")
     return res
 
 

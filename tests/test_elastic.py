@@ -35,7 +35,7 @@ def test_sigkill_of_one_rank_restarts_and_ends_bit_equal(tmp_path):
     killed = torchrun(tmp_path / "killed", data, kill_at=5)  # after the checkpoint of step 4
     assert killed.returncode == 0, killed.stderr[-4000:]
     log = killed.stdout + killed.stderr
-    assert "Signals.SIGKILL" in log or "SIGKILL" in log, log[-3000:]  # torchrun saw the kill ...
+    assert "(exitcode: -9)" in log, log[-3000:]                        # torchrun saw the SIGKILL ...
     assert "resuming at step 4/6" in log, log[-3000:]                  # ... and every rank resumed
     a, b = (load_file(tmp_path / d / "last.safetensors") for d in ("full", "killed"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
