@@ -241,3 +241,20 @@ def test_global_batch_that_does_not_divide_is_a_clear_error(tmp_path):
             train.main(["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--global-batch-size", "30"])
         finally:
             os.environ.pop("WORLD_SIZE")
+
+
+def test_checkpoints_follow_the_clock_at_log_steps(tmp_path, monkeypatch):
+    import engine.loop
+    import train
+    from tests.test_train import toy_root
+
+    saved = []
+    real = engine.loop.save_state
+    monkeypatch.setattr(engine.loop, "save_state", lambda *a, **k: saved.append(k["step"]) or real(*a, **k))
+    root = toy_root(tmp_path / "h5", {"aa": 2, "bb": 2}, n_epochs=12, seed=5)
+    # 1e-9 minutes: due at every look; the looks are the log steps (2, 4), plus the end (5)
+    train.main(["--data", str(root), "--out", str(tmp_path / "r"), "--model", "lpsgm-small", "--seq-len", "5",
+                "--batch-size", "1", "--workers", "0", "--max-steps", "5", "--log-every", "2", "--ckpt-every", "0",
+                "--ckpt-minutes", "1e-9", "--val-fraction", "0", "--wake-margin", "-1", "--precision", "fp32",
+                "--device", "cpu", "--warmup-steps", "1"])
+    assert saved == [2, 4, 5]

@@ -62,3 +62,55 @@ def test_two_gloo_ranks_equal_one_process_at_the_same_global_batch(tmp_path):
     assert relative_difference(tmp_path / "one", tmp_path / "two") <= 1e-5
     config = json.loads((tmp_path / "two" / "config.json").read_text())
     assert (config["world_size"], config["global_batch_size"]) == (2, 4)
+
+
+def _global_bn_rank(rank: int, port: int, queue) -> None:
+    import torch.distributed as dist
+
+    from engine.distributed import global_batchnorm
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    x = (torch.randn(7, 3, 11, dtype=torch.float64) * 3 + 5).float()  # both ranks draw the same 7 rows
+    mine = x[:3] if rank == 0 else x[3:]  # unequal shares: 3 and 4 samples
+    bn = global_batchnorm(torch.nn.Sequential(torch.nn.BatchNorm1d(3)))
+    with torch.no_grad():
+        bn[0].weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        bn[0].bias.copy_(torch.tensor([0.0, -1.0, 3.0]))
+    mine.requires_grad_(True)
+    y = bn(mine)
+    (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+    # numpy arrays travel by value (a shared tensor would need this process alive to be read)
+    queue.put((rank, *(t.detach().numpy().copy() for t in (y, mine.grad, bn[0].running_mean, bn[0].running_var,
+                                                           bn[0].weight.grad))))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def test_global_batchnorm_of_two_ranks_equals_batchnorm_of_the_union():
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    queue = mp.get_context("spawn").SimpleQueue()
+    mp.start_processes(_global_bn_rank, args=(port, queue), nprocs=2, start_method="spawn")
+    got = {r[0]: [torch.from_numpy(a) for a in r[1:]] for r in (queue.get(), queue.get())}
+    torch.manual_seed(0)
+    x = (torch.randn(7, 3, 11, dtype=torch.float64) * 3 + 5).float().requires_grad_(True)
+    bn = torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+        bn.bias.copy_(torch.tensor([0.0, -1.0, 3.0]))
+    y = bn(x)
+    (torch.cat([y[:3].flatten(), y[3:].flatten()]) * torch.cat([
+        torch.arange(y[:3].numel()).sin(), torch.arange(y[3:].numel()).sin()])).sum().backward()
+    torch.testing.assert_close(torch.cat([got[0][0], got[1][0]]), y.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.cat([got[0][1], got[1][1]]), x.grad, rtol=1e-5, atol=1e-6)
+    for rank in (0, 1):  # running statistics (unbiased variance) and parameter gradients of the global batch
+        torch.testing.assert_close(got[rank][2], bn.running_mean, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(got[rank][3], bn.running_var, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(got[0][4] + got[1][4], bn.weight.grad, rtol=1e-5, atol=1e-5)
