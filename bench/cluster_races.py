@@ -116,6 +116,7 @@ def inference_kill(repo: Path, work: Path) -> str:
 
     _wait_for(victim_holds_a_claim, what="the third process never claimed a recording")
     victim.send_signal(signal.SIGKILL)
+    victim.wait()
     outs = [p.communicate()[0] for p in procs]
     ok = [sum(" ok " in ln for ln in o.splitlines()) for o in outs]
     staged = sorted(p.name.split(".")[0] for p in out.glob("*.hypnogram.csv"))

@@ -71,6 +71,21 @@ def live_process():
         proc.stdin.close()
 
 
+def test_a_killed_process_not_yet_reaped_counts_as_gone(live_process):
+    import signal
+
+    from preprocess.core.claims import pid_alive
+
+    assert pid_alive(live_process) and pid_alive(os.getpid()) and not pid_alive(dead_pid())
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    proc.send_signal(signal.SIGKILL)
+    while Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        os.sched_yield()  # until the kernel has made it a zombie (its parent, this test, has not reaped it)
+    assert not pid_alive(proc.pid)
+    proc.wait()
+    proc.stdin.close()
+
+
 def test_temp_names_carry_host_and_pid(tmp_path):
     name = temp_name(tmp_path / "a.h5").name
     assert name.startswith(f".a.h5.{host_tag()}.{os.getpid()}.") and name.endswith(".tmp")

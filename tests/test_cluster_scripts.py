@@ -87,6 +87,7 @@ def test_preprocess_array_then_manifest(tmp_path, slurm_env):
     assert len(read_manifest(out / "boas")) == 3
 
 
+@pytest.mark.slow
 def test_stage_array_stages_each_recording_once(tmp_path, slurm_env, tiny_weights):
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()

@@ -57,7 +57,8 @@ def temp_name(path: Path) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (a process of another user counts as alive)."""
+    """Whether process ``pid`` runs on this host (a process of another user counts; a zombie — killed,
+    not yet reaped by its parent — does not)."""
     if pid <= 0:
         return False
     try:
@@ -65,8 +66,12 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, belongs to someone else
+        pass
+    try:  # Linux: the state after the parenthesised command name; Z = zombie
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS) or gone meanwhile
         return True
-    return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _abandoned(path: Path, max_age_s: float, now: float) -> bool:
