@@ -30,6 +30,7 @@ from .night import StagedNight, analyse_night
 from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, software_version, write_outputs
 from .predict import channel_indices, encode_recording, predict_proba, vote_windows
 from .quality import QualityError, screen
+from .spectrogram import night_spectrogram
 
 EXTENSIONS = (".edf", ".bdf", ".fif", ".vhdr", ".set")
 SUMMARY_FIELDS = ("name", "file", "status", "reason", "epochs", "hours", "channels", "montage", "TST_min",
@@ -300,6 +301,8 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
                               options.params.epoch_seconds, getattr(getattr(model, "cfg", None), "seq_len", 20))
         if options.explain:
             res.lines.append(_explain(options, name, model, montaged, probs, info or {}))
+        night.spectrogram = night_spectrogram(montaged.signals, montaged.channels,
+                                              sources=[s.describe() for s in montaged.sources])
         del montaged.signals
         feats.clear()  # the features of the whole night are no longer needed
         res.night, res.stats = night, night.stats

@@ -48,6 +48,10 @@ class StagedNight:
         Lights-off/on, s from the recording start.
     stats : dict
         :func:`staging.stats.sleep_statistics` on the time in bed.
+    spectrogram : staging.spectrogram.Spectrogram or None
+        Whole-night spectrogram of the preferred EEG channel (drawn in the PNG and the report).
+    reviewed : ndarray of bool or None
+        Epochs whose stage a scorer set (:mod:`staging.review`); None for an automatic night.
     """
 
     probs: np.ndarray
@@ -59,6 +63,8 @@ class StagedNight:
     in_bed: np.ndarray
     lights: tuple = (None, None)
     stats: dict = field(default_factory=dict)
+    spectrogram: object = None
+    reviewed: np.ndarray | None = None
 
     @property
     def n_epochs(self) -> int:
