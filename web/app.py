@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def info():
         """Weights in use (with the demo flag), limits, canonical channels."""
         return {"weights": Path(weights.path).name, "weights_kind": weights.kind, "demo_weights": weights.demo,
-                "weights_description": weights.description, "max_upload_bytes": settings.max_upload_bytes,
+                "weights_description": weights.description.replace(weights.path, Path(weights.path).name), "max_upload_bytes": settings.max_upload_bytes,
                 "retention_s": settings.retention_s, "workers": settings.workers,
                 "channels": adapter.canonical_channels(), "token_required": bool(settings.token)}
 

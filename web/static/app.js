@@ -327,11 +327,11 @@ function drawHypnogram(hyp) {
   const layout = {
     barmode: "stack", bargap: 0, margin: { l: 60, r: 20, t: 10, b: 45 }, showlegend: true,
     legend: { orientation: "h", y: -0.18 }, hovermode: "closest",
-    xaxis: clock ? { title: "clock time", type: "date", range: [xOf(0), xOf(n)], tickformat: "%H:%M" }
-      : { title: "time from recording start (h; start time unknown)", range: [0, n / EPOCHS_PER_HOUR] },
-    yaxis: { domain: [0, 0.45], range: [0, 1], title: "probability" },
+    xaxis: clock ? { title: { text: "clock time" }, type: "date", range: [xOf(0), xOf(n)], tickformat: "%H:%M" }
+      : { title: { text: "time from recording start (h; start time unknown)" }, range: [0, n / EPOCHS_PER_HOUR] },
+    yaxis: { domain: [0, 0.45], range: [0, 1], title: { text: "probability" } },
     yaxis2: { domain: [0.58, 0.96], range: [-0.5, 4.5], tickvals: [4, 3, 2, 1, 0],
-              ticktext: ["W", "REM", "N1", "N2", "N3"], title: "stage" },
+              ticktext: ["W", "REM", "N1", "N2", "N3"], title: { text: "stage" } },
     shapes: stripShapes(),
   };
   Plotly.react("hypnogram", traces, layout, { displaylogo: false, responsive: true });
@@ -353,12 +353,12 @@ async function drawSpectrogram(jobId) {
   const xs = [...Array(n).keys()].map((i) => (state.start !== null
     ? new Date(state.start + (i + 0.5) * 30000).toISOString().replace("T", " ").slice(0, 23) : (i + 0.5) / EPOCHS_PER_HOUR));
   Plotly.newPlot("spectrogram", [{ type: "heatmap", x: xs, y: sp.freqs, z: sp.power_db, zmin: sp.vmin, zmax: sp.vmax,
-    colorscale: "RdBu", reversescale: true, colorbar: { title: "dB", thickness: 10 },
+    colorscale: "RdBu", colorbar: { title: { text: "dB" }, thickness: 10 },
     hovertemplate: "%{y:.2f} Hz: %{z:.1f} dB<extra></extra>" }],
   { margin: { l: 60, r: 20, t: 24, b: 20 }, title: { text: `spectrogram ${sp.channel}: Welch 4-s segments per epoch, ${sp.unit}`,
     font: { size: 11 }, x: 0, xanchor: "left" },
     xaxis: state.start !== null ? { type: "date", tickformat: "%H:%M", range: [xOf(0), xOf(n)] } : { range: [0, n / EPOCHS_PER_HOUR] },
-    yaxis: { title: "Hz" } }, { displaylogo: false, responsive: true });
+    yaxis: { title: { text: "Hz" } } }, { displaylogo: false, responsive: true });
 }
 
 function markEpoch(epoch) {
@@ -389,7 +389,7 @@ async function showEpoch(epoch) {
   showReviewEpoch();
   const layout = {
     margin: { l: 140, r: 20, t: 10, b: 45 }, showlegend: false,
-    xaxis: { title: `time from recording start (s); epoch starts at ${clock}`, range: [page.t0_s, page.t0_s + 30 * page.count] },
+    xaxis: { title: { text: `time from recording start (s); epoch starts at ${clock}` }, range: [page.t0_s, page.t0_s + 30 * page.count] },
     yaxis: { tickvals: page.channels.map((_, c) => -c * scale),
              ticktext: page.channels.map((ch, c) => `${ch} (${page.sources[c]})`),
              range: [-(page.channels.length - 0.5) * scale, 0.5 * scale], zeroline: false, fixedrange: true },
