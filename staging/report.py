@@ -105,7 +105,8 @@ def review_lines(info: dict, width: int = 58) -> list[str]:
         return ["AUTOMATIC hypnogram: not reviewed by a scorer"]
     lines = [f"REVIEWED: {review.get('n_changed', 0)} of {review.get('n_epochs', '?')} epochs changed "
              f"({review.get('n_edits', 0)} edits)",
-             f"agreement auto vs reviewed: kappa {_fmt(review.get('kappa_auto_vs_reviewed'))}",
+             "agreement auto vs reviewed: kappa " + ("n/a" if review.get("kappa_auto_vs_reviewed") is None
+                                                     else f"{review['kappa_auto_vs_reviewed']:.3f}"),
              f"last edit: {review.get('last_edit') or 'n/a'}"]
     return [ln for line in lines for ln in textwrap.wrap(line, width)]
 
