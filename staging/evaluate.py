@@ -24,7 +24,14 @@ recording and pooled over all epochs of all recordings:
 
 Outputs in ``--out`` (default ``evaluation/``): ``evaluation.json`` (everything),
 ``evaluation.csv`` (one row per recording, then ``POOLED``), ``confusion.png`` (pooled matrix,
-counts and row percentages).
+counts and row percentages), ``bland_altman.png`` (bias and limits of agreement of the
+statistics over nights, :mod:`staging.scorers`).
+
+Several scorers: ``python -m staging.evaluate PRED REF1 REF2 … [--names A,B,…]`` compares the
+model with the consensus of the scorers and each scorer with the consensus of the others, with
+pairwise and inter-scorer κ and Bland–Altman agreement over nights (:func:`evaluate_scorers`;
+consensus and tie rule in :mod:`staging.scorers`). A REF folder may hold the PSG files too
+(Sleep-EDF layout): EDF/BDF files with signals are not scorings and are left out of the pairing.
 """
 
 from __future__ import annotations
