@@ -248,6 +248,27 @@ def test_review_by_keyboard_survives_reload_and_downloads_reviewed(chromium, ser
             dl.value.save_as(got)
             job_id = page.evaluate("state.job")
 
+            # A second tab on the same night: its edit of epoch 10 and the first tab's next edit both land.
+            tab2 = ctx.new_page()
+            tab2.set_default_timeout(TIMEOUT_MS)
+            tab2.goto(f"{server}/#job={job_id}")
+            tab2.wait_for_function("document.querySelector('#trail-count').textContent === '3'")
+            for _ in range(10):
+                tab2.keyboard.press("ArrowRight")
+            tab2.wait_for_function("document.querySelector('#review-epoch').textContent.startsWith('epoch 11 ')")
+            tab2.keyboard.press("w")
+            tab2.wait_for_function("document.querySelector('#trail-count').textContent === '4'")
+            page.keyboard.press("Home")
+            at(0)
+            page.keyboard.press("ArrowRight")
+            at(1)
+            page.keyboard.press("2")  # tab 1 has not seen tab 2's edit; the server keeps both
+            page.wait_for_function("document.querySelector('#trail-count').textContent === '5'")
+            both = page.evaluate("state.review")
+            assert both["edits"]["10"] == "W" and both["edits"]["1"] == "N2"
+            assert len({t["by"] for t in both["trail"][-2:]}) == 2  # two tabs in the trail
+            tab2.close()
+
             # A new upload: nothing of the previous job is left (status, button, results).
             page.set_input_files("#file", str(EXAMPLE))
             page.wait_for_selector("#montage-section:not([hidden])")
@@ -275,5 +296,6 @@ def test_review_by_keyboard_survives_reload_and_downloads_reviewed(chromium, ser
     head = [ln for ln in got.read_text().splitlines() if ln.startswith("#")]
     assert any(f"TST {tst:g} min" in ln for ln in head), head
     trail = json.loads(urllib.request.urlopen(f"{server}/api/jobs/{job_id}/review").read())["trail"]
-    assert [(t["epoch"], t["old"], t["new"]) for t in trail] == [(e, auto[e], s) for e, s in edits.items()]
+    assert [(t["epoch"], t["old"], t["new"]) for t in trail[:3]] == [(e, auto[e], s) for e, s in edits.items()]
+    assert [(t["epoch"], t["old"], t["new"]) for t in trail[3:]] == [(10, first, "W"), (1, auto[1], "N2")]
     assert all(t["time"].endswith("+00:00") for t in trail)

@@ -353,9 +353,9 @@ async function drawSpectrogram(jobId) {
   const xs = [...Array(n).keys()].map((i) => (state.start !== null
     ? new Date(state.start + (i + 0.5) * 30000).toISOString().replace("T", " ").slice(0, 23) : (i + 0.5) / EPOCHS_PER_HOUR));
   Plotly.newPlot("spectrogram", [{ type: "heatmap", x: xs, y: sp.freqs, z: sp.power_db, zmin: sp.vmin, zmax: sp.vmax,
-    colorscale: "RdBu", colorbar: { title: { text: "dB" }, thickness: 10 },
+    colorscale: "RdBu", showscale: false, // no colour bar: the time axis lines up with the hypnogram's
     hovertemplate: "%{y:.2f} Hz: %{z:.1f} dB<extra></extra>" }],
-  { margin: { l: 60, r: 20, t: 24, b: 20 }, title: { text: `spectrogram ${sp.channel}: Welch 4-s segments per epoch, ${sp.unit}`,
+  { margin: { l: 60, r: 20, t: 24, b: 20 }, title: { text: `spectrogram ${sp.channel}: Welch 4-s segments per epoch, ${sp.unit}; colours blue ${sp.vmin} dB to red ${sp.vmax} dB`,
     font: { size: 11 }, x: 0, xanchor: "left" },
     xaxis: state.start !== null ? { type: "date", tickformat: "%H:%M", range: [xOf(0), xOf(n)] } : { range: [0, n / EPOCHS_PER_HOUR] },
     yaxis: { title: { text: "Hz" } } }, { displaylogo: false, responsive: true });
@@ -512,6 +512,8 @@ function onKey(ev) {
   const key = ev.key.toLowerCase();
   if (ev.key === "ArrowLeft") { ev.preventDefault(); showEpoch(state.epoch - 1); }
   else if (ev.key === "ArrowRight") { ev.preventDefault(); showEpoch(state.epoch + 1); }
+  else if (ev.key === "Home") { ev.preventDefault(); showEpoch(0); }
+  else if (ev.key === "End") { ev.preventDefault(); showEpoch(state.nEpochs - 1); }
   else if (key in KEY_STAGE) { ev.preventDefault(); setStage(KEY_STAGE[key]); }
   else if (key === "f") { ev.preventDefault(); nextToCheck(); }
 }
