@@ -235,9 +235,11 @@ def test_review_by_keyboard_survives_reload_and_downloads_reviewed(chromium, ser
                 {f"{auto[e]} → {s}" for e, s in edits.items()}
             page.wait_for_selector("#spectrogram .main-svg")  # drawn from its own request
             page.click("#trail-box summary")
+            page.evaluate("window.scrollTo(0, 0)")
             top = page.locator("#results").bounding_box()["y"]
+            bottom = page.locator("#trail-box").bounding_box()
             page.screenshot(path=str(shots / "web-review.png"), full_page=True,
-                            clip={"x": 0, "y": top, "width": 1280, "height": 1250})
+                            clip={"x": 0, "y": top, "width": 1280, "height": bottom["y"] + bottom["height"] + 10 - top})
 
             page.click("#download-reviewed")
             name = f"{EXAMPLE.stem}.reviewed.hypnogram.csv"
