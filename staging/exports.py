@@ -27,12 +27,16 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .night import StagedNight
-from .outputs import EDF_TEXT, atomic_write, atomic_write_text
-from .stats import STAGE_NAMES
+from preprocess.core.atomic import atomic_write, atomic_write_text
+
+from .stats import EDF_TEXT, STAGE_NAMES
+
+if TYPE_CHECKING:  # annotations only: the night module writes through this one
+    from .night import StagedNight
 
 BIDS_COLUMNS = ("onset", "duration", "stage", "p_W", "p_N1", "p_N2", "p_N3", "p_REM", "confidence",
                 "entropy", "flag", "in_bed")

@@ -662,20 +662,19 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(max(1, args.threads))
+    from staging import Stager
     from staging.montage import ChannelMapError, channel_map_from_arg
-    from staging.weights import WeightsError, find_weights, load_model
+    from staging.weights import WeightsError
 
     try:
         channel_map, origin = channel_map_from_arg(args.channels)
-        chosen = find_weights(args.weights)
-        model = load_model(chosen, args.device)
-    except (ChannelMapError, WeightsError, ValueError) as exc:
+        stager = Stager(args.weights, device=args.device, threads=max(1, args.threads))
+    except (ChannelMapError, WeightsError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    params = SignalParams.from_dict(chosen.preprocessing)
-    print(f"weights: {chosen.describe()}")
-    if chosen.demo:
+    model, params = stager.model, stager.params
+    print(f"weights: {stager.weights.describe()}")
+    if stager.weights.demo:
         print("WARNING: DEMO weights trained on SIMULATED PSG only: stages are not meaningful for real data")
     print(f"signal chain: causal version of {params.chain}; normalisation: {args.norm}; montage: {origin}")
     player = None

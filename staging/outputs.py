@@ -38,7 +38,7 @@ import numpy as np
 from preprocess.core.atomic import atomic_write, atomic_write_text
 
 from .defaults import DEFAULT_FORMATS, FORMATS
-from .stats import STAGE_NAMES, UNITS
+from .stats import EDF_TEXT, STAGE_NAMES, UNITS
 
 __all__ = ["DEFAULT_FORMATS", "FORMATS", "TEMP_SUFFIX", "atomic_write", "output_marks", "software_version", "atomic_write_text", "hypnogram_csv", "output_paths",
            "parse_formats", "plot_hypnogram", "sta_text", "stats_json", "write_edf_annotations", "write_outputs"]
@@ -55,7 +55,6 @@ STA_CODES = (0, 1, 2, 3, 5)
 """.STA code of W, N1, N2, N3, REM (Compumedics convention: REM is 5, 4 was R&K stage 4)."""
 STA_UNKNOWN = 9
 """.STA code of an epoch that could not be staged (Profusion's 'unscored')."""
-EDF_TEXT = ("Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage N3", "Sleep stage R")
 TEMP_SUFFIX = ".tmp"
 """Suffix of the hidden temp files of :func:`atomic_write` (``.NAME.xxxx.tmp``)."""
 DEMO_MARK = ("DEMO weights trained on SIMULATED PSG only: this hypnogram is not meaningful for a real "
@@ -243,7 +242,7 @@ def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.dat
 
 def mark_night(ax1, ax2, night, t: np.ndarray) -> None:
     """Shade outside time in bed; strip of flagged (red) and low-confidence (orange) epochs."""
-    from .night import DEFAULT_LOW_CONFIDENCE
+    from .defaults import DEFAULT_LOW_CONFIDENCE
 
     for a, b in _runs_of(~night.in_bed):
         for ax in (ax1, ax2):
