@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m models.onnx_export [WEIGHTS] OUT_DIR``: write the two graphs for deployment."""
     import argparse
 
-    from staging.weights import find_weights, load_model
+    from .weights import find_weights, load_model
 
     p = argparse.ArgumentParser(description="Export LPSGM weights to cnn.onnx + head.onnx")
     p.add_argument("out", help="output folder")
