@@ -9,6 +9,8 @@ import argparse
 import logging
 import sys
 
+from preprocess.core.version import add_version_argument
+
 EPILOG = """\
 examples:
   python inference.py                              # stage the bundled simulated night into out/
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python inference.py", description=__doc__.splitlines()[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="recording (EDF/BDF, or FIF, BrainVision .vhdr, EEGLAB .set read with MNE) or folder "
                         "(searched recursively for those suffixes, any case); several "

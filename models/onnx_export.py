@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from preprocess.core.version import add_version_argument
+
 OPSET = 17
 
 
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     from staging.weights import find_weights, load_model
 
     p = argparse.ArgumentParser(description="Export LPSGM weights to cnn.onnx + head.onnx")
+    add_version_argument(p)
     p.add_argument("out", help="output folder")
     p.add_argument("--weights", help="weights file or folder (default: the weights/ search)")
     a = p.parse_args(argv)

@@ -62,6 +62,7 @@ import torch
 from torch import nn
 
 from preprocess.core.stages import STAGE_NAMES
+from preprocess.core.version import add_version_argument
 
 EPOCH_SAMPLES = 3000
 """Samples per 30-s epoch at 100 Hz."""
@@ -811,6 +812,7 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m staging.explain", epilog=EPILOG,
                                 description="Grad-CAM, guided Grad-CAM and channel attribution for staged epochs.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("inputs", nargs="*", metavar="EDF", help="EDF/BDF files or folders (default: the bundled example)")
     p.add_argument("--epochs", "--explain", dest="epochs", default="all", metavar="SPEC",
                    help="epochs to explain: all, 100-140 (0-based, inclusive), 5,9,12, low-confidence[:P] "

@@ -68,6 +68,7 @@ import torch
 from preprocess.core.channels import CHANNEL_INDEX, CHANNEL_KIND, MontageError, Source, resolve_montage
 from preprocess.core.signal import EPOCH_SAMPLES, EPOCH_SECONDS, SFREQ, SignalParams, usable_band
 from preprocess.core.stages import STAGE_NAMES
+from preprocess.core.version import add_version_argument
 
 logger = logging.getLogger(__name__)
 
@@ -643,6 +644,7 @@ def run_stream(inlet, model, channel_map, params: SignalParams, out: Path | None
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m staging.online", description=__doc__.split("\n\n")[0])
+    add_version_argument(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--stream", help="name of the LSL stream to stage")
     src.add_argument("--replay", type=Path, help="play this recording through a local LSL stream and stage it")

@@ -8,6 +8,8 @@ import logging
 import secrets
 import sys
 
+from preprocess.core.version import add_version_argument
+
 EPILOG = """\
 examples:
   python -m web                                   # http://127.0.0.1:8000/ (this machine only)
@@ -20,6 +22,7 @@ API: /openapi.json (OpenAPI 3); the page is /.
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m web", description=__doc__.splitlines()[0], epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: only this machine can connect)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
