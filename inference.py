@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 
+from preprocess.core.extras import require, staging_features
 from preprocess.core.version import add_version_argument
 
 EPILOG = """\
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    require(*staging_features(args.explain, args.backend, args.formats))  # before any file is read
     if args.threads < 0:
         print(f"error: --threads must be >= 0, got {args.threads}", file=sys.stderr)
         return 2
@@ -147,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                               review_threshold=args.review_threshold,
                               explain=args.explain, int8=args.int8,
                               backend=args.backend)
-    except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (WeightsError, ChannelMapError, RuntimeError, ValueError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # ImportError: a package missing mid-batch, never 'file failed'
         return 2
     except KeyboardInterrupt:
         print(f"interrupted (Ctrl-C): the recordings finished so far are in {args.out}/ and its summary.csv; "

@@ -325,6 +325,8 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
         write_outputs(paths, probs, res.stats, doc, montaged.start_time, title, options.params.epoch_seconds,
                       night=night)
         res.status = "ok"
+    except ImportError:  # a missing package is the installation's fault, not this file's: stop the batch
+        raise
     except Exception as exc:  # one bad file must not stop the batch
         res.status, res.reason = "failed", _reason(exc, path)
         if header is not None and header.dropped and isinstance(exc, MontageError):

@@ -61,6 +61,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from preprocess.core.extras import EXPLAIN, require
 from preprocess.core.stages import STAGE_NAMES
 from preprocess.core.version import add_version_argument
 
@@ -861,6 +862,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     args = build_parser().parse_args(argv)
+    require(EXPLAIN)  # before any file is read
     from preprocess.core.signal import SignalParams
 
     from . import EXAMPLE, resolve_device
@@ -890,6 +892,8 @@ def main(argv: list[str] | None = None) -> int:
             res = explain_file(path, name, model, channel_map, params, Path(args.out), args.epochs, args.stage,
                                position, args.batch_size, device, args.max_pages, chosen.demo,
                                {"weights": str(chosen.path), "demo_weights": chosen.demo}, args.map)
+        except ImportError:  # a missing package, not this file's fault: stop with it
+            raise
         except Exception as exc:  # one bad file must not stop the batch
             print(f"FAILED {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             code = 1

@@ -66,6 +66,7 @@ import scipy.signal as sps
 import torch
 
 from preprocess.core.channels import CHANNEL_INDEX, CHANNEL_KIND, MontageError, Source, resolve_montage
+from preprocess.core.extras import ONLINE, require
 from preprocess.core.signal import EPOCH_SAMPLES, EPOCH_SECONDS, SFREQ, SignalParams, usable_band
 from preprocess.core.stages import STAGE_NAMES
 from preprocess.core.version import add_version_argument
@@ -664,6 +665,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    require(ONLINE)  # before any file or stream is opened
     torch.set_num_threads(max(1, args.threads))
     from staging.montage import ChannelMapError, channel_map_from_arg
     from staging.weights import WeightsError, find_weights, load_model

@@ -8,6 +8,7 @@ import logging
 import secrets
 import sys
 
+from preprocess.core.extras import WEB, require, staging_features
 from preprocess.core.version import add_version_argument
 
 EPILOG = """\
@@ -55,6 +56,7 @@ def _is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    require(WEB, *staging_features(formats=args.formats or ()))  # before anything starts
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     import uvicorn
 
