@@ -11,17 +11,28 @@ Search order:
 
 Demo weights (trained on simulated PSG) are usable but flagged: their JSON says so
 (``"trained_on": "simulated"`` or ``"demo": true``) and a warning is printed.
+
+Command line: ``python -m staging.weights fetch official`` downloads, verifies and installs the
+official weights (:mod:`staging.fetch`); ``python -m staging.weights show`` prints the weights
+``inference.py`` would use.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from preprocess.core.extras import FETCH, require
+from preprocess.core.version import add_version_argument
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_DIR = REPO_ROOT / "weights"
-OFFICIAL_NAMES = ("ched32_seqed64_ch9_seql20_block6.pth", "ched32_seqed64_ch9_seql20_block4.pth")
+OFFICIAL_NAMES = ("ched32_seqed64_ch9_seql20_block6.pth", "ched32_seqed64_ch9_seql20_block4.pth",
+                  "ched32_seqed64_ch9_seql20_block1.pth")
+"""Official files in the order they are preferred: the released inference model (N = 6), N = 4, N = 1."""
 
 
 class WeightsError(FileNotFoundError):
@@ -131,7 +142,7 @@ def find_weights(weights: str | Path | None = None, folder: str | Path = WEIGHTS
     if found is None:
         raise WeightsError(
             f"no model weights found: put the official LPSGM file {OFFICIAL_NAMES[0]} (or "
-            f"{OFFICIAL_NAMES[1]}) in {folder}/, or pass --weights PATH"
+            f"{OFFICIAL_NAMES[1]}) in {folder}/ (python -m staging.weights fetch official), or pass --weights PATH"
         )
     return found
 
@@ -162,3 +173,49 @@ def _load_reason(exc: BaseException) -> str:
         return ("not a readable PyTorch checkpoint (corrupt, truncated, or holding objects other than "
                 "tensors, which are never loaded)")
     return f"{type(exc).__name__}: {text}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m staging.weights",
+                                description="Fetch the official LPSGM weights, or show the weights inference uses.")
+    add_version_argument(p)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    f = sub.add_parser("fetch", help="download, verify (keys, shapes, sha256) and install the official weights",
+                       description="Download the published Google Drive file with gdown, unpack it if it is an "
+                                   "archive, check every checkpoint against the published key/shape list and "
+                                   "install it in weights/ (sha256 recorded in NAME.source.json).")
+    f.add_argument("source", choices=["official"], help="what to fetch: official = the published LPSGM weights")
+    f.add_argument("--dest", default=str(WEIGHTS_DIR), metavar="DIR",
+                   help="folder to install into (default: weights/, where inference.py looks)")
+    f.add_argument("--url", help="download from this address instead of Google Drive (a mirror, a local copy "
+                                 "served over http)")
+    f.add_argument("--force", action="store_true", help="replace an installed checkpoint whose content differs")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("show", help="print the weights inference.py would use")
+    s.add_argument("--weights", metavar="PATH", help="as inference.py --weights (default: the search order)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit code: 0 done, 1 the download or a checkpoint was refused, 2 bad arguments or a missing package."""
+    args = build_parser().parse_args(argv)
+    if args.command == "show":
+        try:
+            print(find_weights(args.weights).describe())
+        except WeightsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    require(FETCH)  # before anything is downloaded
+    from .fetch import FetchError, fetch
+
+    try:
+        fetch(args.source, args.dest, url=args.url, force=args.force, quiet=args.quiet)
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
