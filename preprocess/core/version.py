@@ -61,7 +61,8 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.exit(message=f"{parser.prog} ({software_version()})\n")
+        print(f"{parser.prog} ({software_version()})")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def add_version_argument(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
