@@ -42,7 +42,7 @@ import numpy as np
 
 from preprocess.core.version import add_version_argument
 
-from .outputs import STA_CODES, atomic_write, atomic_write_text
+from .outputs import STA_CODES, atomic_write, atomic_write_text, software_version
 from .stats import SCALAR_KEYS, STAGE_NAMES, sleep_statistics
 
 LABELS = (0, 1, 2, 3, 4)
@@ -428,7 +428,7 @@ def evaluate_pairs(pairs: list, unpaired: list, out: str | Path = "evaluation", 
         raise EvaluateError("no pair could be evaluated: " + "; ".join(failed.values()))
     pool = pooled(results, stages)
     doc = {"pred": str(pred), "ref": str(ref), "recordings": results, "pooled": pool, "failed": failed,
-           "unpaired": unpaired}
+           "unpaired": unpaired, "software_version": software_version()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "evaluation.json", json.dumps(doc, indent=2) + "\n")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .night import StagedNight
-from .outputs import EDF_TEXT, atomic_write, atomic_write_text
+from .outputs import EDF_TEXT, _edf_field, atomic_write, atomic_write_text, software_version
 from .stats import STAGE_NAMES
 
 BIDS_COLUMNS = ("onset", "duration", "stage", "p_W", "p_N1", "p_N2", "p_N3", "p_REM", "confidence",
@@ -121,7 +121,7 @@ def write_npz(path: Path, night: StagedNight, epoch_seconds: float = 30.0, marks
               "confidence": night.confidence.astype(np.float32), "entropy": night.entropy.astype(np.float32),
               "in_bed": night.in_bed.astype(bool), "flags": np.array(night.flags, dtype=str),
               "stage_names": np.array(STAGE_NAMES), "epoch_seconds": np.float64(epoch_seconds),
-              "marks": np.array(list(marks), dtype=str)}
+              "marks": np.array(list(marks), dtype=str), "software_version": np.array(software_version())}
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a path
@@ -155,9 +155,10 @@ def write_hypnodensity_edf(path: Path, night: StagedNight, start: dt.datetime | 
     anns = [edfio.EdfAnnotation(0.0, 0.0, m[:200]) for m in marks]
     anns += [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds,
                                 EDF_TEXT[s] if s >= 0 else "Sleep stage ?") for i, s in enumerate(night.stages)]
-    kw = {}
+    kw = {"recording": edfio.Recording(startdate=start.date() if start is not None else None,
+                                       equipment_code=_edf_field(software_version(), 28))}  # as NAME.annotations.edf
     if start is not None:
-        kw = {"starttime": start.time().replace(microsecond=0), "recording": edfio.Recording(startdate=start.date())}
+        kw["starttime"] = start.time().replace(microsecond=0)
     note = HYPNODENSITY_NOTE.format(epoch_seconds)
     for pad in range(32):
         try:

@@ -212,7 +212,8 @@ def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.dat
     if night is not None:
         mark_night(ax1, ax2, night, t)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100,
+                                               metadata={"Software": software_version()}))
     plt.close(fig)
 
 

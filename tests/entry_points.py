@@ -14,6 +14,7 @@ import argparse
 import ast
 import runpy
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +48,12 @@ class EntryPoint:
         old = sys.argv
         sys.argv = [str(self.path), *argv]
         try:
-            if self.module is None:
-                runpy.run_path(str(self.path), run_name="__main__")
-            else:
-                runpy.run_module(self.module, run_name="__main__", alter_sys=False)
+            with warnings.catch_warnings():  # runpy: "found in sys.modules" (a module its package imported)
+                warnings.simplefilter("ignore", RuntimeWarning)
+                if self.module is None:
+                    runpy.run_path(str(self.path), run_name="__main__")
+                else:
+                    runpy.run_module(self.module, run_name="__main__", alter_sys=False)
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         finally:
