@@ -149,13 +149,16 @@ def main(argv: list[str] | None = None) -> int:
                               review_threshold=args.review_threshold,
                               explain=args.explain, int8=args.int8,
                               backend=args.backend)
-    except (WeightsError, ChannelMapError, RuntimeError, ValueError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)  # ImportError: a package missing mid-batch, never 'file failed'
+    except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"interrupted (Ctrl-C): the recordings finished so far are in {args.out}/ and its summary.csv; "
               "run the same command again to resume", file=sys.stderr)
         return 130
+    except ImportError as exc:  # a package found missing while a file was staged: never that file's failure
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
     print(f"done: {counts['ok']} staged, {counts['skipped']} skipped, {counts['failed']} failed; "
           f"outputs in {args.out}/ (summary: {args.out}/summary.csv)")

@@ -17,6 +17,8 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from preprocess.core.extras import check, staging_features
+
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE, FORMATS
 
 if TYPE_CHECKING:
@@ -107,12 +109,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     WeightsError, ChannelMapError, RuntimeError, ValueError
         Problems with the arguments themselves (no weights, bad JSON map, no GPU); these stop
         before any file is read.
-    preprocess.core.extras.MissingPackageError
-        A package of an optional feature asked for (``explain``, ``backend="onnxruntime"``, the
-        ``bids`` format) is not installed; also before any file is read. An ``ImportError`` met
-        while staging a file stops the batch too: it is never reported as that file's failure.
     """
-    from preprocess.core.extras import check, staging_features
     from preprocess.core.signal import SignalParams
 
     from .batch import Options, exit_code, find_inputs, run_batch
@@ -121,8 +118,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     from .outputs import software_version
     from .weights import find_weights, load_model
 
-    for feature in staging_features(explain, backend, formats or ()):
-        check(feature)  # MissingPackageError (an ImportError) before any file is read
+    for feature in staging_features(explain, backend, formats or ()):  # before any file is read: a missing
+        check(feature)  # package raises MissingPackageError (an ImportError; one found mid-batch stops it too)
     if stride < 1:
         raise ValueError(f"--stride must be >= 1, got {stride}")
     if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:

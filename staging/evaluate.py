@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocess.core.version import add_version_argument
+from preprocess.core.version import add_version_argument, software_version
 
-from .outputs import STA_CODES, atomic_write, atomic_write_text, software_version
+from .outputs import STA_CODES, atomic_write, atomic_write_text
 from .stats import SCALAR_KEYS, STAGE_NAMES, sleep_statistics
 
 LABELS = (0, 1, 2, 3, 4)

@@ -116,12 +116,12 @@ def write_bids(path: Path, night: StagedNight, info: dict, epoch_seconds: float 
 
 def write_npz(path: Path, night: StagedNight, epoch_seconds: float = 30.0, marks=()) -> None:
     """``NAME.hypnodensity.npz`` (see the module table); ``marks`` (DEMO weights, warnings) as ``marks``."""
-    arrays = {"probs": night.probs.astype(np.float32), "stages": night.stages.astype(np.int8),
+    arrays = {"software_version": np.array(software_version()), "probs": night.probs.astype(np.float32), "stages": night.stages.astype(np.int8),
               "onset_s": np.arange(night.n_epochs) * float(epoch_seconds),
               "confidence": night.confidence.astype(np.float32), "entropy": night.entropy.astype(np.float32),
               "in_bed": night.in_bed.astype(bool), "flags": np.array(night.flags, dtype=str),
               "stage_names": np.array(STAGE_NAMES), "epoch_seconds": np.float64(epoch_seconds),
-              "marks": np.array(list(marks), dtype=str), "software_version": np.array(software_version())}
+              "marks": np.array(list(marks), dtype=str)}
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a path
