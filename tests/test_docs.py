@@ -69,7 +69,7 @@ DOC_PAGE = {  # entry point (EntryPoint.key: its name without the package it liv
     "preprocess": "preprocessing.md", "simulate": "simulator.md", "simulate.cohorts": "simulator.md",
     "nar_cls": "diagnosis.md", "web": "web.md", "evaluate": "clinical.md", "weights": "published-weights.md",
     "explain": "explain.md", "online": "online.md", "models.onnx_export": "benchmarks.md",
-    "make_simulated_night": "simulator.md",
+    "simulate.disorders": "simulator.md", "make_simulated_night": "simulator.md",
 }
 
 
