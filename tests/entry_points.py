@@ -107,15 +107,19 @@ def _capturing():
 
 
 def parses_arguments(path: Path) -> bool:
-    """Whether the file, or a sibling module it imports its code from, calls ``parse_args``: only such a
-    file is run by :func:`parser_of` (a script that acts without parsing would do its work)."""
+    """Whether the file, or a project module it imports from, calls ``parse_args``: only such a file is run
+    by :func:`parser_of` (a script that acts without parsing would do its work)."""
     text = path.read_text(encoding="utf-8")
     if "parse_args" in text:
         return True
-    siblings = [n.module for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ImportFrom) and n.level == 1
-                and n.module]
-    return any("parse_args" in (path.parent / f"{m.replace('.', '/')}.py").read_text(encoding="utf-8")
-               for m in siblings if (path.parent / f"{m.replace('.', '/')}.py").is_file())
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            base = ROOT if node.level == 0 else path.parents[node.level - 1]
+            target = base.joinpath(*node.module.split("."))
+            for f in (target.with_suffix(".py"), target / "__init__.py"):
+                if f.is_file() and "parse_args" in f.read_text(encoding="utf-8"):
+                    return True
+    return False
 
 
 def parser_of(entry: EntryPoint) -> argparse.ArgumentParser | None:
