@@ -66,7 +66,8 @@ def download(url: str, folder: Path, quiet: bool = False) -> Path:
     try:
         got = gdown.download(url, output=f"{folder}{os.sep}", quiet=quiet, use_cookies=False)
     except Exception as exc:  # gdown's errors: no network, Drive refusing, HTTP errors
-        raise FetchError(f"download of {url} failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise FetchError(f"download of {url} failed: {type(exc).__name__}: {first}") from None
     if not got or not Path(got).is_file():
         raise FetchError(f"download of {url} failed (no file received)")
     return Path(got)
