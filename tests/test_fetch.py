@@ -180,3 +180,10 @@ def test_without_gdown_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
                                  "install it with: python3 -m pip install gdown (or everything: python3 -m pip "
                                  "install -r requirements.txt)\n")
     assert not (tmp_path / "w").exists()
+
+
+def test_failed_download_is_one_line(tmp_path, server, capsys):
+    _, base = server
+    code, out, err = fetch_cli(capsys, f"{base}/absent.pth", tmp_path / "weights", "--quiet")
+    assert code == 1 and err.startswith(f"error: download of {base}/absent.pth failed") and err.count("\n") == 1
+    assert list((tmp_path / "weights").iterdir()) == []
