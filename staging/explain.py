@@ -61,7 +61,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from preprocess.core.extras import EXPLAIN, require
 from preprocess.core.stages import STAGE_NAMES
+from preprocess.core.version import add_version_argument
 
 EPOCH_SAMPLES = 3000
 """Samples per 30-s epoch at 100 Hz."""
@@ -834,6 +836,7 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m staging.explain", epilog=EPILOG,
                                 description="Grad-CAM, guided Grad-CAM and channel attribution for staged epochs.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("inputs", nargs="*", metavar="EDF", help="EDF/BDF files or folders (default: the bundled example)")
     p.add_argument("--epochs", "--explain", dest="epochs", default="all", metavar="SPEC",
                    help="epochs to explain: all, 100-140 (0-based, inclusive), 5,9,12, low-confidence[:P] "
@@ -880,7 +883,14 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     args = build_parser().parse_args(argv)
+<<<<<<< HEAD
     from . import EXAMPLE, Stager
+=======
+    require(EXPLAIN)  # before any file is read
+    from preprocess.core.signal import SignalParams
+
+    from . import EXAMPLE, resolve_device
+>>>>>>> deps
     from .batch import find_inputs, unique_names
     from .montage import ChannelMapError
     from .weights import WeightsError
@@ -901,8 +911,16 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     for path, name in zip(files, unique_names(files)):
         try:
+<<<<<<< HEAD
             res = explain_file(path, name, stager, args.channels, Path(args.out), args.epochs, args.stage,
                                position, args.batch_size, args.max_pages, args.map)
+=======
+            res = explain_file(path, name, model, channel_map, params, Path(args.out), args.epochs, args.stage,
+                               position, args.batch_size, device, args.max_pages, chosen.demo,
+                               {"weights": str(chosen.path), "demo_weights": chosen.demo}, args.map)
+        except ImportError:  # a missing package, not this file's fault: stop with it
+            raise
+>>>>>>> deps
         except Exception as exc:  # one bad file must not stop the batch
             print(f"FAILED {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             code = 1

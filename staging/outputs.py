@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import json
 from pathlib import Path
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from preprocess.core.atomic import atomic_write, atomic_write_text
+from preprocess.core.version import software_version  # re-exported: written into every output
 
 from .defaults import DEFAULT_FORMATS, FORMATS
 from .stats import EDF_TEXT, STAGE_NAMES, UNITS
@@ -59,31 +59,6 @@ TEMP_SUFFIX = ".tmp"
 """Suffix of the hidden temp files of :func:`atomic_write` (``.NAME.xxxx.tmp``)."""
 DEMO_MARK = ("DEMO weights trained on SIMULATED PSG only: this hypnogram is not meaningful for a real "
              "recording")
-
-
-@functools.lru_cache(maxsize=1)
-def software_version() -> str:
-    """``lpsgm <git commit>`` of this checkout (``+dirty`` with local changes), else the package version.
-
-    Written into every output so a hypnogram can be traced to the code that produced it.
-    """
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return f"lpsgm git {commit}{'+dirty' if dirty else ''}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        from importlib.metadata import version
-
-        return f"lpsgm {version('lpsgm')}"
-    except Exception:  # not installed as a package either
-        return "lpsgm (version unknown)"
 
 
 def output_marks(info: dict) -> list[str]:
@@ -236,7 +211,8 @@ def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.dat
     if night is not None:
         mark_night(ax1, ax2, night, t)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100,
+                                               metadata={"Software": software_version()}))
     plt.close(fig)
 
 
