@@ -97,17 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-<<<<<<< HEAD
-=======
     require(*staging_features(args.explain, args.backend, args.formats))  # before any file is read
-    if args.threads < 0:
-        print(f"error: --threads must be >= 0, got {args.threads}", file=sys.stderr)
-        return 2
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
->>>>>>> deps
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
     from staging import EXAMPLE, stage

@@ -107,13 +107,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     from .montage import channel_map_from_arg
     from .stager import Stager
 
-<<<<<<< HEAD
-=======
-    for feature in staging_features(explain, backend, formats or ()):  # before any file is read: a missing
+    for feature in staging_features(None, backend, formats or ()):  # before any file is read: a missing
         check(feature)  # package raises MissingPackageError (an ImportError; one found mid-batch stops it too)
-    if stride < 1:
-        raise ValueError(f"--stride must be >= 1, got {stride}")
->>>>>>> deps
     if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:
         raise ValueError(f"--review-threshold must be between 0 and 1, got {review_threshold}")
     lights_table = read_lights_csv(lights_csv) if lights_csv else None

@@ -883,14 +883,8 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     args = build_parser().parse_args(argv)
-<<<<<<< HEAD
-    from . import EXAMPLE, Stager
-=======
     require(EXPLAIN)  # before any file is read
-    from preprocess.core.signal import SignalParams
-
-    from . import EXAMPLE, resolve_device
->>>>>>> deps
+    from . import EXAMPLE, Stager
     from .batch import find_inputs, unique_names
     from .montage import ChannelMapError
     from .weights import WeightsError
@@ -911,16 +905,10 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     for path, name in zip(files, unique_names(files)):
         try:
-<<<<<<< HEAD
             res = explain_file(path, name, stager, args.channels, Path(args.out), args.epochs, args.stage,
                                position, args.batch_size, args.max_pages, args.map)
-=======
-            res = explain_file(path, name, model, channel_map, params, Path(args.out), args.epochs, args.stage,
-                               position, args.batch_size, device, args.max_pages, chosen.demo,
-                               {"weights": str(chosen.path), "demo_weights": chosen.demo}, args.map)
         except ImportError:  # a missing package, not this file's fault: stop with it
             raise
->>>>>>> deps
         except Exception as exc:  # one bad file must not stop the batch
             print(f"FAILED {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             code = 1

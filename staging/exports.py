@@ -31,22 +31,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-<<<<<<< HEAD
 from preprocess.core.atomic import atomic_write, atomic_write_text
+from preprocess.core.version import software_version
 
 from .stats import EDF_TEXT, STAGE_NAMES
 
 if TYPE_CHECKING:  # annotations only: the night module writes through this one
     from .night import StagedNight
-=======
-from .night import StagedNight
-from .outputs import EDF_TEXT, _edf_field, atomic_write, atomic_write_text, software_version
-from .stats import STAGE_NAMES
->>>>>>> deps
 
 BIDS_COLUMNS = ("onset", "duration", "stage", "p_W", "p_N1", "p_N2", "p_N3", "p_REM", "confidence",
                 "entropy", "flag", "in_bed")
 """Columns of the BIDS ``*_events.tsv``."""
+
+
+def edf_field(text: str, width: int) -> str:
+    """Printable ASCII without spaces (EDF+ subfields are space-separated), cut to ``width``."""
+    return "".join(c if c.isascii() and c.isprintable() and c != " " else "_" for c in text)[:width] or "X"
 
 BIDS_SIDECAR = {
     "onset": {"Description": "Start of the 30-s epoch, from the beginning of the recording.", "Units": "s"},
@@ -166,7 +166,7 @@ def write_hypnodensity_edf(path: Path, night: StagedNight, start: dt.datetime | 
     anns += [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds,
                                 EDF_TEXT[s] if s >= 0 else "Sleep stage ?") for i, s in enumerate(night.stages)]
     kw = {"recording": edfio.Recording(startdate=start.date() if start is not None else None,
-                                       equipment_code=_edf_field(software_version(), 28))}  # as NAME.annotations.edf
+                                       equipment_code=edf_field(software_version(), 28))}  # as NAME.annotations.edf
     if start is not None:
         kw["starttime"] = start.time().replace(microsecond=0)
     note = HYPNODENSITY_NOTE.format(epoch_seconds)

@@ -665,12 +665,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-<<<<<<< HEAD
-    from staging import Stager
-=======
     require(ONLINE)  # before any file or stream is opened
-    torch.set_num_threads(max(1, args.threads))
->>>>>>> deps
+    from staging import Stager
     from staging.montage import ChannelMapError, channel_map_from_arg
     from staging.weights import WeightsError
 

@@ -38,6 +38,7 @@ from preprocess.core.atomic import atomic_write, atomic_write_text
 from preprocess.core.version import software_version  # re-exported: written into every output
 
 from .defaults import DEFAULT_FORMATS, FORMATS
+from .exports import edf_field
 from .stats import EDF_TEXT, STAGE_NAMES, UNITS
 
 __all__ = ["DEFAULT_FORMATS", "FORMATS", "TEMP_SUFFIX", "atomic_write", "output_marks", "software_version", "atomic_write_text", "hypnogram_csv", "output_paths",
@@ -142,11 +143,6 @@ def stats_json(stats: dict, info: dict) -> str:
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 
-def _edf_field(text: str, width: int) -> str:
-    """Printable ASCII without spaces (EDF+ subfields are space-separated), cut to ``width``."""
-    return "".join(c if c.isascii() and c.isprintable() and c != " " else "_" for c in text)[:width] or "X"
-
-
 def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | None,
                           epoch_seconds: float = 30.0, marks=(), software: str = "") -> None:
     """EDF+C annotation file with one 30-s ``Sleep stage …`` annotation per epoch (edfio).
@@ -162,7 +158,7 @@ def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | N
     # The recording field holds 80 characters: "Startdate dd-MMM-yyyy X X <equipment> <additional>".
     demo = ("DEMO_simulated_weights",) if DEMO_MARK in marks else ()
     recording = edfio.Recording(startdate=start.date() if start is not None else None,
-                                equipment_code=_edf_field(software, 28) if software else "X", additional=demo)
+                                equipment_code=edf_field(software, 28) if software else "X", additional=demo)
     kw = {"recording": recording}
     if start is not None:
         kw["starttime"] = start.time().replace(microsecond=0)
