@@ -157,7 +157,8 @@ def write_report(path: Path, night, stats: dict, info: dict, start: dt.datetime 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .outputs import atomic_write
+    from preprocess.core.atomic import atomic_write
+
     from .spectrogram import draw
 
     name = info.get("recording") or Path(path).name.split(".")[0]

@@ -159,7 +159,8 @@ def plot_bland_altman(path, observed: list[dict], reference: list[dict], title: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .outputs import atomic_write
+    from preprocess.core.atomic import atomic_write
+
     from .stats import UNITS
 
     cols = 5

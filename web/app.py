@@ -14,7 +14,7 @@ import json
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -62,6 +62,9 @@ class Settings:
         Window stride (``inference.py --stride``); None: its default.
     formats : tuple of str or None
         Output formats (``inference.py --formats``); None: all of them.
+    model : dict
+        Further model options of ``inference.py`` (``threads``, ``int8``, ``backend``, ``precision``,
+        ``batch_size``), passed to :class:`staging.Stager` in each worker.
     """
 
     weights: str | None = None
@@ -74,6 +77,7 @@ class Settings:
     allowed_hosts: list | None = None
     stride: int | None = None
     formats: tuple | None = None
+    model: dict = field(default_factory=dict)
 
 
 class ReviewEdit(BaseModel):
@@ -105,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     owned_tmp = settings.data_dir is None
     root = Path(settings.data_dir or tempfile.mkdtemp(prefix="lpsgm-web-"))
     store = JobStore(root, settings.weights, settings.device, settings.stride, settings.workers,
-                     settings.retention_s, settings.formats)
+                     settings.retention_s, settings.formats, settings.model)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

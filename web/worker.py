@@ -13,21 +13,24 @@ import os
 from pathlib import Path
 
 
-def main(conn, weights: str | None, device: str, stride: int | None, formats: tuple | None = None) -> None:
-    """Worker loop: receive ``(path, name, out, montage)``, stage, reply; ``None`` stops it."""
+def main(conn, weights: str | None, device: str, stride: int | None, formats: tuple | None = None,
+         model: dict | None = None) -> None:
+    """Worker loop: receive ``(path, name, out, montage)``, stage, reply; ``None`` stops it.
+
+    ``model``: further :class:`staging.Stager` keywords (threads, int8, backend, precision, batch size)."""
     import logging
 
     from . import adapter
 
     logging.basicConfig(level=logging.WARNING)
     try:
-        stager = adapter.load_stager(weights, device, stride, formats)
+        stager = adapter.load_stager(weights, device, stride, formats, **(model or {}))
     except Exception as exc:  # corrupt weights, no GPU: report once, in one line
         conn.send(("fatal", f"cannot load the model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
         return
     # No server path in what the service hands out (stats.json, summary.csv): the weights by file name,
     # and each upload staged from its own folder under its bare name (below).
-    stager.info["weights"] = Path(str(stager.info.get("weights", ""))).name
+    stager.stager.info["weights"] = Path(str(stager.stager.info.get("weights", ""))).name
     conn.send(("ready", None))
     while True:
         job = conn.recv()
