@@ -81,13 +81,11 @@ def statistics_lines(stats: dict) -> list[str]:
 
 def quality_lines(night, info: dict, width: int = 58) -> list[str]:
     """Flagged epochs, dropped channels, warnings."""
-    from .night import DEFAULT_LOW_CONFIDENCE
-
     q = night.quality_summary()
     kinds = ", ".join(f"{k} {v}" for k, v in q["flag_counts"].items() if k != "outside_tib") or "none"
     lines = [f"flagged epochs: {q['flagged_epochs']} ({kinds})",
              f"unknown epochs: {q['unknown_epochs']}",
-             f"low confidence (< {DEFAULT_LOW_CONFIDENCE:g}): {q['low_confidence_epochs']}",
+             f"low confidence (< {q['low_confidence_threshold']:g}): {q['low_confidence_epochs']}",
              f"mean confidence: {_fmt(q['mean_confidence'])}"]
     warnings = list(info.get("warnings") or [])
     lines.append(f"warnings: {len(warnings)}" + ("" if warnings else " (none)"))
