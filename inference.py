@@ -9,6 +9,9 @@ import argparse
 import logging
 import sys
 
+from preprocess.core.extras import require, staging_features
+from preprocess.core.version import add_version_argument
+
 EPILOG = """\
 examples:
   python inference.py                              # stage the bundled simulated night into out/
@@ -39,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python inference.py", description=__doc__.splitlines()[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="recording (EDF/BDF, or FIF, BrainVision .vhdr, EEGLAB .set read with MNE) or folder "
                         "(searched recursively for those suffixes, any case); several "
@@ -93,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    require(*staging_features(args.explain, args.backend, args.formats))  # before any file is read
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
     from staging import EXAMPLE, stage
@@ -131,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted (Ctrl-C): the recordings finished so far are in {args.out}/ and its summary.csv; "
               "run the same command again to resume", file=sys.stderr)
         return 130
+    except ImportError as exc:  # a package found missing while a file was staged: never that file's failure
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
     print(f"done: {counts['ok']} staged, {counts['skipped']} skipped, {counts['failed']} failed; "
           f"outputs in {args.out}/ (summary: {args.out}/summary.csv)")

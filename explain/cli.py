@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from preprocess.core.extras import EXPLAIN, require
+from preprocess.core.version import add_version_argument
+
 from .attribution import STAGES
 from .render import write_explanation
 
@@ -26,6 +29,7 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m explain", epilog=EPILOG,
                                 description="Grad-CAM, guided Grad-CAM and channel attribution for staged epochs.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("inputs", nargs="*", metavar="EDF", help="EDF/BDF files or folders (default: the bundled example)")
     p.add_argument("--epochs", "--explain", dest="epochs", default="all", metavar="SPEC",
                    help="epochs to explain: all, 100-140 (0-based, inclusive), 5,9,12, low-confidence[:P] "
@@ -72,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     args = build_parser().parse_args(argv)
+    require(EXPLAIN)  # before any file is read
     from staging import EXAMPLE, Stager
     from staging.batch import find_inputs, unique_names
     from staging.montage import ChannelMapError
@@ -95,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             res = explain_file(path, name, stager, args.channels, Path(args.out), args.epochs, args.stage,
                                position, args.batch_size, args.max_pages, args.map)
+        except ImportError:  # a missing package, not this file's fault: stop with it
+            raise
         except Exception as exc:  # one bad file must not stop the batch
             print(f"FAILED {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             code = 1

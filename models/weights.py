@@ -21,7 +21,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_DIR = REPO_ROOT / "weights"
-OFFICIAL_NAMES = ("ched32_seqed64_ch9_seql20_block6.pth", "ched32_seqed64_ch9_seql20_block4.pth")
+OFFICIAL_NAMES = ("ched32_seqed64_ch9_seql20_block6.pth", "ched32_seqed64_ch9_seql20_block4.pth",
+                  "ched32_seqed64_ch9_seql20_block1.pth")
+"""Official files in the order they are preferred: the released inference model (N = 6), N = 4, N = 1."""
 
 
 class WeightsError(FileNotFoundError):
@@ -131,7 +133,7 @@ def find_weights(weights: str | Path | None = None, folder: str | Path = WEIGHTS
     if found is None:
         raise WeightsError(
             f"no model weights found: put the official LPSGM file {OFFICIAL_NAMES[0]} (or "
-            f"{OFFICIAL_NAMES[1]}) in {folder}/, or pass --weights PATH"
+            f"{OFFICIAL_NAMES[1]}) in {folder}/ (python -m staging.weights fetch official), or pass --weights PATH"
         )
     return found
 

@@ -8,12 +8,15 @@ import sys
 from pathlib import Path
 
 from preprocess.core.channels import MontageError
+from preprocess.core.extras import ONLINE, require
+from preprocess.core.version import add_version_argument
 
 from .lsl import ReplayPlayer, open_inlet, read_for_replay, restrict_lsl_to_this_machine, run_stream
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m online", description="Real-time sleep staging of a live LSL stream (or a replayed recording).")
+    add_version_argument(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--stream", help="name of the LSL stream to stage")
     src.add_argument("--replay", type=Path, help="play this recording through a local LSL stream and stage it")
@@ -33,6 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    require(ONLINE)  # before any file or stream is opened
     from staging import Stager
     from staging.montage import ChannelMapError, channel_map_from_arg
     from staging.weights import WeightsError

@@ -24,6 +24,8 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from preprocess.core.extras import check, staging_features
+
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE, FORMATS
 
 if TYPE_CHECKING:
@@ -105,6 +107,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     from .montage import channel_map_from_arg
     from .stager import Stager
 
+    for feature in staging_features(None, backend, formats or ()):  # before any file is read: a missing
+        check(feature)  # package raises MissingPackageError (an ImportError; one found mid-batch stops it too)
     if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:
         raise ValueError(f"--review-threshold must be between 0 and 1, got {review_threshold}")
     lights_table = read_lights_csv(lights_csv) if lights_csv else None

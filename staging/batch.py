@@ -245,6 +245,8 @@ def stage_file(path: Path, name: str, stager: Stager, read: ReadOptions = ReadOp
                              f"{outputs.review_threshold:g}" + (f": {_epoch_list(review)}" if review else ""))
         night.write(outputs.out, outputs.formats, outputs.review_threshold, paths=paths)
         res.status = "ok"
+    except ImportError:  # a missing package is the installation's fault, not this file's: stop the batch
+        raise
     except Exception as exc:  # one bad file must not stop the batch
         res.status, res.reason = "failed", _reason(exc, path)
         if header is not None and header.dropped and isinstance(exc, MontageError):

@@ -8,6 +8,9 @@ import logging
 import secrets
 import sys
 
+from preprocess.core.extras import WEB, require, staging_features
+from preprocess.core.version import add_version_argument
+
 EPILOG = """\
 examples:
   python -m web                                   # http://127.0.0.1:8000/ (this machine only)
@@ -22,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="python -m web", description=__doc__.splitlines()[0], epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: only this machine can connect)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
@@ -51,6 +55,7 @@ def _is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    require(WEB, *staging_features(formats=args.formats or ()))  # before anything starts
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     import uvicorn
 
