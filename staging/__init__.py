@@ -105,12 +105,12 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     Raises
     ------
     WeightsError, ChannelMapError, RuntimeError, ValueError
-        Problems with the arguments themselves (no weights, bad JSON map, no GPU); these stop
-        before any file is read.
+        Problems with the arguments themselves (no weights, bad JSON map, no GPU, an ``out``
+        folder that cannot be created or written); these stop before any file is read.
     """
     from preprocess.core.signal import SignalParams
 
-    from .batch import Options, exit_code, find_inputs, run_batch
+    from .batch import Options, check_output_folder, exit_code, find_inputs, run_batch
     from .lights import read_lights_csv
     from .montage import AUTO_ORIGIN, channel_map_from_arg
     from .outputs import software_version
@@ -124,8 +124,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: is a file, not a folder (give a folder for the outputs)")
+    check_output_folder(out)  # before any weights or recording is read: exit 2, one line
     device = resolve_device(device)
     channel_map, map_origin = channel_map_from_arg(channels, dataset)
     chosen = find_weights(weights)

@@ -8,9 +8,12 @@ line naming it and the reason, and the batch goes on (unless ``keep_going=False`
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
+import os
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,8 +27,18 @@ from preprocess.core.pipeline import load_montage
 from preprocess.core.signal import SignalParams
 
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE
-from .lights import LightsError, resolve_lights
-from .montage import applied_band, describe, has_eeg, has_eeg_or_eog, match_layout, montage_string
+from .lights import LightsError, lights_within, resolve_lights
+from .montage import (
+    applied_band,
+    band_limits_staging,
+    band_note,
+    describe,
+    has_eeg,
+    has_eeg_or_eog,
+    match_layout,
+    montage_string,
+    substitution,
+)
 from .night import StagedNight, analyse_night
 from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths, software_version, write_outputs
 from .predict import channel_indices, encode_recording, predict_proba, vote_windows
@@ -109,6 +122,7 @@ class FileResult:
     software: str = ""
     demo: bool = False
     night: StagedNight | None = None  # stages, probabilities, flags (None unless staged)
+    write_error: int | None = None  # errno when the outputs could not be written (disk full, read-only)
 
     @property
     def stages(self):
@@ -136,7 +150,9 @@ def find_inputs(inputs: Iterable[str | Path], notes: list | None = None) -> list
 
     A path given explicitly is kept whatever its extension (and reported if it is not EDF);
     a path that does not exist is kept too, so it is reported as failed. Hidden files and
-    temp files are ignored in folders, and so are folders whose name ends in ``.edf``.
+    temp files are ignored in folders, and so are folders whose name ends in ``.edf``. In a
+    folder, a dangling link, a FIFO or an unreadable file with a recording suffix is kept, so
+    it gets its one line (:func:`input_problem`) instead of vanishing from the batch.
     The same file reached twice (``a.edf`` and ``./a.edf``, or a file and its folder) is
     staged once; ``notes`` (if given) receives one line per duplicate.
     """
@@ -145,7 +161,7 @@ def find_inputs(inputs: Iterable[str | Path], notes: list | None = None) -> list
         p = Path(item)
         if p.is_dir():
             hits = sorted(f for f in p.rglob("*") if f.suffix.lower() in EXTENSIONS and not f.name.startswith("."))
-            found.extend(f for f in hits if f.is_file())
+            found.extend(f for f in hits if not f.is_dir())
             if notes is not None:
                 notes.extend(f"{f}: is a folder, not an EDF file (its contents are searched)"
                              for f in hits if f.is_dir())
@@ -204,12 +220,72 @@ def _collect_warnings(logger_name: str = "preprocess"):
         logger.setLevel(level)
 
 
+class OutputWriteError(OSError):
+    """The outputs of a recording could not be written (one line naming the output folder)."""
+
+
+STOP_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+"""Output-write errors after which the batch stops: every later recording would be read, filtered and
+staged only to fail the same way (disk full, read-only, no permission)."""
+
+
+def input_problem(path: Path) -> str | None:
+    """One-line reason why ``path`` cannot be read as a recording without opening it, or None.
+
+    A dangling symbolic link, something that is not a regular file (a FIFO would block the
+    reader forever), a file the user may not read.
+    """
+    if path.is_symlink() and not path.exists():
+        return f"dangling symbolic link (its target {os.readlink(path)} does not exist)"
+    if not path.exists():
+        return "no such file"
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a recording"
+    if not stat.S_ISREG(mode):
+        what = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else \
+            "a device"
+        return f"not a regular file ({what}): not read"
+    if not os.access(path, os.R_OK):
+        return "cannot read the file (permission denied)"
+    return None
+
+
+def check_output_folder(out: Path) -> None:
+    """Create ``out`` and prove it writable before any recording is read.
+
+    Raises
+    ------
+    ValueError
+        One line: ``--out`` is a file, cannot be created, or cannot be written.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder (give a folder for the outputs)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from None
+    probe = out / f".lpsgm_write_probe_{os.getpid()}{TEMP_SUFFIX}"
+    try:
+        with open(probe, "wb") as fh:
+            fh.write(b"x")
+    except OSError as exc:
+        raise ValueError(f"--out {out}: the folder is not writable ({exc.strerror or exc})") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 def _reason(exc: BaseException, path: Path) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     for prefix in (f"{path.name}: ", f"{path}: "):
         if text.startswith(prefix):
             text = text[len(prefix):]
-    if not isinstance(exc, (EdfError, MontageError, FileNotFoundError, QualityError, LightsError, MneSourceError)):
+    if not isinstance(exc, (EdfError, MontageError, FileNotFoundError, QualityError, LightsError, MneSourceError,
+                            OutputWriteError)):
         text = f"{type(exc).__name__}: {text}"
     return text
 
@@ -247,10 +323,11 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
             return res
         res.lines.append(f"kept existing {', '.join(paths[f].name for f in existing)} (no --overwrite)")
         paths = {f: p for f, p in paths.items() if f not in existing}
-    header = None
+    header = quality = None
     try:
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
+        problem = input_problem(path)
+        if problem is not None:
+            raise FileNotFoundError(f"{path}: {problem}")
         if path.suffix.lower() in EDF_SUFFIXES:
             header = read_header(path)
             if not header.labels:
@@ -258,13 +335,13 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
                 return res
         with _collect_warnings() as warnings_seen:
             reader = open_recording(path)
+            lights_notes: list[str] = []
             lights, lights_line = resolve_lights(path, name, reader, options.lights_off, options.lights_on,
-                                                 options.lights_table)
+                                                 options.lights_table, lights_notes)
             res.lines.append(lights_line)
             layout = match_layout(reader.labels) if options.auto_montage else None
             cmap = layout.channel_map if layout is not None else channel_map
             screened, quality = screen(reader, cmap, path.name, options.params.epoch_seconds)
-            res.lines += [f"quality: {path.name}: dropped {lab}: {why}" for lab, why in quality.dropped.items()]
             montaged = load_montage(screened, cmap, options.params, path.name)
         sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
         units = {s.canonical: reader.unit(s.positive) for s in montaged.sources}
@@ -273,6 +350,9 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
             montaged.dropped.setdefault(canonical, why)
         res.lines += describe(montaged, sfreqs, options.params, layout)
         res.warnings += [w.split(": ", 1)[-1] for w in warnings_seen if ": dropped " not in w]
+        res.warnings += _montage_warnings(montaged, sfreqs, options.params, quality)
+        lights = lights_within(lights, montaged.n_epochs * options.params.epoch_seconds, lights_notes)
+        res.warnings += lights_notes
         res.warnings += [f"{c} <- {src}: unit {units[c]!r} is not a voltage" for c, src in
                          ((s.canonical, s.describe()) for s in montaged.sources) if not is_voltage(units[c])]
         res.channels, res.montage = list(montaged.channels), montage_string(montaged)
@@ -318,19 +398,83 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
             res.lines.append(f"review: {len(review)} epoch(s) flagged or below confidence "
                              f"{options.review_threshold:g}" + (f": {_epoch_list(review)}" if review else ""))
         title = (f"{name}   TST {res.stats['TST']:.0f} min   SE {res.stats['SE']:.0f} %   "
-                 f"{len(res.channels)} ch: {' '.join(res.channels)}"
+                 f"{len(res.channels)} ch: {derivations_text(montaged.sources)}"
                  + ("   [DEMO weights trained on simulated data]" if doc.get("demo_weights") else "")
                  + ("   [no EEG]" if not has_eeg(res.channels) else "")
                  + (f"   [{len(res.warnings)} warning(s): see stats.json]" if res.warnings else ""))
-        write_outputs(paths, probs, res.stats, doc, montaged.start_time, title, options.params.epoch_seconds,
-                      night=night)
+        _write_all(paths, options.out, lambda: write_outputs(paths, probs, res.stats, doc, montaged.start_time,
+                                                             title, options.params.epoch_seconds, night=night))
         res.status = "ok"
     except Exception as exc:  # one bad file must not stop the batch
         res.status, res.reason = "failed", _reason(exc, path)
+        if isinstance(exc, OutputWriteError):
+            res.write_error = exc.errno
         if header is not None and header.dropped and isinstance(exc, MontageError):
             res.reason += "; unusable signals: " + "; ".join(f"{k}: {v}" for k, v in header.dropped.items())
+        if quality is not None and quality.dropped and isinstance(exc, MontageError) \
+                and "no usable channel (" not in res.reason:
+            res.reason += "; dropped by the quality gate: " + "; ".join(
+                f"{quality.canonical[k]} {k}: {v}" for k, v in quality.dropped.items())
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _write_all(paths: dict, out: Path, write: Callable[[], object]) -> None:
+    """Run ``write``; on an OS error remove this recording's new outputs and raise :class:`OutputWriteError`.
+
+    Each file is atomic, so none is half-written; removing the ones already finished keeps the
+    rule "a failed recording has no outputs", and a rerun stages it again.
+    """
+    try:
+        write()
+    except OSError as exc:
+        for p in paths.values():
+            try:
+                Path(p).unlink(missing_ok=True)
+            except OSError:
+                pass
+        raise OutputWriteError(exc.errno, f"cannot write the outputs to {out}: {exc.strerror or exc}") from None
+
+
+def derivations_text(sources) -> str:
+    """``F3←Fpz-Cz O1←Pz-Oz E1`` : each canonical channel with the derivation feeding it, when the
+    label is not the canonical name itself (what the PNG title shows)."""
+    from preprocess.core.channels import normalize_label
+
+    parts = []
+    for s in sources:
+        text = s.describe()
+        plain = normalize_label(text) in (s.canonical.upper(), f"EEG{s.canonical}".upper(), f"EOG{s.canonical}".upper())
+        parts.append(s.canonical if plain else f"{s.canonical}\u2190{_short_label(text)}")
+    return " ".join(parts)
+
+
+def _short_label(text: str) -> str:
+    for prefix in ("EEG ", "EOG ", "EMG "):
+        text = text.replace(prefix, "")
+    return text
+
+
+def _montage_warnings(montaged, sfreqs: dict, params: SignalParams, quality) -> list[str]:
+    """What the montage substituted or gave up, as warnings every output carries.
+
+    Substitutions for the AASM derivation (:func:`staging.montage.substitution`), bands the
+    sampling rate limits (:func:`staging.montage.band_note`), channels the quality gate dropped,
+    and its notes on kept channels (coarse quantisation).
+    """
+    out = []
+    for s in montaged.sources:
+        note = substitution(s)
+        if note:
+            out.append(f"{s.canonical} <- {s.describe()}: {note}")
+        band = applied_band(CHANNEL_KIND[s.canonical], sfreqs[s.canonical], params) if s.canonical in sfreqs else None
+        if band is not None and band_limits_staging(band):
+            out.append(f"{s.canonical} <- {s.describe()}: {band_note(band, sfreqs[s.canonical])} the weights were "
+                       "trained on")
+    if quality is not None:
+        out += [f"{quality.canonical[lab]} {lab} dropped: {why}" for lab, why in quality.dropped.items()]
+        out += list(quality.warnings)
+    return out
 
 
 def _explain(options: Options, name: str, model, montaged, probs, info: dict) -> str:
@@ -462,9 +606,16 @@ def run_batch(files: list[Path], model, channel_map, options: Options, info: dic
             if res.status == "failed" and not options.keep_going:
                 say(f"stopping at the first failure (--fail-fast); {len(files) - i} file(s) not staged")
                 break
+            if res.write_error in STOP_ERRNOS and i < len(files):
+                say(f"stopping: the output folder {options.out} cannot be written ({os.strerror(res.write_error)}); "
+                    f"{len(files) - i} file(s) not staged: free space or choose another --out, then rerun to resume")
+                break
     finally:  # also on Ctrl-C: the files finished so far are in summary.csv
         bar.close()
-        write_summary(options.out, results)
+        try:
+            write_summary(options.out, results)
+        except OSError as exc:
+            say(f"summary.csv not written to {options.out}: {exc.strerror or exc}")
     return results
 
 
@@ -487,5 +638,6 @@ def exit_code(results: list[FileResult]) -> int:
     return 0 if results and all(r.status != "failed" for r in results) else 1
 
 
-__all__ = ["FileResult", "Options", "exit_code", "find_inputs", "format_result", "run_batch", "stage_file",
+__all__ = ["FileResult", "Options", "OutputWriteError", "STOP_ERRNOS", "check_output_folder", "derivations_text",
+           "exit_code", "find_inputs", "format_result", "input_problem", "run_batch", "stage_file",
            "unique_names", "write_summary"]

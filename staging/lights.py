@@ -12,6 +12,15 @@ Taken, in this order (the first that gives a value wins, separately for each hal
    name (``-PSG``/``_PSG`` removed): EDF+ (``*Hypnogram.edf``, ``*_sleepscoring.edf``), NSRR/Profusion
    XML, NSRR ``.annot``. Texts are recognised by :func:`preprocess.core.lights.lights_kind`.
 4. Otherwise the whole recording is the time in bed.
+
+Lights that cannot be right are corrected by a fixed rule, with a warning in every output:
+
+* lights-on not after lights-off, both from annotations (file or scoring beside it): the pair
+  is out of order, so neither is used and the whole recording is the time in bed (given on the
+  command line or in ``--lights`` it is an error instead: the user can fix it);
+* lights-off before the recording start or lights-on after its end (:func:`lights_within`):
+  the time in bed is cut at the recording's edges. TIB, SE, SOL and every latency then count
+  from the recording start (or to its end), as the signal before/after was not recorded.
 """
 
 from __future__ import annotations
@@ -144,7 +153,7 @@ def beside_lights(path: Path, start: dt.datetime | None) -> tuple[tuple[float | 
 
 
 def resolve_lights(path: Path, name: str, source, off_arg=None, on_arg=None,
-                   table: dict | None = None) -> tuple[tuple[float | None, float | None], str]:
+                   table: dict | None = None, notes: list | None = None) -> tuple[tuple[float | None, float | None], str]:
     """Lights-off/on (s from the recording start, None = unknown) and a line saying where from.
 
     Parameters
@@ -159,6 +168,8 @@ def resolve_lights(path: Path, name: str, source, off_arg=None, on_arg=None,
         ``--lights-off`` / ``--lights-on``.
     table : dict, optional
         :func:`read_lights_csv` output.
+    notes : list, optional
+        Receives the warning when annotated lights are out of order (then both are ignored).
     """
     start = getattr(source, "start_time", None)
     halves: list[float | None] = [None, None]
@@ -181,8 +192,44 @@ def resolve_lights(path: Path, name: str, source, off_arg=None, on_arg=None,
         fill(found, where)
     off, on = halves
     if off is not None and on is not None and on <= off:
-        raise LightsError(f"{path.name}: lights-on ({on:g} s) is not after lights-off ({off:g} s)")
+        user = ("command line", "--lights CSV")
+        if origin[0] in user or origin[1] in user:
+            raise LightsError(f"{path.name}: lights-on ({on:g} s) is not after lights-off ({off:g} s)")
+        if notes is not None:
+            notes.append(f"lights annotations out of order: lights-on at {on:g} s is not after lights-off at "
+                         f"{off:g} s ({origin[1]}); both ignored, time in bed = the whole recording")
+        halves, origin = [None, None], ["", ""]
+        off = on = None
     return (off, on), _describe(halves, origin)
+
+
+def lights_within(lights: tuple, duration_s: float, notes: list) -> tuple[float | None, float | None]:
+    """Lights cut to the recording ``[0, duration_s]``; one warning per half that lies outside.
+
+    >>> notes = []
+    >>> lights_within((-600.0, 30000.0), 28800.0, notes)
+    (0.0, 28800.0)
+    >>> notes[0]
+    'lights-off is 600 s before the recording start: time in bed starts at the recording start (TIB, SE, SOL and latencies count from there)'
+    """
+    off, on = lights
+    if off is not None and off < 0:
+        notes.append(f"lights-off is {-off:g} s before the recording start: time in bed starts at the recording "
+                     "start (TIB, SE, SOL and latencies count from there)")
+        off = 0.0
+    if on is not None and on > duration_s:
+        notes.append(f"lights-on is {on - duration_s:g} s after the recording end: time in bed ends at the "
+                     "recording end")
+        on = float(duration_s)
+    if off is not None and off >= duration_s:
+        notes.append(f"lights-off ({off:g} s) is after the recording end ({duration_s:g} s): ignored, time in bed "
+                     "starts at the recording start")
+        off = None
+    if on is not None and on <= 0:
+        notes.append(f"lights-on ({on:g} s) is at or before the recording start: ignored, time in bed ends at "
+                     "the recording end")
+        on = None
+    return off, on
 
 
 def _describe(halves, origin) -> str:
@@ -194,5 +241,6 @@ def _describe(halves, origin) -> str:
     return "lights: " + ", ".join(parts)
 
 
-__all__ = ["LightsError", "beside_lights", "file_lights", "parse_time", "read_lights_csv", "resolve_lights",
+__all__ = ["LightsError", "beside_lights", "file_lights", "lights_within", "parse_time", "read_lights_csv",
+           "resolve_lights",
            "scoring_files"]

@@ -232,6 +232,19 @@ def applied_band(kind: str, sfreq: float, params) -> dict:
             "limited": limited}
 
 
+BAND_WARN_SHARE = 0.9
+"""A sampling rate that ends the band below this share of the low-pass the weights were trained
+with (35 Hz EEG/EOG) is a warning in every output, not only a console note: losing the top 10 %
+is within the low-pass filter's own roll-off (a 64-Hz EOG keeps 0.3-32 Hz); a 50-Hz EEG keeping
+0.3-25 Hz loses the beta/muscle activity the model uses to tell wake and REM."""
+
+
+def band_limits_staging(band: dict) -> bool:
+    """Whether the rate cut the band below :data:`BAND_WARN_SHARE` of its requested low-pass."""
+    high = band["requested"][1]
+    return bool(band["limited"] and high is not None and band["high"] < BAND_WARN_SHARE * high)
+
+
 def band_note(band: dict, sfreq: float) -> str | None:
     """One-line note when the sampling rate could not carry the requested band."""
     if not band["limited"]:
