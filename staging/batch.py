@@ -246,9 +246,13 @@ def input_problem(path: Path) -> str | None:
         what = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else \
             "a device"
         return f"not a regular file ({what}): not read"
-    if not os.access(path, os.R_OK):
+    if not _can_read(path):
         return "cannot read the file (permission denied)"
     return None
+
+
+def _can_read(path: Path) -> bool:
+    return os.access(path, os.R_OK)
 
 
 def check_output_folder(out: Path) -> None:
@@ -411,10 +415,11 @@ def stage_file(path: Path, name: str, model, channel_map, options: Options, info
             res.write_error = exc.errno
         if header is not None and header.dropped and isinstance(exc, MontageError):
             res.reason += "; unusable signals: " + "; ".join(f"{k}: {v}" for k, v in header.dropped.items())
-        if quality is not None and quality.dropped and isinstance(exc, MontageError) \
-                and "no usable channel (" not in res.reason:
+        unsaid = {k: v for k, v in (quality.dropped if quality is not None else {}).items()
+                  if f"{k}: {v}" not in res.reason}  # why the montage lost them, when the reason does not say
+        if unsaid and isinstance(exc, MontageError):
             res.reason += "; dropped by the quality gate: " + "; ".join(
-                f"{quality.canonical[k]} {k}: {v}" for k, v in quality.dropped.items())
+                f"{quality.canonical[k]} {k}: {v}" for k, v in unsaid.items())
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -433,7 +438,9 @@ def _write_all(paths: dict, out: Path, write: Callable[[], object]) -> None:
                 Path(p).unlink(missing_ok=True)
             except OSError:
                 pass
-        raise OutputWriteError(exc.errno, f"cannot write the outputs to {out}: {exc.strerror or exc}") from None
+        err = OutputWriteError(f"cannot write the outputs to {out}: {exc.strerror or exc}")
+        err.errno = exc.errno
+        raise err from None
 
 
 def derivations_text(sources) -> str:

@@ -112,6 +112,9 @@ def file_lights(path: Path, source) -> tuple[float | None, float | None]:
 def _edf_lights(path: Path, start: dt.datetime | None) -> tuple[float | None, float | None]:
     import mne
 
+    found = _edfio_lights(path, start)
+    if found is not None:
+        return found
     try:
         ann = mne.read_annotations(path)
     except Exception:  # no annotation signal, or unreadable: no lights from this file
@@ -122,6 +125,28 @@ def _edf_lights(path: Path, start: dt.datetime | None) -> tuple[float | None, fl
         shift = (orig - start).total_seconds()  # a scoring file starting later than the signal
     return _from_events((float(o) + shift, float(d), str(t)) for o, d, t in
                         zip(ann.onset, ann.duration, ann.description))
+
+
+def _edfio_lights(path: Path, start: dt.datetime | None) -> tuple[float | None, float | None] | None:
+    """Lights from the EDF+ annotations as edfio reads them (None when edfio cannot read the file).
+
+    edfio first: ``mne.read_annotations`` fails on some valid EDF+ files (a UnicodeDecodeError on
+    edfio-written records), and a failure there used to leave the lights silently unknown.
+    """
+    import warnings
+
+    import edfio
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            edf = (edfio.read_bdf if path.suffix.lower() == ".bdf" else edfio.read_edf)(path, lazy_load_data=True)
+            anns = edf.annotations
+            orig = dt.datetime.combine(edf.startdate, edf.starttime)
+    except Exception:  # not readable by edfio (a repaired or foreign header): MNE is tried
+        return None
+    shift = (orig - start).total_seconds() if start is not None else 0.0
+    return _from_events((float(a.onset) + shift, float(a.duration or 0.0), str(a.text)) for a in anns)
 
 
 def scoring_files(path: Path) -> list[Path]:

@@ -344,7 +344,9 @@ def check_channel(label: str, x: np.ndarray, sfreq: float, n_epochs: int, kind: 
         line = float(np.nanmedian(spectrum[1])) if np.isfinite(spectrum[1]).any() else 0.0
         what = (f"mains hum ({line:.0%} of the power within {LINE_HALF_WIDTH_HZ:g} Hz of 50/60 Hz) over a flat "
                 f"spectrum: an electrode off?") if line > LINE_SHARE else \
-            "a flat spectrum like white noise, without the 1/f fall-off and sleep-band power of EEG"
+            (f"its sleep bands ({SLEEP_BAND_HZ[0]:g}-{SLEEP_BAND_HZ[1]:g} Hz) carry less than {MIN_SLEEP_TO_HIGH:g}x "
+             f"the power density of {HIGH_BAND_HZ[0]:g}-{min(HIGH_BAND_HZ[1], 0.45 * sfreq):g} Hz (white noise has "
+             f"1x, EEG 7x and more)")
         q.reason, q.kind = f"no physiological signal in {share:.0%} of its epochs: {what}", "nonphysio"
         return q
     if kind in ("eeg", "eog"):
