@@ -434,10 +434,11 @@ def _write_all(paths: dict, out: Path, write: Callable[[], object]) -> None:
         write()
     except OSError as exc:
         for p in paths.values():
-            try:
-                Path(p).unlink(missing_ok=True)
-            except OSError:
-                pass
+            for f in (Path(p), Path(p).with_suffix(".json")) if str(p).endswith("_events.tsv") else (Path(p),):
+                try:  # the BIDS events TSV has a JSON sidecar
+                    f.unlink(missing_ok=True)
+                except OSError:
+                    pass
         err = OutputWriteError(f"cannot write the outputs to {out}: {exc.strerror or exc}")
         err.errno = exc.errno
         raise err from None
