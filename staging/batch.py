@@ -444,15 +444,23 @@ def _write_all(paths: dict, out: Path, write: Callable[[], object]) -> None:
         raise err from None
 
 
+_AASM_REF = {"F3": ("M2",), "C3": ("M2",), "O1": ("M2",), "F4": ("M1",), "C4": ("M1",), "O2": ("M1",),
+             "E1": ("M2",), "E2": ("M2", "M1"), "Chin": ()}
+
+
 def derivations_text(sources) -> str:
-    """``F3←Fpz-Cz O1←Pz-Oz E1`` : each canonical channel with the derivation feeding it, when the
-    label is not the canonical name itself (what the PNG title shows)."""
+    """``F3←Fpz-Cz O1←Pz-Oz E1←horizontal C3``: each canonical channel, with the derivation feeding
+    it when that is not the AASM one (``C3`` alone for ``EEG C3-M2``; the chin EMG by its name).
+    What the PNG title shows."""
     from preprocess.core.channels import normalize_label
 
     parts = []
     for s in sources:
-        text = s.describe()
-        plain = normalize_label(text) in (s.canonical.upper(), f"EEG{s.canonical}".upper(), f"EOG{s.canonical}".upper())
+        text = s.describe().replace(" - ", "-")
+        norm = normalize_label(text)
+        name = s.canonical.upper()
+        plain = norm == name or norm in {name + ref for ref in _AASM_REF.get(s.canonical, ())} or \
+            (s.canonical == "Chin" and (norm.startswith("CHIN") or norm.startswith("EMG")))
         parts.append(s.canonical if plain else f"{s.canonical}\u2190{_short_label(text)}")
     return " ".join(parts)
 

@@ -250,3 +250,12 @@ def test_unreadable_input_is_one_line(tmp_path, tiny_weights, monkeypatch):
     code, lines = cli(folder, "--out", tmp_path / "out", "--weights", tiny_weights)
     assert code == 1
     assert f"[1/1] FAILED {folder / 'night0.edf'}: cannot read the file (permission denied)" in lines
+
+
+def test_png_title_names_the_real_derivations():
+    from preprocess.core.channels import Source
+    from staging.batch import derivations_text
+
+    sources = [Source("F3", "EEG Fpz-Cz"), Source("O1", "EEG Pz-Oz"), Source("E1", "EOG horizontal"),
+               Source("C3", "EEG C3-M2"), Source("C4", "C4", "M1"), Source("E2", "ROC"), Source("Chin", "Chin1", "Chin2")]
+    assert derivations_text(sources) == "F3\u2190Fpz-Cz O1\u2190Pz-Oz E1\u2190horizontal C3 C4 E2\u2190ROC Chin"
