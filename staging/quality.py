@@ -444,6 +444,14 @@ class QualityReport:
         kept = set(kept)
         return {c: f"{lab}: {self.dropped[lab]}" for lab, c in self.canonical.items() if c not in kept}
 
+    def explain(self, reason: str) -> str:
+        """``reason`` (a montage refusal) followed by the gate's drops it does not already name."""
+        unsaid = {k: v for k, v in self.dropped.items() if f"{k}: {v}" not in reason}
+        if not unsaid:
+            return reason
+        return reason + "; dropped by the quality gate: " + "; ".join(
+            f"{self.canonical[k]} {k}: {v}" for k, v in unsaid.items())
+
     def canonical_masks(self, sources: Sequence, n_epochs: int) -> dict[str, np.ndarray]:
         """Canonical channel → per-epoch mask (union over the labels of its derivation)."""
         out = {}
