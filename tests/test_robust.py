@@ -236,7 +236,7 @@ def test_out_not_writable_is_exit_2_before_any_file_is_read(tmp_path, tiny_weigh
 
     read = []
     monkeypatch.setattr(staging_batch, "open", read_only, raising=False)  # only the probe write is in batch
-    monkeypatch.setattr(staging_batch, "open_recording", lambda *a: read.append(a))
+    monkeypatch.setattr(staging_batch, "stage_file", lambda *a, **k: read.append(a))
     code, lines = cli(folder, "--out", tmp_path / "ro", "--weights", tiny_weights)
     assert code == 2 and lines == [f"error: --out {tmp_path / 'ro'}: the folder is not writable (Read-only file system)"]
     assert read == []
@@ -254,7 +254,7 @@ def test_unreadable_input_is_one_line(tmp_path, tiny_weights, monkeypatch):
 
 def test_png_title_names_the_real_derivations():
     from preprocess.core.channels import Source
-    from staging.batch import derivations_text
+    from staging.montage import derivations_text
 
     sources = [Source("F3", "EEG Fpz-Cz"), Source("O1", "EEG Pz-Oz"), Source("E1", "EOG horizontal"),
                Source("C3", "EEG C3-M2"), Source("C4", "C4", "M1"), Source("E2", "ROC"), Source("Chin", "Chin1", "Chin2")]
