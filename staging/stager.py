@@ -312,6 +312,7 @@ class Stager:
         )
         from .night import analyse_night
         from .quality import screen
+        from .spectrogram import night_spectrogram
 
         params, run, model = self.params, self.run, self.model
         channel_map, origin = self.channel_map(channels, dataset)
@@ -368,6 +369,8 @@ class Stager:
             line = on_signals(montaged, probs)
             if line:
                 lines.append(line)
+        night.spectrogram = night_spectrogram(montaged.signals, channels_used,  # drawn above the hypnogram
+                                              sources=[s.describe() for s in montaged.sources])
         del montaged.signals
         feats.clear()  # the features of the whole night are no longer needed
         bands = {c: applied_band(CHANNEL_KIND[c], f, params) for c, f in sfreqs.items()}
