@@ -106,12 +106,12 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     Raises
     ------
     WeightsError, ChannelMapError, RuntimeError, ValueError
-        Problems with the arguments themselves (no weights, bad JSON map, no GPU); these stop
-        before any file is read.
+        Problems with the arguments themselves (no weights, bad JSON map, no GPU, an ``out``
+        folder that cannot be created or written); these stop before any file is read.
     """
     from preprocess.core.shards import parse_shard
 
-    from .batch import OutputOptions, ReadOptions, exit_code, find_inputs, run_batch
+    from .batch import OutputOptions, ReadOptions, check_output_folder, exit_code, find_inputs, run_batch
     from .lights import read_lights_csv
     from .montage import channel_map_from_arg
     from .sharing import DEFAULT_CLAIM_TIMEOUT_S
@@ -126,8 +126,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     if claim_timeout is not None and claim_timeout <= 0:
         raise ValueError(f"--claim-timeout must be > 0 seconds, got {claim_timeout:g}")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: is a file, not a folder (give a folder for the outputs)")
+    check_output_folder(out)  # before any weights or recording is read: exit 2, one line
     channel_map_from_arg(channels, dataset)  # a bad map stops before the model loads
     if stager is None:
         stager = Stager(weights, device=device, stride=stride, threads=threads, backend=backend,
