@@ -39,7 +39,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from data import MIXING_MODES, WindowDataset, WindowSampler, class_weights, load_recordings, split_by_subject
-from engine.cli_errors import check_batch, check_weights_path, run_main
+from engine.cli_errors import InputError, check_batch, check_weights_path, run_main
 from engine.distributed import cleanup, global_batchnorm, setup_distributed
 from engine.logger import provenance
 from engine.loop import FitConfig, evaluate, fit
@@ -125,10 +125,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    try:  # before joining the process group: every rank stops here with the same one line
+    try:  # before joining the process group: every rank stops here with the same one line (exit 2)
         args.batch_size, args.peak_lr = batch_and_lr(args, int(os.environ.get("WORLD_SIZE", "1")))
     except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise InputError(str(exc)) from None
     if args.init:
         check_weights_path(args.init)  # before ~minutes of data loading
     dist = setup_distributed(args.device)

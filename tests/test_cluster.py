@@ -249,8 +249,9 @@ def test_global_batch_gives_the_per_rank_batch_and_the_lr(given, world, want):
 
 def test_global_batch_that_does_not_divide_is_a_clear_error(tmp_path):
     import train
+    from engine.cli_errors import InputError
 
-    with pytest.raises(SystemExit, match=r"--global-batch-size 30 does not divide over 4 processes"):
+    with pytest.raises(InputError, match=r"--global-batch-size 30 does not divide over 4 processes"):
         os.environ["WORLD_SIZE"] = "4"
         try:
             train.main(["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--global-batch-size", "30"])
