@@ -27,7 +27,7 @@ from preprocess.core.shards import select
 from .defaults import DEFAULT_FORMATS
 from .lights import LightsError
 from .night import StagedNight
-from .outputs import TEMP_SUFFIX, output_paths
+from .outputs import TEMP_SUFFIX, atomic_write_text, output_paths
 from .quality import QualityError
 from .sharing import DEFAULT_CLAIM_TIMEOUT_S, SharedOut
 from .stager import Stager, StagingInputError
@@ -446,7 +446,9 @@ def run_batch(files: list[Path], stager: Stager, read: ReadOptions = ReadOptions
     from tqdm import tqdm
 
     Path(outputs.out).mkdir(parents=True, exist_ok=True)
-    shared = SharedOut(outputs.out, SUMMARY_FIELDS, outputs.claim_timeout, echo)
+    # the writer looked up at call time: the same atomic writer as every output (and tests' fault injection)
+    shared = SharedOut(outputs.out, SUMMARY_FIELDS, outputs.claim_timeout, echo,
+                       lambda path, text: atomic_write_text(path, text))
     stale = shared.remove_stale_temp_files()
     if stale:
         echo(f"removed {stale} stale temp file(s) left in {outputs.out} by an interrupted run")
@@ -492,6 +494,7 @@ def run_batch(files: list[Path], stager: Stager, read: ReadOptions = ReadOptions
             shared.write_summary()
         except OSError as exc:
             say(f"summary.csv not written to {outputs.out}: {exc.strerror or exc}")
+        shared.tidy()
     return [done[k] for k in sorted(done)]
 
 

@@ -58,11 +58,14 @@ class SharedOut:
         Claims older than this are taken over (``--claim-timeout``).
     echo : callable
         Where the take-over warnings go.
+    write_text : callable(path, text), optional
+        Atomic text writer (default :func:`preprocess.core.atomic.atomic_write_text`).
     """
 
     def __init__(self, out: Path, fields: tuple, claim_timeout_s: float = DEFAULT_CLAIM_TIMEOUT_S,
-                 echo: Callable[[str], None] = print) -> None:
+                 echo: Callable[[str], None] = print, write_text: Callable | None = None) -> None:
         self.out, self.fields, self.timeout, self.echo = Path(out), tuple(fields), claim_timeout_s, echo
+        self.write_text = write_text or atomic_write_text
         self.rows = self.out / ROWS_DIR
         self.rows.mkdir(exist_ok=True)
         self._adopt_old_summary()
@@ -70,7 +73,7 @@ class SharedOut:
 
     def _storage_now_ns(self) -> int:
         """Now, by the clock of the storage (it stamps every row), not this host's."""
-        probe = temp_name(self.rows / "clock")
+        probe = temp_name(self.out / "clock")
         probe.touch()
         try:
             return probe.stat().st_mtime_ns
@@ -82,7 +85,7 @@ class SharedOut:
         old = self.out / "summary.csv"
         if old.exists() and not any(self.rows.glob("*.csv")):
             for r in _read_rows(old):
-                atomic_write_text(self._row_path(r["name"]), _csv_text([r], self.fields))
+                self.write_text(self._row_path(r["name"]), _csv_text([r], self.fields))
 
     def _row_path(self, name: str) -> Path:
         return self.rows / f"{name}.csv"
@@ -93,7 +96,18 @@ class SharedOut:
 
     def claim(self, name: str) -> Claim | Owner:
         """Our claim on recording ``name``, or the live owner of the claim that holds it."""
-        return try_claim(self.rows / f"{name}.claim", self.timeout, self.echo)
+        try:
+            return try_claim(self.rows / f"{name}.claim", self.timeout, self.echo)
+        except FileNotFoundError:  # the rows folder was tidied away by a process that just finished
+            self.rows.mkdir(exist_ok=True)
+            return try_claim(self.rows / f"{name}.claim", self.timeout, self.echo)
+
+    def tidy(self) -> None:
+        """Remove the rows folder when nothing is in it (no row written, every claim released)."""
+        try:
+            self.rows.rmdir()
+        except OSError:  # not empty (rows, another process's claim) or already gone
+            pass
 
     def done_since_start(self, name: str) -> str | None:
         """The status another process recorded for ``name`` since this one started, else None."""
@@ -107,7 +121,7 @@ class SharedOut:
 
     def write_row(self, row: dict) -> None:
         """The ``summary.csv`` row of one recording, atomically."""
-        atomic_write_text(self._row_path(row["name"]), _csv_text([row], self.fields))
+        self.write_text(self._row_path(row["name"]), _csv_text([row], self.fields))
 
     def write_summary(self) -> Path:
         """Rebuild ``summary.csv`` from every row, until no row changed while it was written.
@@ -120,7 +134,7 @@ class SharedOut:
         while True:
             before = self._snapshot()
             rows = [r for p in sorted(before) for r in _read_rows(self.rows / p)[:1]]
-            atomic_write_text(path, _csv_text(rows, self.fields))
+            self.write_text(path, _csv_text(rows, self.fields))
             if self._snapshot() == before:
                 return path
 
