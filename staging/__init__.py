@@ -146,16 +146,14 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     if backend == "onnxruntime":
         if device != "cpu" or int8 or explain:
             raise ValueError("--backend onnxruntime runs on the CPU, without --int8 or --explain")
-        import tempfile
-
         import torch
 
-        from models.onnx_export import OnnxLPSGM
+        from models.onnx_export import OnnxLPSGM, cached_graphs
 
-        onnx_dir = tempfile.TemporaryDirectory(prefix="lpsgm_onnx_")
-        model = OnnxLPSGM(model, onnx_dir.name, threads=torch.get_num_threads())
-        model.folder = onnx_dir  # removed with the model
-        echo("backend: onnxruntime (model exported to ONNX for this run)")
+        cnn, head, exported = cached_graphs(model, chosen.path)
+        # the torch model is dropped here: only the ONNX sessions stay in memory
+        model = OnnxLPSGM(model, threads=torch.get_num_threads(), graphs=(cnn, head))
+        echo(f"backend: onnxruntime ({'exported to' if exported else 'cached graphs in'} {cnn.parent})")
     params = SignalParams.from_dict(chosen.preprocessing)  # the chain travels with the weights
     echo(f"signal chain: {params.chain} (the chain these weights were trained on)")
     notes: list[str] = []
