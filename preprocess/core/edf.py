@@ -545,8 +545,14 @@ class EdfReader:
         loader = getattr(sig, "_lazy_loader", None)  # edfio's memory map (EDF); BDF is decoded eagerly
         if loader is not None:
             first, last = start // spr, min((stop - 1) // spr + 1, loader.buffer.shape[0])
-            digital = loader.load(first, last)[start - first * spr: stop - first * spr]
-            _release_pages(loader)
+            # the records interleave every channel, so a channel's read touches the whole file:
+            # read ~16 MB of records at a time and unmap them, never the whole file at once
+            step = max(1, (16 << 20) // max(1, loader.buffer.shape[1] * loader.buffer.itemsize))
+            parts = []
+            for r in range(first, last, step):
+                parts.append(loader.load(r, min(last, r + step)))
+                _release_pages(loader)
+            digital = np.concatenate(parts)[start - first * spr: stop - first * spr]
         else:
             digital = sig.digital[start:stop]
         return self._calibrate(digital, i, dtype)
