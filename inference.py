@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true",
                    help="opt-in int8 sequence encoder on the CPU: faster, stages may differ from float32 on "
                         "a few epochs (measured agreement in docs/benchmarks.md); noted in every stats.json")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"],
+                   help="fp32 (default, the published numbers); bf16: autocast on CPUs with AVX512-BF16/AMX "
+                        "and on CUDA; tf32: CUDA tensor cores. Opt-in: stages may differ from fp32 on a few "
+                        "epochs (measured agreement in docs/benchmarks.md); noted in every stats.json")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (default: a recording whose outputs exist is skipped)")
     p.add_argument("--keep-going", action=argparse.BooleanOptionalAction, default=True,
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                               lights_off=args.lights_off, lights_on=args.lights_on, lights_csv=args.lights_csv,
                               review_threshold=args.review_threshold,
                               explain=args.explain, int8=args.int8,
-                              backend=args.backend)
+                              backend=args.backend, precision=args.precision)
     except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -62,7 +62,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
           allow_no_eeg: bool = False, lights_off: str | float | None = None,
           lights_on: str | float | None = None, lights_csv: str | Path | None = None,
           review_threshold: float | None = None, explain: str | None = None,
-          int8: bool = False, backend: str = "torch") -> tuple[list[FileResult], int]:
+          int8: bool = False, backend: str = "torch", precision: str = "fp32") -> tuple[list[FileResult], int]:
     """Stage EDF/BDF files and folders; the Python form of ``inference.py``.
 
     Parameters
@@ -96,6 +96,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     backend : {"torch", "onnxruntime"}
         ``onnxruntime`` (CPU only): the model exported to ONNX (:mod:`models.onnx_export`) and run
         by ONNX Runtime; probabilities equal torch's to ~1e-6.
+    precision : {"fp32", "bf16", "tf32"}
+        Opt-in reduced precision (:mod:`models.precision`); recorded in every ``stats.json``.
 
     Returns
     -------
@@ -141,6 +143,14 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
         model = quantize_sequence_encoder(model)
         echo("note: --int8: the sequence encoder's Linears run in int8 (opt-in; stages may differ from "
              "float32 on a few epochs, see docs/benchmarks.md)")
+    if precision != "fp32":
+        if int8 or backend != "torch" or explain:
+            raise ValueError("--precision bf16/tf32 runs the torch model, without --int8, --backend or --explain")
+        from models.precision import apply_precision
+
+        model = apply_precision(model, precision, device)
+        echo(f"note: --precision {precision} (opt-in; stages may differ from float32 on a few epochs, "
+             "see docs/benchmarks.md)")
     if backend not in ("torch", "onnxruntime"):
         raise ValueError(f"--backend must be torch or onnxruntime, got {backend!r}")
     if backend == "onnxruntime":
@@ -171,6 +181,8 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
             "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}
     if int8:
         info["int8_sequence_encoder"] = True
+    if precision != "fp32":
+        info["precision"] = precision
     if backend != "torch":
         info["backend"] = backend
     if not files:
