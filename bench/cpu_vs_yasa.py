@@ -64,8 +64,8 @@ def timed_process(cmd: list[str], cwd: Path) -> dict:
 
 
 def supports(root: Path, flag: str) -> bool:
-    """Whether the checkout's inference.py knows ``flag``."""
-    return flag in (root / "inference.py").read_text()
+    """Whether the checkout's command line knows ``flag`` (inference.py or its shared options)."""
+    return any(flag in f.read_text() for f in (root / "inference.py", root / "staging" / "cli.py") if f.exists())
 
 
 def model_floor_s(weights: str, edf: Path, stride: int, gflops: float) -> float:

@@ -4,7 +4,7 @@
 # Prints one line per check: NCCL init under torchrun, DDP with TWO processes training on the real
 # HDF5 loader (bench/ddp_loader_check.py: NCCL with a GPU per rank, else gloo sharing GPU 0), bf16
 # training throughput at batch 32 and 256 (synthetic batches), whole-night inference end to end
-# from a SIMULATED 8-h EDF (fp32 and --precision bf16/tf32) and from its harmonized HDF5 (model only).
+# from a SIMULATED 8-h EDF (fp32 and --precision bf16) and from its harmonized HDF5 (model only).
 # Timeouts allow for a cold host (first CUDA context, cuDNN autotuning, page cache empty).
 set -u
 cd "$(dirname "$0")/.."
@@ -53,9 +53,9 @@ PY
 step "inference end to end (EDF -> outputs), N=6 and N=1"
 run 420 python bench/inference_speed.py --device cuda --configs 6:10,6:1,1:10 --no-yasa --no-launches --cache "$CACHE"
 
-step "inference.py whole process on the GPU: fp32, --precision bf16, --precision tf32 (stage agreement vs fp32)"
+step "inference.py whole process on the GPU: fp32 and --precision bf16 (stage agreement vs fp32)"
 EDF=$(ls "$CACHE"/night_8h_seed*/SIM0001.edf | head -1)
-for P in fp32 bf16 tf32; do
+for P in fp32 bf16; do
   /usr/bin/time -f "gpu_inference precision=$P wall_s=%e cpu_s=%U+%S peak_rss_kb=%M" \
     timeout 300 python inference.py "$EDF" --device cuda --precision "$P" --out "$CACHE/gpu_$P" --overwrite \
     --formats csv --no-progress > /dev/null || echo "FAILED: inference.py --precision $P"
@@ -67,7 +67,7 @@ def stages(p):
     f = next(Path(p).glob("*.hypnogram.csv"))
     return [r[2] for r in csv.reader(l for l in open(f) if not l.startswith("#"))][1:]
 ref = stages(f"{sys.argv[1]}/gpu_fp32")
-for p in ("bf16", "tf32"):
+for p in ("bf16",):
     s = stages(f"{sys.argv[1]}/gpu_{p}")
     print(f"gpu_inference precision={p} stage_agreement_vs_fp32={sum(a == b for a, b in zip(ref, s)) / len(ref):.4f} epochs={len(ref)}")
 PY
