@@ -179,10 +179,10 @@ def test_stage_raises_missing_package_before_reading(tmp_path, monkeypatch):
     from preprocess.core.extras import MissingPackageError
     from staging import stage
 
-    monkeypatch.setitem(sys.modules, "mne_bids", None)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
     seen = []
-    with pytest.raises(MissingPackageError, match="mne-bids"):
-        stage([tmp_path / "absent.edf"], out=tmp_path / "out", formats=("csv", "bids"), echo=seen.append)
+    with pytest.raises(MissingPackageError, match="onnxruntime"):
+        stage([tmp_path / "absent.edf"], out=tmp_path / "out", backend="onnxruntime", echo=seen.append)
     assert seen == [] and not (tmp_path / "out").exists()
 
 
