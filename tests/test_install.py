@@ -157,6 +157,7 @@ def run_entry(module: str, argv: list[str]) -> int:
     (("explain", "staging.explain"), ["NIGHT"], "captum", "captum"),
     (("online", "staging.online"), ["--replay", "NIGHT"], "mne_lsl", "mne-lsl"),
     ("web", ["--port", "8765"], "fastapi", "fastapi"),
+    ("web", ["--port", "8765", "--backend", "onnxruntime"], "onnxruntime", "onnxruntime"),
 ])
 def test_missing_optional_package_is_one_line_before_any_file(tmp_path, monkeypatch, capsys, entry, argv,
                                                               blocked, package):
