@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "mne_lsl": "mne-lsl", "mne_bids": "mne-bids"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "mne_lsl": "mne-lsl", "mne_bids": "mne-bids", "PIL": "pillow"}
 """Import name → distribution name (``pip install NAME``) where the two differ; otherwise they are equal."""
 
 EXPLAIN = "explanations (--explain)"
