@@ -8,7 +8,6 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from preprocess.core.extras import DISTRIBUTIONS
@@ -166,11 +165,12 @@ def test_import_error_while_staging_a_file_stops_the_batch(tmp_path, tiny_weight
     stops with the ImportError instead of reporting the recording as failed and going on."""
     from staging import stage
     from tests.conftest import write_edf
+    from tests.robust_corpus import base_night
 
-    rng = np.random.default_rng(0)
     (tmp_path / "in").mkdir()
+    c3 = base_night()["EEG C3-M2"]  # 20 epochs of the bundled example: passes the signal-quality gate
     for name in ("a", "b"):
-        write_edf(tmp_path / "in" / f"{name}.edf", {"C3-M2": (rng.normal(0, 20, 25 * 3000), 100.0)})
+        write_edf(tmp_path / "in" / f"{name}.edf", {"C3-M2": (c3, 100.0)})
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="matplotlib.pyplot"):
         stage([tmp_path / "in"], out=tmp_path / "out", weights=tiny_weights, formats=("csv", "png"),
