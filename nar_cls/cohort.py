@@ -21,7 +21,6 @@ from torch.utils.data import Dataset
 
 from data.manifest import load_recordings
 from data.windows import SEQ_LEN, WindowDataset, cover_starts, max_offset, train_starts
-
 from preprocess.core.subject_tables import join
 
 from .labels import Task, assign_labels, subject_key

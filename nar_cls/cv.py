@@ -41,7 +41,6 @@ from engine.loop import train_steps
 from engine.metrics import json_safe
 from models import save_checkpoint
 from preprocess.core.atomic import atomic_write_csv, atomic_write_text
-
 from preprocess.core.subject_tables import dataset_key, read_subject_table
 
 from .cohort import Cohort, build_cohort
@@ -49,7 +48,6 @@ from .explain import subject_explanations
 from .features import cohort_embeddings, extract_embeddings
 from .labels import DIAGNOSIS_MAP, Task, get_task, read_labels_csv
 from .metrics import aggregate_subjects, calibration, classification_metrics, summarize_folds
-from .probe import fit_probe, probe_probabilities, subject_features
 from .model import (
     NarModel,
     WindowHead,
@@ -59,6 +57,7 @@ from .model import (
     set_strategy,
     train_mode,
 )
+from .probe import fit_probe, probe_probabilities, subject_features
 from .splits import class_weights, inner_validation, stratified_subject_folds
 from .train import (
     HeadOnEmbeddings,

@@ -123,7 +123,7 @@ def calibration(y: np.ndarray, prob: np.ndarray, positive: int | None, threshold
         brier = float(np.mean(((np.eye(k)[y] - prob) ** 2).sum(1))) if len(y) else math.nan
         score, observed = prob.max(1), (pred == y).astype(float)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    which = np.clip(np.digitize(score, edges[1:-1]), 0, n_bins - 1)
+    which = np.clip(np.floor(score * n_bins + 1e-9).astype(int), 0, n_bins - 1)  # bin b = [b/n, (b+1)/n)
     curve = [{"lo": float(edges[b]), "hi": float(edges[b + 1]), "n": int((which == b).sum()),
               "mean_predicted": float(score[which == b].mean()), "observed": float(observed[which == b].mean())}
              for b in range(n_bins) if (which == b).any()]
