@@ -4,9 +4,9 @@ Writes the simulated APPLES-layout cohorts (:mod:`simulate.disorders`: osa, depr
 then runs ``python -m nar_cls`` on each with labels joined from the NSRR-layout tables, for the
 strategies partial, full and joint (each run also reports the linear probe), and prints one line
 per (task, cohort, strategy): pooled subject AUC of the fine-tuned head and of the linear probe,
-plus CPU and wall seconds. Backbone: a random LPSGM-Small saved in the official .pth format
-(no real weights are used: these numbers show that the pipeline learns a known simulated
-effect, nothing about real patients).
+plus CPU and wall seconds. Backbone: the shipped demo LPSGM-Small (trained to stage simulated
+PSG; no real weights are used: these numbers show that the pipeline learns a known simulated
+effect, nothing about real patients). Effect scales as in tests/test_diagnosis.py.
 
     nice -n 10 python bench/diagnosis_sim.py --out /tmp/diag_bench --per-class 16 16 --hours 2
 """
@@ -19,9 +19,6 @@ import resource
 import time
 from pathlib import Path
 
-import torch
-
-from models import build_model, to_official_state_dict
 from nar_cls.__main__ import main as nar_main
 from simulate.disorders import HARMONIZED, SOURCE, write_disorder_cohort
 
@@ -36,7 +33,8 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--per-class", type=int, nargs=2, default=[16, 16])
     p.add_argument("--hours", type=float, default=2.0)
-    p.add_argument("--effect-scale", type=float, default=1.5)
+    p.add_argument("--effect-scale", type=float, nargs=2, default=[1.5, 2.5], metavar=("OSA", "DEPRESSION"))
+    p.add_argument("--init", default="weights/lpsgm-small-demo.safetensors")
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--strategies", nargs="+", default=["partial", "full", "joint"])
@@ -44,15 +42,14 @@ def main() -> None:
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    init = out / "random_lpsgm_small.pth"
-    torch.save({"model_state_dict": to_official_state_dict(build_model("lpsgm-small"))}, init)
+    init = Path(args.init)
+    scale = dict(zip(("osa", "depression"), args.effect_scale))
     for task in args.tasks:
         for cohort in (task, "null"):
             root = out / f"{task}_{cohort}"
             if not (root / "apples" / "manifest.csv").exists():
-                write_disorder_cohort(root, cohort if cohort != "null" else "null", args.per_class, args.hours,
-                                      seed=1 if cohort == "null" else 0, effect_scale=args.effect_scale, workers=2)
+                write_disorder_cohort(root, cohort, args.per_class, args.hours, seed=1 if cohort == "null" else 0,
+                                      effect_scale=scale[task], workers=2)
             tables = f"apples={root / 'apples' / HARMONIZED},{root / 'apples' / SOURCE}"
             for strategy in args.strategies if cohort != "null" else ["partial"]:
                 run = out / "runs" / f"{task}_{cohort}_{strategy}"
@@ -60,8 +57,9 @@ def main() -> None:
                 argv = ["--data", str(root), "--task", task, "--subject-table", tables, "--init", str(init),
                         "--strategy", strategy, "--folds", str(args.folds), "--epochs", str(args.epochs),
                         "--out", str(run), "--no-progress", "--no-save", "--feature-cache", str(root / "feat.npz")]
-                if strategy != "partial":
-                    argv += ["--epochs", str(max(3, args.epochs // 4)), "--lr-backbone", "1e-4"]
+                if strategy != "partial":  # CPU budget: 3 epochs of at most 10 steps of 8 windows per fold
+                    argv += ["--epochs", "3", "--steps-per-epoch", "10", "--batch-size", "8",
+                             "--lr-backbone", "1e-4"]
                 nar_main(argv)
                 m = json.loads((run / "metrics.json").read_text())
                 print(f"SIMULATED {task:10s} cohort={cohort:10s} strategy={strategy:8s} "

@@ -7,6 +7,8 @@ cohorts (:mod:`simulate.disorders`); their numbers say nothing about patients.
 
 from __future__ import annotations
 
+import csv
+import json
 import warnings
 from types import SimpleNamespace
 
@@ -230,6 +232,28 @@ def test_input_problems_exit_2_with_one_line(tmp_path, capsys, extra, message):
     assert not (tmp_path / "run").exists()  # nothing read or written
 
 
+def _doc_commands(path, prefix):
+    """Shell commands of the markdown code blocks of ``path`` that start with ``prefix``."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / path).read_text()
+    blocks = text.split("```")[1::2]
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [ln.split(" #")[0].strip()[len(prefix):].split() for ln in lines if ln.strip().startswith(prefix)]
+
+
+def test_documented_nar_cls_commands_parse():
+    import shlex
+
+    commands = _doc_commands("docs/diagnosis.md", "python -m nar_cls")
+    assert len(commands) >= 4
+    for argv in commands:
+        if argv == ["--help"]:
+            continue
+        args, unknown = build_parser().parse_known_args(shlex.split(" ".join(argv)))
+        assert not unknown, (argv, unknown)
+
+
 def test_fewer_subjects_than_folds_exit_2(tmp_path, capsys):
     from simulate.disorders import HARMONIZED, SOURCE, write_disorder_cohort
 
@@ -241,3 +265,77 @@ def test_fewer_subjects_than_folds_exit_2(tmp_path, capsys):
     assert "3 labelled subjects are fewer than --folds 5" in err
     excluded = (tmp_path / "run" / "excluded.csv").read_text()
     assert "apples/900004" in excluded and "not in the apples table" in excluded
+
+
+# ---------------------------------------------------------------------------------------------
+# learning on SIMULATED cohorts (slow): known effect -> AUC >= 0.85; null cohort and shuffled
+# labels -> chance. Frozen shipped demo backbone (LPSGM-Small trained to stage simulated PSG, like
+# the paper's pretrained backbone), 2-h nights, C4/E1/Chin.
+# ---------------------------------------------------------------------------------------------
+
+SIM = {"per_class": (16, 16), "hours": 2.0, "effect_scale": {"osa": 1.5, "depression": 2.5, "null": 0.0}}
+
+
+@pytest.fixture(scope="module")
+def random_pth():
+    """The frozen backbone (name kept short): the shipped demo weights."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1] / "weights" / "lpsgm-small-demo.safetensors"
+
+
+def _cohort_and_runs(tmp_path_factory, random_pth, task: str, cohort: str, permute: bool) -> dict:
+    from simulate.disorders import HARMONIZED, SOURCE, write_disorder_cohort
+
+    root = tmp_path_factory.mktemp(f"{task}_{cohort}")
+    tables = write_disorder_cohort(root, cohort, SIM["per_class"], SIM["hours"], seed=0 if cohort != "null" else 1,
+                                   effect_scale=SIM["effect_scale"][cohort], workers=2)
+    common = ["--data", str(root), "--task", task, "--init", str(random_pth), "--strategy", "partial",
+              "--subject-table", f"apples={tables / HARMONIZED},{tables / SOURCE}", "--folds", "4",
+              "--epochs", "20", "--feature-cache", str(root / "features.npz"), "--no-progress", "--no-save"]
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert nar_main(common + ["--out", str(root / "run")]) == 0
+        out["run"] = json.loads((root / "run" / "metrics.json").read_text())
+        if permute:
+            assert nar_main(common + ["--out", str(root / "perm"), "--permute-labels", "0"]) == 0
+            out["perm"] = json.loads((root / "perm" / "metrics.json").read_text())
+    out["root"] = root
+    return out
+
+
+def _aucs(m: dict) -> tuple[float, float]:
+    return m["pooled"]["subject"]["roc_auc"], m["linear_probe"]["subject"]["roc_auc"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["osa", "depression"])
+def test_learns_the_simulated_effect_and_not_shuffled_labels(tmp_path_factory, random_pth, task):
+    r = _cohort_and_runs(tmp_path_factory, random_pth, task, task, permute=True)
+    head, probe = _aucs(r["run"])
+    head_p, probe_p = _aucs(r["perm"])
+    print(f"SIMULATED {task}: subject AUC head {head:.3f}, linear probe {probe:.3f}; "
+          f"permuted labels: head {head_p:.3f}, probe {probe_p:.3f}")
+    assert r["run"]["simulated"] is True and r["run"]["n_subjects"] == sum(SIM["per_class"]) - 1
+    assert max(head, probe) >= 0.85 and min(head, probe) >= 0.7
+    assert max(head_p, probe_p) <= 0.75  # 31 subjects: chance 0.5 +- ~0.1
+    # one subject is absent from the tables: reported, not classified
+    excluded = (r["root"] / "run" / "excluded.csv").read_text()
+    assert "not in the apples table" in excluded
+    # explanations sit next to the predictions, one row per subject, |shares| summing to 1
+    with open(r["root"] / "run" / "explanations.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == r["run"]["n_subjects"]
+    shares = [abs(float(rows[0][f"night_{i}"])) for i in (1, 2, 3)]
+    assert sum(shares) == pytest.approx(1.0, abs=1e-3)
+    cal = r["run"]["subject_calibration"]
+    assert 0.0 <= cal["brier"] <= 1.0 and cal["operating_point"]["rule"] == "p(1) >= 0.5"
+
+
+@pytest.mark.slow
+def test_null_cohort_stays_at_chance(tmp_path_factory, random_pth):
+    r = _cohort_and_runs(tmp_path_factory, random_pth, "osa", "null", permute=False)
+    head, probe = _aucs(r["run"])
+    print(f"SIMULATED null cohort (osa labels, no effect): subject AUC head {head:.3f}, linear probe {probe:.3f}")
+    assert max(head, probe) <= 0.75
