@@ -57,8 +57,8 @@ def main() -> None:
                 argv = ["--data", str(root), "--task", task, "--subject-table", tables, "--init", str(init),
                         "--strategy", strategy, "--folds", str(args.folds), "--epochs", str(args.epochs),
                         "--out", str(run), "--no-progress", "--no-save", "--feature-cache", str(root / "feat.npz")]
-                if strategy != "partial":  # CPU budget: 3 epochs of at most 10 steps of 8 windows per fold
-                    argv += ["--epochs", "3", "--steps-per-epoch", "10", "--batch-size", "8",
+                if strategy != "partial":  # CPU budget: 2 epochs of at most 6 steps of 8 windows per fold
+                    argv += ["--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "8",
                              "--lr-backbone", "1e-4"]
                 nar_main(argv)
                 m = json.loads((run / "metrics.json").read_text())
