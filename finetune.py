@@ -51,6 +51,7 @@ from preprocess.core.channels import CANONICAL
 from preprocess.core.hdf5 import training_preprocessing
 from preprocess.core.signal import CHAINS
 from preprocess.core.stages import STAGE_NAMES
+from preprocess.core.version import add_version_argument
 
 STRATEGIES = ("full", "partial", "scratch")
 HEAD = "classifier"
@@ -59,6 +60,7 @@ HEAD = "classifier"
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_version_argument(p)
     g = p.add_argument_group("data")
     g.add_argument("--data", nargs="+", required=True, metavar="ROOT", help="harmonized root(s)")
     g.add_argument("--dataset", required=True, help="the dataset folder to fine-tune on")

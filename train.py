@@ -40,11 +40,13 @@ from models import PRESETS, build_model, load_checkpoint
 from preprocess.core.channels import CANONICAL
 from preprocess.core.hdf5 import training_preprocessing
 from preprocess.core.stages import STAGE_NAMES
+from preprocess.core.version import add_version_argument
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_version_argument(p)
     g = p.add_argument_group("data")
     g.add_argument("--data", nargs="+", required=True, metavar="ROOT",
                    help="harmonized roots (each holds one folder per dataset)")

@@ -24,6 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from preprocess.core.version import add_version_argument
+
 from .cv import run
 from .labels import TASKS
 from .metrics import AGGREGATIONS
@@ -34,6 +36,7 @@ from .train import SELECT
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nar_cls", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     g = p.add_argument_group("data and labels")
     g.add_argument("--data", nargs="+", help="harmonized root(s) or dataset folder(s) (read via manifest.csv)")
     g.add_argument("--datasets", nargs="+", help="dataset folders to use under the roots (default: all)")

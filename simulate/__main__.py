@@ -6,12 +6,15 @@ import argparse
 import sys
 import time
 
+from preprocess.core.version import add_version_argument
+
 from .formats import PROFILES
 from .generator import NOTE, generate
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m simulate", description=f"Write simulated PSG nights. {NOTE}")
+    add_version_argument(ap)
     ap.add_argument("--out", required=True, help="output folder (created)")
     ap.add_argument("--recordings", type=int, default=3, help="number of recordings (default 3)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (same seed -> same files)")

@@ -14,3 +14,12 @@ FORMATS = ("csv", "stats", "png", "sta", "edf", "bids", "npz", "hypnodensity")
 events, NumPy hypnodensity, hypnodensity EDF (see :mod:`staging.outputs` and :mod:`staging.exports`)."""
 
 DEFAULT_FORMATS = ("csv", "stats", "png")
+
+PRECISIONS = ("fp32", "bf16")
+"""Model precisions: float32, or bfloat16 autocast (``--precision bf16``; votes still summed in float64)."""
+
+BACKENDS = ("torch", "onnxruntime")
+"""Model runtimes: torch, or the model exported to ONNX and run by ONNX Runtime on the CPU."""
+
+DEFAULT_LOW_CONFIDENCE = 0.5
+"""Confidence (max probability) below which the PNG marks an epoch as low-confidence."""

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocess.core.version import add_version_argument, software_version
+
 from .outputs import STA_CODES, atomic_write, atomic_write_text
 from .stats import SCALAR_KEYS, STAGE_NAMES, sleep_statistics
 
@@ -426,7 +428,7 @@ def evaluate_pairs(pairs: list, unpaired: list, out: str | Path = "evaluation", 
         raise EvaluateError("no pair could be evaluated: " + "; ".join(failed.values()))
     pool = pooled(results, stages)
     doc = {"pred": str(pred), "ref": str(ref), "recordings": results, "pooled": pool, "failed": failed,
-           "unpaired": unpaired}
+           "unpaired": unpaired, "software_version": software_version()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "evaluation.json", json.dumps(doc, indent=2) + "\n")
@@ -446,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m staging.evaluate", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="exit code: 0 evaluated, 1 a pair failed, 2 nothing to evaluate")
+    add_version_argument(p)
     p.add_argument("pred", metavar="PRED", help="predicted hypnogram file, or folder of them (e.g. inference --out)")
     p.add_argument("ref", metavar="REF", help="reference scoring file, or folder (paired by recording name)")
     p.add_argument("--out", default="evaluation", metavar="DIR", help="output folder (default: evaluation)")

@@ -61,7 +61,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from preprocess.core.extras import EXPLAIN, require
 from preprocess.core.stages import STAGE_NAMES
+from preprocess.core.version import add_version_argument
 
 EPOCH_SAMPLES = 3000
 """Samples per 30-s epoch at 100 Hz."""
@@ -709,6 +711,29 @@ __all__ = ["Explanation", "band_power", "branch_last_convs", "channel_shapley", 
 # ------------------------------------------------------------------------------------------------
 
 
+def explain_hook(spec: str, out):
+    """The per-recording callback of ``inference.py --explain``: writes ``NAME.explain.npz`` and pages
+    from the preprocessed signals the batch hands over (``on_signals`` of :func:`staging.batch.stage_file`).
+
+    Parameters
+    ----------
+    spec : str
+        Epochs to explain (:func:`select_epochs`).
+    out : path
+        Output folder.
+    """
+
+    def hook(stager, name: str, montaged, probs) -> str:
+        info = stager.info
+        ex = write_explanation(Path(out), name, stager.model, montaged.signals, list(montaged.channels), probs,
+                               spec, device=stager.run.device, demo=bool(info.get("demo_weights")),
+                               info={"weights": info.get("weights"), "demo_weights": info.get("demo_weights")})
+        return (f"explained {ex['n_epochs']} epochs -> {ex['npz'].name}, {len(ex['pages'])} pages "
+                f"({ex['seconds_per_epoch']:.2f} s per epoch)")
+
+    return hook
+
+
 def event_mask(events: Sequence[dict], epochs: Sequence[int], kinds: set[str], channel: str | None = None,
                sfreq: float = SFREQ, epoch_samples: int = EPOCH_SAMPLES) -> np.ndarray:
     """Samples of the given epochs covered by events of the given kinds.
@@ -811,6 +836,7 @@ def build_parser():
     p = argparse.ArgumentParser(prog="python -m staging.explain", epilog=EPILOG,
                                 description="Grad-CAM, guided Grad-CAM and channel attribution for staged epochs.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("inputs", nargs="*", metavar="EDF", help="EDF/BDF files or folders (default: the bundled example)")
     p.add_argument("--epochs", "--explain", dest="epochs", default="all", metavar="SPEC",
                    help="epochs to explain: all, 100-140 (0-based, inclusive), 5,9,12, low-confidence[:P] "
@@ -835,59 +861,54 @@ def _position_arg(text: str):
     return int(text) if re.fullmatch(r"\d+", text) else text
 
 
-def explain_file(path: Path, name: str, model, channel_map, params, out: Path, spec: str, stage: str | None,
-                 position, batch_size: int, device: str, max_pages: int, demo: bool, info: dict,
-                 map_name: str = "gradcam") -> dict:
-    """Read, montage and preprocess one EDF exactly as ``inference.py`` does, stage it, explain it."""
-    from preprocess.core.edf import EdfReader
-    from preprocess.core.pipeline import load_montage
+def explain_file(path: Path, name: str, stager, channels, out: Path, spec: str, stage: str | None,
+                 position, batch_size: int, max_pages: int, map_name: str = "gradcam") -> dict:
+    """Stage one recording exactly as ``inference.py`` does (the same :class:`staging.Stager`), then
+    explain it from the preprocessed signals."""
+    info = stager.info
+    done = {}
 
-    from .predict import channel_indices, predict_proba
+    def hook(montaged, probs):
+        done["ex"] = write_explanation(
+            out, name, stager.model, montaged.signals, list(montaged.channels), probs, spec, stage, position,
+            batch_size, stager.run.device, max_pages, bool(info.get("demo_weights")),
+            {"weights": info.get("weights"), "demo_weights": info.get("demo_weights"), "source_file": str(path),
+             "montage": montaged.montage}, map_name)
 
-    reader = EdfReader(path)
-    try:
-        montaged = load_montage(reader, channel_map, params, path.name)
-    finally:
-        reader.close()
-    probs = predict_proba(model, montaged.signals, channel_indices(montaged.channels), device=device)
-    return write_explanation(out, name, model, montaged.signals, list(montaged.channels), probs, spec, stage,
-                             position, batch_size, device, max_pages, demo,
-                             {**info, "source_file": str(path), "montage": montaged.montage}, map_name)
+    stager.stage(path, channels, name=name, on_signals=hook)
+    return done["ex"]
 
 
 def main(argv: list[str] | None = None) -> int:
     import sys
 
     args = build_parser().parse_args(argv)
-    from preprocess.core.signal import SignalParams
-
-    from . import EXAMPLE, resolve_device
+    require(EXPLAIN)  # before any file is read
+    from . import EXAMPLE, Stager
     from .batch import find_inputs, unique_names
-    from .montage import ChannelMapError, channel_map_from_arg
-    from .weights import WeightsError, find_weights, load_model
+    from .montage import ChannelMapError
+    from .weights import WeightsError
 
     try:
-        device = resolve_device(args.device)
-        channel_map, origin = channel_map_from_arg(args.channels)
-        chosen = find_weights(args.weights)
-        model = load_model(chosen, device)
         position = _position_arg(args.position)
+        stager = Stager(args.weights, device=args.device)
+        _, origin = stager.channel_map(args.channels)
     except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"weights: {chosen.describe()}; montage: {origin}; device: {device}")
-    if chosen.demo:
+    print(f"weights: {stager.weights.describe()}; montage: {origin}; device: {stager.run.device}")
+    if stager.weights.demo:
         print("WARNING: DEMO weights trained on SIMULATED PSG: explanations show what this demo model learned "
               "from the simulator, nothing about real recordings.")
-    params = SignalParams.from_dict(chosen.meta.get("preprocessing", {}) or {})
     inputs = args.inputs or [str(EXAMPLE)]
     files = find_inputs(inputs)
     code = 0
     for path, name in zip(files, unique_names(files)):
         try:
-            res = explain_file(path, name, model, channel_map, params, Path(args.out), args.epochs, args.stage,
-                               position, args.batch_size, device, args.max_pages, chosen.demo,
-                               {"weights": str(chosen.path), "demo_weights": chosen.demo}, args.map)
+            res = explain_file(path, name, stager, args.channels, Path(args.out), args.epochs, args.stage,
+                               position, args.batch_size, args.max_pages, args.map)
+        except ImportError:  # a missing package, not this file's fault: stop with it
+            raise
         except Exception as exc:  # one bad file must not stop the batch
             print(f"FAILED {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             code = 1

@@ -149,8 +149,8 @@ def resolve_lights(path: Path, name: str, source, off_arg=None, on_arg=None,
 
     Parameters
     ----------
-    path : Path
-        The recording.
+    path : Path or None
+        The recording file (None for a recording in memory: no scoring file is looked for beside it).
     name : str
         Its output name (looked up in ``table`` as well as the file stem).
     source : signal source
@@ -170,18 +170,18 @@ def resolve_lights(path: Path, name: str, source, off_arg=None, on_arg=None,
                 halves[i], origin[i] = float(v), where
 
     fill((parse_time(off_arg, start, "--lights-off"), parse_time(on_arg, start, "--lights-on")), "command line")
-    row = (table or {}).get(_key(name)) or (table or {}).get(_key(path.name))
+    row = (table or {}).get(_key(name)) or ((table or {}).get(_key(path.name)) if path is not None else None)
     if row is not None and None in halves:
         fill((parse_time(row[0], start, f"--lights row {name}"), parse_time(row[1], start, f"--lights row {name}")),
              "--lights CSV")
     if None in halves:
         fill(file_lights(path, source), "annotations in the file")
-    if None in halves:
+    if None in halves and path is not None:
         found, where = beside_lights(path, start)
         fill(found, where)
     off, on = halves
     if off is not None and on is not None and on <= off:
-        raise LightsError(f"{path.name}: lights-on ({on:g} s) is not after lights-off ({off:g} s)")
+        raise LightsError(f"{path.name if path is not None else name}: lights-on ({on:g} s) is not after lights-off ({off:g} s)")
     return (off, on), _describe(halves, origin)
 
 

@@ -66,8 +66,10 @@ import scipy.signal as sps
 import torch
 
 from preprocess.core.channels import CHANNEL_INDEX, CHANNEL_KIND, MontageError, Source, resolve_montage
+from preprocess.core.extras import ONLINE, require
 from preprocess.core.signal import EPOCH_SAMPLES, EPOCH_SECONDS, SFREQ, SignalParams, usable_band
 from preprocess.core.stages import STAGE_NAMES
+from preprocess.core.version import add_version_argument
 
 logger = logging.getLogger(__name__)
 
@@ -643,6 +645,7 @@ def run_stream(inlet, model, channel_map, params: SignalParams, out: Path | None
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m staging.online", description=__doc__.split("\n\n")[0])
+    add_version_argument(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--stream", help="name of the LSL stream to stage")
     src.add_argument("--replay", type=Path, help="play this recording through a local LSL stream and stage it")
@@ -662,20 +665,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(max(1, args.threads))
+    require(ONLINE)  # before any file or stream is opened
+    from staging import Stager
     from staging.montage import ChannelMapError, channel_map_from_arg
-    from staging.weights import WeightsError, find_weights, load_model
+    from staging.weights import WeightsError
 
     try:
         channel_map, origin = channel_map_from_arg(args.channels)
-        chosen = find_weights(args.weights)
-        model = load_model(chosen, args.device)
-    except (ChannelMapError, WeightsError, ValueError) as exc:
+        stager = Stager(args.weights, device=args.device, threads=max(1, args.threads))
+    except (ChannelMapError, WeightsError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    params = SignalParams.from_dict(chosen.preprocessing)
-    print(f"weights: {chosen.describe()}")
-    if chosen.demo:
+    model, params = stager.model, stager.params
+    print(f"weights: {stager.weights.describe()}")
+    if stager.weights.demo:
         print("WARNING: DEMO weights trained on SIMULATED PSG only: stages are not meaningful for real data")
     print(f"signal chain: causal version of {params.chain}; normalisation: {args.norm}; montage: {origin}")
     player = None

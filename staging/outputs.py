@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import json
 from pathlib import Path
@@ -36,9 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from preprocess.core.atomic import atomic_write, atomic_write_text
+from preprocess.core.version import software_version  # re-exported: written into every output
 
 from .defaults import DEFAULT_FORMATS, FORMATS
-from .stats import STAGE_NAMES, UNITS
+from .exports import edf_field
+from .stats import EDF_TEXT, STAGE_NAMES, UNITS
 
 __all__ = ["DEFAULT_FORMATS", "FORMATS", "TEMP_SUFFIX", "atomic_write", "output_marks", "software_version", "atomic_write_text", "hypnogram_csv", "output_paths",
            "parse_formats", "plot_hypnogram", "sta_text", "stats_json", "write_edf_annotations", "write_outputs"]
@@ -55,36 +56,10 @@ STA_CODES = (0, 1, 2, 3, 5)
 """.STA code of W, N1, N2, N3, REM (Compumedics convention: REM is 5, 4 was R&K stage 4)."""
 STA_UNKNOWN = 9
 """.STA code of an epoch that could not be staged (Profusion's 'unscored')."""
-EDF_TEXT = ("Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage N3", "Sleep stage R")
 TEMP_SUFFIX = ".tmp"
 """Suffix of the hidden temp files of :func:`atomic_write` (``.NAME.xxxx.tmp``)."""
 DEMO_MARK = ("DEMO weights trained on SIMULATED PSG only: this hypnogram is not meaningful for a real "
              "recording")
-
-
-@functools.lru_cache(maxsize=1)
-def software_version() -> str:
-    """``lpsgm <git commit>`` of this checkout (``+dirty`` with local changes), else the package version.
-
-    Written into every output so a hypnogram can be traced to the code that produced it.
-    """
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return f"lpsgm git {commit}{'+dirty' if dirty else ''}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        from importlib.metadata import version
-
-        return f"lpsgm {version('lpsgm')}"
-    except Exception:  # not installed as a package either
-        return "lpsgm (version unknown)"
 
 
 def output_marks(info: dict) -> list[str]:
@@ -168,11 +143,6 @@ def stats_json(stats: dict, info: dict) -> str:
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 
-def _edf_field(text: str, width: int) -> str:
-    """Printable ASCII without spaces (EDF+ subfields are space-separated), cut to ``width``."""
-    return "".join(c if c.isascii() and c.isprintable() and c != " " else "_" for c in text)[:width] or "X"
-
-
 def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | None,
                           epoch_seconds: float = 30.0, marks=(), software: str = "") -> None:
     """EDF+C annotation file with one 30-s ``Sleep stage …`` annotation per epoch (edfio).
@@ -188,7 +158,7 @@ def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | N
     # The recording field holds 80 characters: "Startdate dd-MMM-yyyy X X <equipment> <additional>".
     demo = ("DEMO_simulated_weights",) if DEMO_MARK in marks else ()
     recording = edfio.Recording(startdate=start.date() if start is not None else None,
-                                equipment_code=_edf_field(software, 28) if software else "X", additional=demo)
+                                equipment_code=edf_field(software, 28) if software else "X", additional=demo)
     kw = {"recording": recording}
     if start is not None:
         kw["starttime"] = start.time().replace(microsecond=0)
@@ -237,13 +207,14 @@ def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.dat
     if night is not None:
         mark_night(ax1, ax2, night, t)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100,
+                                               metadata={"Software": software_version()}))
     plt.close(fig)
 
 
 def mark_night(ax1, ax2, night, t: np.ndarray) -> None:
     """Shade outside time in bed; strip of flagged (red) and low-confidence (orange) epochs."""
-    from .night import DEFAULT_LOW_CONFIDENCE
+    from .defaults import DEFAULT_LOW_CONFIDENCE
 
     for a, b in _runs_of(~night.in_bed):
         for ax in (ax1, ax2):

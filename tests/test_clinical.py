@@ -26,13 +26,13 @@ DESIGN = np.array([W] * 10 + [N2] * 20 + [W] * 4 + [R] * 4 + [W] * 2)
 @pytest.fixture
 def designed_model(monkeypatch):
     """Make the model's output the designed hypnogram (one-hot), whatever the signals."""
-    import staging.batch
+    import staging.stager
 
     def fake(model, signals, channels, *args, **kwargs):
         n = signals.shape[-1] // 3000
         return np.eye(5)[DESIGN[:n]] * 0.96 + 0.01
 
-    monkeypatch.setattr(staging.batch, "predict_proba", fake)
+    monkeypatch.setattr(staging.stager, "predict_proba", fake)
 
 
 def night_edf(path: Path, n_epochs: int = 40, annotations=()) -> Path:

@@ -13,7 +13,7 @@ import json
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -60,6 +60,9 @@ class Settings:
         Window stride (``inference.py --stride``); None: its default.
     formats : tuple of str or None
         Output formats (``inference.py --formats``); None: all of them.
+    model : dict
+        Further model options of ``inference.py`` (``threads``, ``int8``, ``backend``, ``precision``,
+        ``batch_size``), passed to :class:`staging.Stager` in each worker.
     """
 
     weights: str | None = None
@@ -72,6 +75,7 @@ class Settings:
     allowed_hosts: list | None = None
     stride: int | None = None
     formats: tuple | None = None
+    model: dict = field(default_factory=dict)
 
 
 class StartRequest(BaseModel):
@@ -90,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     owned_tmp = settings.data_dir is None
     root = Path(settings.data_dir or tempfile.mkdtemp(prefix="lpsgm-web-"))
     store = JobStore(root, settings.weights, settings.device, settings.stride, settings.workers,
-                     settings.retention_s, settings.formats)
+                     settings.retention_s, settings.formats, settings.model)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -80,6 +80,9 @@ class JobStore:
         Folder holding one sub-folder per job.
     weights, device, stride, formats
         Passed to each worker process (``formats`` None: every output format).
+    model : dict, optional
+        Further :class:`staging.Stager` keywords (``threads``, ``int8``, ``backend``, ``precision``,
+        ``batch_size``), as ``inference.py`` takes them.
     workers : int
         Worker slots (each stages one job at a time).
     retention_s : float
@@ -87,10 +90,12 @@ class JobStore:
     """
 
     def __init__(self, root: Path, weights: str | None = None, device: str = "cpu", stride: int | None = None,
-                 workers: int = 1, retention_s: float = 3600.0, formats: tuple | None = None):
+                 workers: int = 1, retention_s: float = 3600.0, formats: tuple | None = None,
+                 model: dict | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.weights, self.device, self.stride, self.formats = weights, device, stride, formats
+        self.model = dict(model or {})
         self.retention_s = retention_s
         self.jobs: dict[str, Job] = {}
         self.lock = threading.RLock()
@@ -243,7 +248,8 @@ class WorkerSlot:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         s = self.store
-        self.proc = ctx.Process(target=worker.main, args=(child, s.weights, s.device, s.stride, s.formats),
+        self.proc = ctx.Process(target=worker.main, args=(child, s.weights, s.device, s.stride, s.formats,
+                                                                  s.model),
                                 name=f"lpsgm-web-worker-{self.index}", daemon=True)
         self.proc.start()
         child.close()

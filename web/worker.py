@@ -12,15 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def main(conn, weights: str | None, device: str, stride: int | None, formats: tuple | None = None) -> None:
-    """Worker loop: receive ``(path, name, out, montage)``, stage, reply; ``None`` stops it."""
+def main(conn, weights: str | None, device: str, stride: int | None, formats: tuple | None = None,
+         model: dict | None = None) -> None:
+    """Worker loop: receive ``(path, name, out, montage)``, stage, reply; ``None`` stops it.
+
+    ``model``: further :class:`staging.Stager` keywords (threads, int8, backend, precision, batch size)."""
     import logging
 
     from . import adapter
 
     logging.basicConfig(level=logging.WARNING)
     try:
-        stager = adapter.load_stager(weights, device, stride, formats)
+        stager = adapter.load_stager(weights, device, stride, formats, **(model or {}))
     except Exception as exc:  # corrupt weights, no GPU: report once, in one line
         conn.send(("fatal", f"cannot load the model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
         return
