@@ -43,6 +43,7 @@ import numpy as np
 from preprocess.core.atomic import atomic_write_csv
 from preprocess.core.hdf5 import recording_path, write_manifest, write_recording
 from preprocess.core.signal import SignalParams
+from preprocess.core.version import add_version_argument
 
 from .cohorts import EPOCHS_PER_MIN, SITES, _scaled, simulate_recording, sleep_onset
 from .hypnogram import MARKOV_TRANSITIONS, N1, N2, N3, REM, W, markov_hypnogram
@@ -201,6 +202,7 @@ def write_disorder_cohort(dst: str | os.PathLike, task: str, per_class: Sequence
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simulate.disorders", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--dst", required=True, help="harmonized root (files and tables go to DST/apples/)")
     p.add_argument("--per-class", type=int, nargs=2, default=[20, 20], metavar=("WITHOUT", "WITH"))
