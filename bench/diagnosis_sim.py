@@ -44,29 +44,32 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     init = Path(args.init)
     scale = dict(zip(("osa", "depression"), args.effect_scale))
-    for task in args.tasks:
-        for cohort in (task, "null"):
-            root = out / f"{task}_{cohort}"
-            if not (root / "apples" / "manifest.csv").exists():
-                write_disorder_cohort(root, cohort, args.per_class, args.hours, seed=1 if cohort == "null" else 0,
-                                      effect_scale=scale[task], workers=2)
-            tables = f"apples={root / 'apples' / HARMONIZED},{root / 'apples' / SOURCE}"
-            for strategy in args.strategies if cohort != "null" else ["partial"]:
-                run = out / "runs" / f"{task}_{cohort}_{strategy}"
-                t0, c0 = time.time(), _cpu()
-                argv = ["--data", str(root), "--task", task, "--subject-table", tables, "--init", str(init),
-                        "--strategy", strategy, "--folds", str(args.folds), "--epochs", str(args.epochs),
-                        "--out", str(run), "--no-progress", "--no-save", "--feature-cache", str(root / "feat.npz")]
-                if strategy != "partial":  # CPU budget: 2 epochs of at most 6 steps of 8 windows per fold
-                    argv += ["--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "8",
-                             "--lr-backbone", "1e-4"]
-                nar_main(argv)
-                m = json.loads((run / "metrics.json").read_text())
-                print(f"SIMULATED {task:10s} cohort={cohort:10s} strategy={strategy:8s} "
-                      f"subject AUC head {m['pooled']['subject']['roc_auc']:.3f} "
-                      f"linear probe {m['linear_probe']['subject']['roc_auc']:.3f} "
-                      f"n={m['n_subjects']} cpu {_cpu() - c0:.0f} s wall {time.time() - t0:.0f} s", flush=True)
-
+    # cheapest first: every partial and null run, then the fine-tuning strategies
+    jobs = [(t, t, st) for st in args.strategies if st == "partial" for t in args.tasks]
+    jobs += [(t, "null", "partial") for t in args.tasks]
+    jobs += [(t, t, st) for st in args.strategies if st != "partial" for t in args.tasks]
+    for task, cohort, strategy in jobs:
+        root = out / f"{task}_{cohort}"
+        if not (root / "apples" / "manifest.csv").exists():
+            write_disorder_cohort(root, cohort, args.per_class, args.hours, seed=1 if cohort == "null" else 0,
+                                  effect_scale=scale[task], workers=2)
+        tables = f"apples={root / 'apples' / HARMONIZED},{root / 'apples' / SOURCE}"
+        run = out / "runs" / f"{task}_{cohort}_{strategy}"
+        if not (run / "metrics.json").exists():
+            t0, c0 = time.time(), _cpu()
+            argv = ["--data", str(root), "--task", task, "--subject-table", tables, "--init", str(init),
+                    "--strategy", strategy, "--folds", str(args.folds), "--epochs", str(args.epochs),
+                    "--out", str(run), "--no-progress", "--no-save", "--feature-cache", str(root / "feat.npz")]
+            if strategy != "partial":  # CPU budget: 2 epochs of at most 6 steps of 8 windows per fold
+                argv += ["--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "8", "--lr-backbone", "1e-4"]
+            nar_main(argv)
+            cost = f"cpu {_cpu() - c0:.0f} s wall {time.time() - t0:.0f} s"
+        else:
+            cost = "(earlier run)"
+        m = json.loads((run / "metrics.json").read_text())
+        print(f"SIMULATED {task:10s} cohort={cohort:10s} strategy={strategy:8s} "
+              f"subject AUC head {m['pooled']['subject']['roc_auc']:.3f} "
+              f"linear probe {m['linear_probe']['subject']['roc_auc']:.3f} n={m['n_subjects']} {cost}", flush=True)
 
 if __name__ == "__main__":
     main()
