@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", metavar="EPOCHS",
                    help="also explain these epochs (Grad-CAM + channel attribution, docs/explain.md): all, "
                         "100-140, low-confidence[:P] or a stage W|N1|N2|N3|REM; writes NAME.explain.npz and "
-                        "NAME.explain/ pages (python -m staging.explain has more options)")
+                        "NAME.explain/ pages (python -m explain has more options)")
     return p
 
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.explain:
             if args.backend != "torch":
                 raise ValueError("--explain needs the torch backend (not --backend onnxruntime)")
-            from staging.explain import explain_hook
+            from explain import explain_hook  # above staging: the script joins them
 
             on_signals = explain_hook(args.explain, args.out)
         results, code = stage(inputs, out=args.out, channels=args.channels, formats=formats,

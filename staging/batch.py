@@ -1,8 +1,9 @@
 """Staging a batch of EDF/BDF files: discovery, per-file pipeline, reporting, ``summary.csv``.
 
-Per recording: read (native rate per channel) → montage → :func:`load_montage` (the same signal
-chain as preprocessing) → model → outputs. A file that cannot be staged is reported in one
-line naming it and the reason, and the batch goes on (unless ``keep_going=False``).
+Per recording, :meth:`staging.Stager.stage` (read at the native rate per channel → montage → quality
+gate → the signal chain of preprocessing → model → :class:`~staging.night.StagedNight`), then
+:meth:`StagedNight.write <staging.night.StagedNight.write>`. A file that cannot be staged is reported
+in one line naming it and the reason, and the batch goes on (unless ``keep_going=False``).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ that chose this default is in ``docs/published-weights.md`` (``python bench/fide
 DEFAULT_BATCH_SIZE = 32
 """Windows per forward pass of the sequence encoder."""
 
-FORMATS = ("csv", "stats", "png", "sta", "edf", "bids", "npz", "hypnodensity")
+FORMATS = ("csv", "stats", "png", "sta", "edf", "bids", "npz", "hypnodensity", "report")
 """Output formats: hypnogram CSV, statistics JSON, PNG plot, .STA, EDF+ annotations, BIDS derivative
-events, NumPy hypnodensity, hypnodensity EDF (see :mod:`staging.outputs` and :mod:`staging.exports`)."""
+events, NumPy hypnodensity, hypnodensity EDF, one-page PDF sleep report (see :mod:`staging.outputs`,
+:mod:`staging.exports` and :mod:`staging.report`)."""
 
 DEFAULT_FORMATS = ("csv", "stats", "png")
 

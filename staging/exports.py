@@ -132,6 +132,8 @@ def write_npz(path: Path, night: StagedNight, epoch_seconds: float = 30.0, marks
               "in_bed": night.in_bed.astype(bool), "flags": np.array(night.flags, dtype=str),
               "stage_names": np.array(STAGE_NAMES), "epoch_seconds": np.float64(epoch_seconds),
               "marks": np.array(list(marks), dtype=str)}
+    if getattr(night, "reviewed", None) is not None:  # a reviewed night (staging.review): True = set by a scorer
+        arrays["reviewed"] = np.asarray(night.reviewed, dtype=bool)
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a path

@@ -25,11 +25,10 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from models.weights import WEIGHTS_DIR
 from preprocess.core.atomic import atomic_write, atomic_write_text
 from preprocess.core.extras import FETCH, check
 from preprocess.core.version import software_version
-
-from models.weights import WEIGHTS_DIR
 
 DRIVE_ID = "1Gg8mc2AC2Pt_sa4POp9kMZO92nW5XuLu"
 """The Google Drive file of the official weights, as linked by the published LPSGM README."""

@@ -70,6 +70,10 @@ class StagedNight:
         Wall-clock time of the first epoch.
     model_probs : ndarray or None
         The model's probabilities before re-staging epochs with unusable channels (plotted).
+    spectrogram : staging.spectrogram.Spectrogram or None
+        Whole-night spectrogram of the preferred EEG channel (drawn in the PNG and the report).
+    reviewed : ndarray of bool or None
+        Epochs whose stage a scorer set (:mod:`staging.review`); None for an automatic night.
     """
 
     probs: np.ndarray
@@ -92,6 +96,8 @@ class StagedNight:
     epoch_seconds: float = 30.0
     model_probs: np.ndarray | None = None
     eeg: bool = True
+    spectrogram: object = None
+    reviewed: np.ndarray | None = None
 
     @property
     def n_epochs(self) -> int:

@@ -17,6 +17,7 @@
                              Compumedics/Profusion convention 0=W 1=N1 2=N2 3=N3 5=REM (9 unknown); preceded by
                              ``# ...`` lines only when the night carries a mark (DEMO weights,
                              warnings), so an unmarked file stays importable as it is.
+``NAME.report.pdf``          one-page sleep report (:mod:`staging.report`).
 ``NAME.annotations.edf``     EDF+C with only an annotation signal: one ``Sleep stage W|N1|N2|N3|R``
                              annotation of 30 s per epoch, starting at the recording's start time
                              (``mne.read_annotations`` reads it); the recording field names the
@@ -51,6 +52,7 @@ SUFFIX = {
     "edf": ".annotations.edf",
     "npz": ".hypnodensity.npz",
     "hypnodensity": ".hypnodensity.edf",
+    "report": ".report.pdf",
 }
 STA_CODES = (0, 1, 2, 3, 5)
 """.STA code of W, N1, N2, N3, REM (Compumedics convention: REM is 5, 4 was R&K stage 4)."""
@@ -65,7 +67,7 @@ DEMO_MARK = ("DEMO weights trained on SIMULATED PSG only: this hypnogram is not 
 def output_marks(info: dict) -> list[str]:
     """Marks every output of a recording carries: DEMO weights, then the recording's warnings."""
     marks = [DEMO_MARK] if info.get("demo_weights") else []
-    return marks + [f"WARNING: {w}" for w in info.get("warnings") or []]
+    return marks + [f"WARNING: {w}" for w in info.get("warnings") or []] + list(info.get("review_marks") or [])
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -115,14 +117,17 @@ def clinical_csv(night, epoch_seconds: float = 30.0, comments=()) -> str:
     buf = io.StringIO()
     buf.write(_comment_lines(comments))
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["epoch", "onset_s", "stage"] + [f"p_{s}" for s in STAGE_NAMES] + list(CLINICAL_COLUMNS))
+    reviewed = getattr(night, "reviewed", None)  # a reviewed night: one more column, auto/reviewed
+    w.writerow(["epoch", "onset_s", "stage"] + [f"p_{s}" for s in STAGE_NAMES] + list(CLINICAL_COLUMNS)
+               + (["review"] if reviewed is not None else []))
     names = night.stage_names()
     for i in range(night.n_epochs):
         p = night.probs[i]
         known = bool(np.isfinite(p).all())
         w.writerow([i, f"{i * epoch_seconds:g}", names[i]] + [f"{v:.6f}" if known else "" for v in p]
                    + [f"{night.confidence[i]:.6f}" if known else "", f"{night.entropy[i]:.6f}" if known else "",
-                      night.flags[i], night.flag_channels[i]])
+                      night.flags[i], night.flag_channels[i]]
+                   + (["reviewed" if reviewed[i] else "auto"] if reviewed is not None else []))
     return buf.getvalue()
 
 
@@ -187,8 +192,18 @@ def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.dat
     # Vertical order W, REM, N1, N2, N3 (top to bottom), as on clinical hypnograms.
     level = {0: 4, 4: 3, 1: 2, 2: 1, 3: 0}
     y = np.array([level[s] for s in stages] + [level[stages[-1]]])
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True,
-                                   gridspec_kw={"height_ratios": [1.1, 1]})
+    spec = getattr(night, "spectrogram", None)
+    if spec is not None:  # the whole-night spectrogram above the hypnogram (staging.spectrogram)
+        from .spectrogram import draw
+
+        fig, (ax0, ax1, ax2) = plt.subplots(3, 1, figsize=(12, 7.5), sharex=True,
+                                            gridspec_kw={"height_ratios": [1.0, 1.1, 1]})
+        draw(ax0, spec, epoch_seconds / 3600.0, colorbar=False)
+        fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+        title = ""
+    else:
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True,
+                                       gridspec_kw={"height_ratios": [1.1, 1]})
     ax1.step(t, y, where="post", color="black", lw=1.0)
     rem = np.ma.masked_where(np.append(stages, stages[-1]) != 4, y)
     ax1.step(t, rem, where="post", color=colors[4], lw=3.0)
@@ -260,6 +275,7 @@ def write_outputs(paths: dict[str, Path], probs: np.ndarray, stats: dict, info: 
         "hypnodensity": lambda p: exports.write_hypnodensity_edf(p, _need(night), start, epoch_seconds, marks),
         "sta": lambda p: atomic_write_text(p, sta_text(stages, marks)),
         "edf": lambda p: write_edf_annotations(p, stages, start, epoch_seconds, marks, software),
+        "report": lambda p: _report(p, _need(night), stats, info, start, epoch_seconds),
     }
     written = []
     for fmt, path in paths.items():
@@ -269,7 +285,13 @@ def write_outputs(paths: dict[str, Path], probs: np.ndarray, stats: dict, info: 
     return written
 
 
+def _report(path, night, stats, info, start, epoch_seconds):
+    from .report import write_report
+
+    write_report(path, night, stats, info, start, epoch_seconds)
+
+
 def _need(night):
     if night is None:
-        raise ValueError("the bids, npz and hypnodensity formats need the StagedNight (night=...)")
+        raise ValueError("the bids, npz, hypnodensity and report formats need the StagedNight (night=...)")
     return night

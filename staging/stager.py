@@ -303,6 +303,7 @@ class Stager:
         from .montage import AUTO_ORIGIN, applied_band, describe, has_eeg, match_layout, montage_string
         from .night import analyse_night
         from .quality import screen
+        from .spectrogram import night_spectrogram
 
         params, run, model = self.params, self.run, self.model
         channel_map, origin = self.channel_map(channels, dataset)
@@ -350,6 +351,8 @@ class Stager:
             line = on_signals(montaged, probs)
             if line:
                 lines.append(line)
+        night.spectrogram = night_spectrogram(montaged.signals, channels_used,  # drawn above the hypnogram
+                                              sources=[s.describe() for s in montaged.sources])
         del montaged.signals
         feats.clear()  # the features of the whole night are no longer needed
         bands = {c: applied_band(CHANNEL_KIND[c], f, params) for c, f in sfreqs.items()}

@@ -62,6 +62,13 @@ def warm_up() -> None:
     match_layout(["EEG C3-M2"])
 
 
+def all_formats() -> tuple:
+    """Every output format of ``inference.py --formats all``."""
+    from staging.defaults import FORMATS
+
+    return FORMATS
+
+
 def canonical_channels() -> list[dict]:
     """Canonical channels in model order with their kind (``eeg``/``eog``/``emg``)."""
     from preprocess.core.channels import CANONICAL, CHANNEL_KIND

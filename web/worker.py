@@ -9,6 +9,7 @@ server go through a pipe as tuples: ``("ready", None)``, ``("progress", phase, d
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -27,6 +28,9 @@ def main(conn, weights: str | None, device: str, stride: int | None, formats: tu
     except Exception as exc:  # corrupt weights, no GPU: report once, in one line
         conn.send(("fatal", f"cannot load the model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
         return
+    # No server path in what the service hands out (stats.json, summary.csv): the weights by file name,
+    # and each upload staged from its own folder under its bare name (below).
+    stager.stager.info["weights"] = Path(str(stager.stager.info.get("weights", ""))).name
     conn.send(("ready", None))
     while True:
         job = conn.recv()
@@ -38,7 +42,8 @@ def main(conn, weights: str | None, device: str, stride: int | None, formats: tu
             conn.send(("progress", "staging", done, total))
 
         conn.send(("progress", "reading, filtering, encoding", 0, 1))
-        result = adapter.stage_recording(stager, path, name, out, montage, progress)
+        os.chdir(path.parent)  # this process stages one job at a time
+        result = adapter.stage_recording(stager, Path(path.name), name, out, montage, progress)
         if result["status"] == "ok":
             conn.send(("progress", "preparing the signal viewer", 0, 1))
             adapter.write_viewer_signals(path, montage, out)
