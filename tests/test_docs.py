@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -201,7 +200,5 @@ def test_one_flag_vocabulary_in_train_and_finetune():
     check_one_vocabulary(("train", "finetune"))
 
 
-@pytest.mark.xfail(strict=True, reason="nar_cls still says --backbone-lr and --merge_NT1: the diagnosis branch "
-                                       "renames them (--lr-backbone, --merge-nt1); remove this mark when it lands")
 def test_one_flag_vocabulary_with_nar_cls():
     check_one_vocabulary(("train", "finetune", "nar_cls"))
