@@ -27,7 +27,9 @@ outputs per recording NAME (in --out): NAME.hypnogram.csv, NAME.stats.json, NAME
 evaluation.json, evaluation.csv and confusion.png (agreement with the manual scoring).
 exit code: 0 when every file was staged (or skipped because its outputs exist), 1 when any
 file failed, 2 for invalid arguments (no weights, bad --channels, no GPU for --device cuda,
---out being a file), 130 when interrupted (Ctrl-C; rerun to resume).
+--out being a file or not writable), 130 when interrupted (Ctrl-C; rerun to resume).
+A full or read-only output disk fails the file being written (its outputs removed) and stops
+the batch: every later file would fail the same way; rerun to resume once there is space.
 """
 
 DEFAULT_THREADS = 0
@@ -140,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
+    from pathlib import Path
+
+    summary = f"{args.out}/summary.csv" if (Path(args.out) / "summary.csv").is_file() else "not written, see above"
     print(f"done: {counts['ok']} staged, {counts['skipped']} skipped, {counts['failed']} failed; "
-          f"outputs in {args.out}/ (summary: {args.out}/summary.csv)")
+          f"outputs in {args.out}/ (summary: {summary})")
     if args.reference:
         code = max(code, compare_with_reference(results, args.out, args.reference))
     return code

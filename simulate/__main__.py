@@ -32,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     if a.spread <= 0:
         ap.error("--spread must be > 0")
-    recs = generate(a.out, a.recordings, a.seed, dataset=a.dataset, hours=a.hours, spread=a.spread)
+    try:
+        recs = generate(a.out, a.recordings, a.seed, dataset=a.dataset, hours=a.hours, spread=a.spread)
+    except OSError as exc:  # --out under a file, read-only or full disk: one line, not a traceback
+        print(f"error: --out {a.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     for r in recs:
         print(f"{r['id']}: {len(r['stages'])} epochs ({len(r['stages']) / 120:.1f} h), "
               f"hypnogram {r['hypnogram_source']}, files {', '.join(f.name for f in r['files'])}")

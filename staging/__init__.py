@@ -99,10 +99,10 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     Raises
     ------
     WeightsError, ChannelMapError, RuntimeError, ValueError
-        Problems with the arguments themselves (no weights, bad JSON map, no GPU); these stop
-        before any file is read.
+        Problems with the arguments themselves (no weights, bad JSON map, no GPU, an ``out``
+        folder that cannot be created or written); these stop before any file is read.
     """
-    from .batch import OutputOptions, ReadOptions, exit_code, find_inputs, run_batch
+    from .batch import OutputOptions, ReadOptions, check_output_folder, exit_code, find_inputs, run_batch
     from .lights import read_lights_csv
     from .montage import channel_map_from_arg
     from .stager import Stager
@@ -113,8 +113,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
         raise ValueError(f"--review-threshold must be between 0 and 1, got {review_threshold}")
     lights_table = read_lights_csv(lights_csv) if lights_csv else None
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: is a file, not a folder (give a folder for the outputs)")
+    check_output_folder(out)  # before any weights or recording is read: exit 2, one line
     channel_map_from_arg(channels, dataset)  # a bad map stops before the model loads
     if stager is None:
         stager = Stager(weights, device=device, stride=stride, threads=threads, backend=backend,

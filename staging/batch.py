@@ -9,8 +9,11 @@ in one line naming it and the reason, and the batch goes on (unless ``keep_going
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +111,7 @@ class FileResult:
     weights: str = ""
     software: str = ""
     demo: bool = False
+    write_error: int | None = None  # errno when the outputs could not be written (disk full, read-only)
     night: StagedNight | None = None  # stages, probabilities, flags (None unless staged)
 
     @property
@@ -136,7 +140,9 @@ def find_inputs(inputs: Iterable[str | Path], notes: list | None = None) -> list
 
     A path given explicitly is kept whatever its extension (and reported if it is not EDF);
     a path that does not exist is kept too, so it is reported as failed. Hidden files and
-    temp files are ignored in folders, and so are folders whose name ends in ``.edf``.
+    temp files are ignored in folders, and so are folders whose name ends in ``.edf``. In a
+    folder, a dangling link, a FIFO or an unreadable file with a recording suffix is kept, so
+    it gets its one line (:func:`input_problem`) instead of vanishing from the batch.
     The same file reached twice (``a.edf`` and ``./a.edf``, or a file and its folder) is
     staged once; ``notes`` (if given) receives one line per duplicate.
     """
@@ -145,7 +151,7 @@ def find_inputs(inputs: Iterable[str | Path], notes: list | None = None) -> list
         p = Path(item)
         if p.is_dir():
             hits = sorted(f for f in p.rglob("*") if f.suffix.lower() in EXTENSIONS and not f.name.startswith("."))
-            found.extend(f for f in hits if f.is_file())
+            found.extend(f for f in hits if not f.is_dir())
             if notes is not None:
                 notes.extend(f"{f}: is a folder, not an EDF file (its contents are searched)"
                              for f in hits if f.is_dir())
@@ -179,13 +185,76 @@ def unique_names(paths: list[Path]) -> list[str]:
     return out
 
 
+class OutputWriteError(OSError):
+    """The outputs of a recording could not be written (one line naming the output folder)."""
+
+
+STOP_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+"""Output-write errors after which the batch stops: every later recording would be read, filtered and
+staged only to fail the same way (disk full, read-only, no permission)."""
+
+
+def input_problem(path: Path) -> str | None:
+    """One-line reason why ``path`` cannot be read as a recording without opening it, or None.
+
+    A dangling symbolic link, something that is not a regular file (a FIFO would block the
+    reader forever), a file the user may not read.
+    """
+    if path.is_symlink() and not path.exists():
+        return f"dangling symbolic link (its target {os.readlink(path)} does not exist)"
+    if not path.exists():
+        return "no such file"
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a recording"
+    if not stat.S_ISREG(mode):
+        what = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else \
+            "a device"
+        return f"not a regular file ({what}): not read"
+    if not _can_read(path):
+        return "cannot read the file (permission denied)"
+    return None
+
+
+def _can_read(path: Path) -> bool:
+    return os.access(path, os.R_OK)
+
+
+def check_output_folder(out: Path) -> None:
+    """Create ``out`` and prove it writable before any recording is read.
+
+    Raises
+    ------
+    ValueError
+        One line: ``--out`` is a file, cannot be created, or cannot be written.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder (give a folder for the outputs)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from None
+    probe = out / f".lpsgm_write_probe_{os.getpid()}{TEMP_SUFFIX}"
+    try:
+        with open(probe, "wb") as fh:
+            fh.write(b"x")
+    except OSError as exc:
+        raise ValueError(f"--out {out}: the folder is not writable ({exc.strerror or exc})") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 def _reason(exc: BaseException, path: Path) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     for prefix in (f"{path.name}: ", f"{path}: "):
         if text.startswith(prefix):
             text = text[len(prefix):]
     if not isinstance(exc, (EdfError, MontageError, FileNotFoundError, QualityError, LightsError, MneSourceError,
-                                MemorySourceError, StagingInputError)):
+                                MemorySourceError, StagingInputError, OutputWriteError)):
         text = f"{type(exc).__name__}: {text}"
     return text
 
@@ -226,8 +295,9 @@ def stage_file(path: Path, name: str, stager: Stager, read: ReadOptions = ReadOp
         paths = {f: p for f, p in paths.items() if f not in existing}
     header = None
     try:
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
+        problem = input_problem(path)
+        if problem is not None:
+            raise FileNotFoundError(f"{path}: {problem}")
         if path.suffix.lower() in EDF_SUFFIXES:
             header = read_header(path)
             if not header.labels:
@@ -243,16 +313,39 @@ def stage_file(path: Path, name: str, stager: Stager, read: ReadOptions = ReadOp
             review = night.review(outputs.review_threshold)
             res.lines.append(f"review: {len(review)} epoch(s) flagged or below confidence "
                              f"{outputs.review_threshold:g}" + (f": {_epoch_list(review)}" if review else ""))
-        night.write(outputs.out, outputs.formats, outputs.review_threshold, paths=paths)
+        _write_all(paths, outputs.out, lambda: night.write(outputs.out, outputs.formats, outputs.review_threshold,
+                                                           paths=paths))
         res.status = "ok"
     except ImportError:  # a missing package is the installation's fault, not this file's: stop the batch
         raise
     except Exception as exc:  # one bad file must not stop the batch
         res.status, res.reason = "failed", _reason(exc, path)
+        if isinstance(exc, OutputWriteError):
+            res.write_error = exc.errno
         if header is not None and header.dropped and isinstance(exc, MontageError):
             res.reason += "; unusable signals: " + "; ".join(f"{k}: {v}" for k, v in header.dropped.items())
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _write_all(paths: dict, out: Path, write: Callable[[], object]) -> None:
+    """Run ``write``; on an OS error remove this recording's new outputs and raise :class:`OutputWriteError`.
+
+    Each file is atomic, so none is half-written; removing the ones already finished keeps the
+    rule "a failed recording has no outputs", and a rerun stages it again.
+    """
+    try:
+        write()
+    except OSError as exc:
+        for p in paths.values():
+            for f in (Path(p), Path(p).with_suffix(".json")) if str(p).endswith("_events.tsv") else (Path(p),):
+                try:  # the BIDS events TSV has a JSON sidecar
+                    f.unlink(missing_ok=True)
+                except OSError:
+                    pass
+        err = OutputWriteError(f"cannot write the outputs to {out}: {exc.strerror or exc}")
+        err.errno = exc.errno
+        raise err from None
 
 
 def _epoch_list(epochs: list[int], limit: int = 40) -> str:
@@ -372,9 +465,16 @@ def run_batch(files: list[Path], stager: Stager, read: ReadOptions = ReadOptions
             if res.status == "failed" and not outputs.keep_going:
                 say(f"stopping at the first failure (--fail-fast); {len(files) - i} file(s) not staged")
                 break
+            if res.write_error in STOP_ERRNOS and i < len(files):
+                say(f"stopping: the output folder {outputs.out} cannot be written ({os.strerror(res.write_error)}); "
+                    f"{len(files) - i} file(s) not staged: free space or choose another --out, then rerun to resume")
+                break
     finally:  # also on Ctrl-C: the files finished so far are in summary.csv
         bar.close()
-        write_summary(outputs.out, results)
+        try:
+            write_summary(outputs.out, results)
+        except OSError as exc:
+            say(f"summary.csv not written to {outputs.out}: {exc.strerror or exc}")
     return results
 
 
@@ -397,5 +497,6 @@ def exit_code(results: list[FileResult]) -> int:
     return 0 if results and all(r.status != "failed" for r in results) else 1
 
 
-__all__ = ["FileResult", "OutputOptions", "ReadOptions", "exit_code", "find_inputs", "format_result", "run_batch", "stage_file",
+__all__ = ["FileResult", "OutputOptions", "OutputWriteError", "ReadOptions", "STOP_ERRNOS", "check_output_folder",
+           "exit_code", "find_inputs", "format_result", "input_problem", "run_batch", "stage_file",
            "unique_names", "write_summary"]

@@ -161,7 +161,7 @@ def write_hypnodensity_edf(path: Path, night: StagedNight, start: dt.datetime | 
     import edfio
 
     probs = np.nan_to_num(night.probs, nan=0.0)  # EDF has no NaN: unknown epochs are 0 and annotated "?"
-    signals = [edfio.EdfSignal(probs[:, k], 1.0 / epoch_seconds, label=f"p_{s}", physical_dimension="",
+    signals = [edfio.EdfSignal(probs[:, k], 1.0 / epoch_seconds, label=f"p_{s}", physical_dimension="prob",
                                physical_range=(0.0, 1.0), digital_range=(-32768, 32767))
                for k, s in enumerate(STAGE_NAMES)]
     anns = [edfio.EdfAnnotation(0.0, 0.0, m[:200]) for m in marks]

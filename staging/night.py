@@ -89,6 +89,7 @@ class StagedNight:
     channels: list = field(default_factory=list)
     montage: dict = field(default_factory=dict)
     montage_text: str = ""
+    channels_text: str = ""  # "F3←Fpz-Cz O1←Pz-Oz E1←horizontal" (the PNG title), empty: the channel names
     warnings: list = field(default_factory=list)
     lines: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
@@ -117,7 +118,7 @@ class StagedNight:
         """The PNG title: name, TST, SE, channels and the marks that qualify the night."""
         s = self.stats
         return (f"{self.name}   TST {s['TST']:.0f} min   SE {s['SE']:.0f} %   "
-                f"{len(self.channels)} ch: {' '.join(self.channels)}"
+                f"{len(self.channels)} ch: {self.channels_text or ' '.join(self.channels)}"
                 + ("   [DEMO weights trained on simulated data]" if self.provenance.get("demo_weights") else "")
                 + ("   [no EEG]" if not self.eeg else "")
                 + (f"   [{len(self.warnings)} warning(s): see stats.json]" if self.warnings else ""))

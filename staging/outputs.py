@@ -172,8 +172,11 @@ def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | N
 
 
 def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.datetime | None = None,
-                   epoch_seconds: float = 30.0, night=None) -> None:
+                   epoch_seconds: float = 30.0, night=None, notes=()) -> None:
     """PNG: hypnogram (top) over the hypnodensity (bottom), time in hours from the start.
+
+    ``notes`` (DEMO mark, warnings) are printed under the plots, one line each (at most
+    :data:`PNG_NOTE_LINES`, then how many more are in ``NAME.stats.json``).
 
     With ``night`` (:class:`staging.night.StagedNight`) the time outside time in bed is shaded
     grey on both panels, and a strip under the hypnogram marks flagged epochs (red) and
@@ -222,9 +225,31 @@ def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.dat
     if night is not None:
         mark_night(ax1, ax2, night, t)
     fig.tight_layout()
+    _footer(fig, notes)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100,
                                                metadata={"Software": software_version()}))
     plt.close(fig)
+
+
+PNG_NOTE_LINES = 6
+"""Warning lines printed under the PNG's plots; the rest are counted (all are in ``NAME.stats.json``)."""
+
+
+def _footer(fig, notes) -> None:
+    """Print ``notes`` under the axes of ``fig`` (grown to make room), longest lines cut at 170 chars."""
+    notes = list(notes)
+    if not notes:
+        return
+    shown = notes[:PNG_NOTE_LINES]
+    if len(notes) > len(shown):
+        shown.append(f"... {len(notes) - len(shown)} more warning(s) in the stats.json")
+    w, h = fig.get_size_inches()
+    extra = 0.17 * len(shown) + 0.1
+    fig.set_size_inches(w, h + extra)
+    fig.subplots_adjust(bottom=(fig.subplotpars.bottom * h + extra) / (h + extra),
+                        top=1 - (1 - fig.subplotpars.top) * h / (h + extra))
+    text = "\n".join(n if len(n) <= 170 else n[:167] + "..." for n in shown)
+    fig.text(0.01, 0.01, text, fontsize=7, va="bottom", ha="left", color="#b00000", family="monospace")
 
 
 def mark_night(ax1, ax2, night, t: np.ndarray) -> None:
@@ -269,7 +294,7 @@ def write_outputs(paths: dict[str, Path], probs: np.ndarray, stats: dict, info: 
     writers = {
         "csv": lambda p: atomic_write_text(p, hypnogram_csv(probs, epoch_seconds, head + marks, night)),
         "stats": lambda p: atomic_write_text(p, stats_json(stats, info)),
-        "png": lambda p: plot_hypnogram(p, probs, title, start, epoch_seconds, night),
+        "png": lambda p: plot_hypnogram(p, probs, title, start, epoch_seconds, night, marks),
         "bids": lambda p: exports.write_bids(p, _need(night), info, epoch_seconds, marks),
         "npz": lambda p: exports.write_npz(p, _need(night), epoch_seconds, marks),
         "hypnodensity": lambda p: exports.write_hypnodensity_edf(p, _need(night), start, epoch_seconds, marks),

@@ -299,8 +299,17 @@ class Stager:
         from preprocess.core.edf import is_voltage
         from preprocess.core.pipeline import load_montage
 
-        from .lights import resolve_lights
-        from .montage import AUTO_ORIGIN, applied_band, describe, has_eeg, match_layout, montage_string
+        from .lights import lights_within, resolve_lights
+        from .montage import (
+            AUTO_ORIGIN,
+            applied_band,
+            derivations_text,
+            describe,
+            has_eeg,
+            match_layout,
+            montage_string,
+            montage_warnings,
+        )
         from .night import analyse_night
         from .quality import screen
         from .spectrogram import night_spectrogram
@@ -310,13 +319,16 @@ class Stager:
         header = getattr(reader, "header", None)
         off, on = (None, None) if lights is None else lights
         label = path.name if path is not None else name
-        night_lights, lights_line = resolve_lights(path, name, reader, off, on, lights_table)
+        lights_notes: list[str] = []
+        night_lights, lights_line = resolve_lights(path, name, reader, off, on, lights_table, lights_notes)
         lines.append(lights_line)
         layout = match_layout(reader.labels) if origin == AUTO_ORIGIN else None
         cmap = layout.channel_map if layout is not None else channel_map
         screened, quality = screen(reader, cmap, label, params.epoch_seconds)
-        lines += [f"quality: {label}: dropped {lab}: {why}" for lab, why in quality.dropped.items()]
-        montaged = load_montage(screened, cmap, params, label)
+        try:
+            montaged = load_montage(screened, cmap, params, label)
+        except MontageError as exc:
+            raise MontageError(quality.explain(str(exc))) from None
         sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
         units = {s.canonical: reader.unit(s.positive) for s in montaged.sources}
         for canonical, why in quality.dropped_channels(montaged.channels).items():
@@ -325,8 +337,14 @@ class Stager:
         warnings = [w.split(": ", 1)[-1] for w in warnings_seen if ": dropped " not in w]
         warnings += [f"{c} <- {src}: unit {units[c]!r} is not a voltage" for c, src in
                      ((s.canonical, s.describe()) for s in montaged.sources) if not is_voltage(units[c])]
+        warnings += montage_warnings(montaged, sfreqs, params, quality)
+        night_lights = lights_within(night_lights, montaged.n_epochs * params.epoch_seconds, lights_notes)
+        warnings += lights_notes
         channels_used = list(montaged.channels)
-        check_eeg(channels_used, allow_no_eeg, warnings)
+        try:
+            check_eeg(channels_used, allow_no_eeg, warnings)
+        except MontageError as exc:  # say why the EEG is missing when the gate dropped it
+            raise MontageError(quality.explain(str(exc))) from None
         lines += [f"warning: {w}" for w in warnings]
         idx = channel_indices(channels_used)
         probs = self.predict(montaged.signals, idx, progress)
@@ -359,6 +377,7 @@ class Stager:
         start = montaged.start_time
         night.name, night.channels, night.montage = name, channels_used, montaged.montage
         night.montage_text, night.start_time, night.model_probs = montage_string(montaged), start, probs
+        night.channels_text = derivations_text(montaged.sources)
         night.warnings, night.lines, night.epoch_seconds = warnings, lines, params.epoch_seconds
         night.provenance = {
             "recording": name, "source_file": str(path) if path is not None else None,

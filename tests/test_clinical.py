@@ -262,7 +262,9 @@ def test_fif_input_is_staged_at_its_rate(tmp_path, tiny_weights, capsys):
 
     rng = np.random.default_rng(0)
     n = 25 * 30 * 200
-    sig = {name: 20e-6 * rng.standard_normal(n) for name in ("C3-M2", "E1-M2", "Chin")}
+    from tests.eeg_noise import pink  # white noise is refused by the plausibility gate (issue 21)
+
+    sig = {name: pink(rng, n, 20e-6, 200.0) for name in ("C3-M2", "E1-M2", "Chin")}
     path = write_fif(tmp_path / "rec_raw.fif", sig, sfreq=200.0)
     code, lines = run(capsys, tmp_path, "--out", tmp_path / "o", "--weights", tiny_weights, "--formats", "csv")
     assert code == 0, lines

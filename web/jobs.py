@@ -183,13 +183,15 @@ class JobStore:
                 self._finish(job, "cancelled", "cancelled by the user")
 
     def _finish(self, job: Job, state: str, reason: str = "", result: dict | None = None) -> None:
+        # The folder goes before the final state is published: whoever sees "failed" or "cancelled"
+        # (a polling page, a test) must never still find the upload on disk.
+        if state in ("failed", "cancelled"):
+            self._delete_folder(job)
         with self.lock:
             job.state, job.reason, job.result = state, reason, result or {}
             job.finished_at = time.time()
             job.phase = state
             job.touch()
-        if state in ("failed", "cancelled"):
-            self._delete_folder(job)
 
     def _delete_folder(self, job: Job) -> None:
         shutil.rmtree(job.folder, ignore_errors=True)
