@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# One-go GPU check for issue 13 (~5 min on one GPU; never needed by CI). Run from the repository root:
+# One-go GPU check for issues 13 and 23 (~8 min on one warm GPU; never needed by CI). From the repository root:
 #     bash bench/gpu_check.sh 2>&1 | tee gpu_check.txt
-# Prints one line per check: NCCL init under torchrun, bf16 training throughput at batch 32 and 256
-# (synthetic batches, with GPU utilisation, launches and syncs per step), whole-night inference end
-# to end from a SIMULATED 8-h EDF and from its harmonized HDF5 (model only).
+# Prints one line per check: NCCL init under torchrun, DDP with TWO processes training on the real
+# HDF5 loader (bench/ddp_loader_check.py: NCCL with a GPU per rank, else gloo sharing GPU 0), bf16
+# training throughput at batch 32 and 256 (synthetic batches), whole-night inference end to end
+# from a SIMULATED 8-h EDF (fp32 and --precision bf16) and from its harmonized HDF5 (model only).
+# Timeouts allow for a cold host (first CUDA context, cuDNN autotuning, page cache empty).
 set -u
 cd "$(dirname "$0")/.."
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1
@@ -16,11 +18,14 @@ python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; pri
 nvidia-smi --query-gpu=name,memory.total,utilization.gpu --format=csv,noheader || true
 
 step "NCCL init (torchrun, 1 GPU)"
-run 60 torchrun --standalone --nproc_per_node=1 bench/nccl_check.py
+run 180 torchrun --standalone --nproc_per_node=1 bench/nccl_check.py
+
+step "DDP, two processes, real HDF5 loader (simulated files), bf16"
+run 420 torchrun --standalone --nproc_per_node=2 bench/ddp_loader_check.py --steps 30 --workers 4 --cache "$CACHE/loader"
 
 step "bf16 training throughput, synthetic 9-channel windows"
 for B in 32 256; do
-  run 120 python bench/train_throughput.py --model lpsgm --batch-size "$B" --bf16 --device cuda --steps 30 --warmup 5
+  run 300 python bench/train_throughput.py --model lpsgm --batch-size "$B" --bf16 --device cuda --steps 30 --warmup 5
 done
 
 step "simulated 8-h night: EDF + harmonized HDF5"
@@ -46,9 +51,28 @@ print("edf", edf, "h5", h5)
 PY
 
 step "inference end to end (EDF -> outputs), N=6 and N=1"
-run 240 python bench/inference_speed.py --device cuda --configs 6:10,6:1,1:10 --no-yasa --no-launches --cache "$CACHE"
+run 420 python bench/inference_speed.py --device cuda --configs 6:10,6:1,1:10 --no-yasa --no-launches --cache "$CACHE"
+
+step "inference.py whole process on the GPU: fp32 and --precision bf16 (stage agreement vs fp32)"
+EDF=$(ls "$CACHE"/night_8h_seed*/SIM0001.edf | head -1)
+for P in fp32 bf16; do
+  /usr/bin/time -f "gpu_inference precision=$P wall_s=%e cpu_s=%U+%S peak_rss_kb=%M" \
+    timeout 300 python inference.py "$EDF" --device cuda --precision "$P" --out "$CACHE/gpu_$P" --overwrite \
+    --formats csv --no-progress > /dev/null || echo "FAILED: inference.py --precision $P"
+done
+python - "$CACHE" <<'PY'
+import csv, sys
+from pathlib import Path
+def stages(p):
+    f = next(Path(p).glob("*.hypnogram.csv"))
+    return [r[2] for r in csv.reader(l for l in open(f) if not l.startswith("#"))][1:]
+ref = stages(f"{sys.argv[1]}/gpu_fp32")
+for p in ("bf16",):
+    s = stages(f"{sys.argv[1]}/gpu_{p}")
+    print(f"gpu_inference precision={p} stage_agreement_vs_fp32={sum(a == b for a, b in zip(ref, s)) / len(ref):.4f} epochs={len(ref)}")
+PY
 
 step "inference from HDF5 (model only; best/median of 3)"
-run 120 python bench/inference_speed.py --device cuda --from-preprocessed "$CACHE/night_8h.h5" --cache "$CACHE" \
+run 300 python bench/inference_speed.py --device cuda --from-preprocessed "$CACHE/night_8h.h5" --cache "$CACHE" \
   --weights "$CACHE/random_lpsgm_n6_seed0.safetensors"
 echo "## done"

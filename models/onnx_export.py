@@ -14,6 +14,10 @@ refuses padded channel rows instead of computing them wrongly.
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -71,24 +75,86 @@ def export_onnx(model: nn.Module, folder: str | Path) -> tuple[Path, Path]:
     return cnn, head
 
 
+def weights_digest(path: str | Path) -> str:
+    """SHA-256 (hex, first 16 digits) of a weights file and of the architecture JSON beside it (if
+    any): the key of its cached ONNX graphs."""
+    h = hashlib.sha256()
+    path = Path(path)
+    for part in (path, path.with_suffix(".json")):
+        if part.is_file():
+            with open(part, "rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+def cache_folder(weights: str | Path) -> Path:
+    """Where the graphs of ``weights`` are cached: ``NAME.onnx/<weights hash>-opset<N>/`` beside it.
+
+    Keyed by the file's content, so replaced weights under the same name get new graphs, and a
+    stale folder is never used.
+    """
+    weights = Path(weights)
+    return weights.parent / f"{weights.name}.onnx" / f"{weights_digest(weights)}-opset{OPSET}"
+
+
+def cached_graphs(model: nn.Module, weights: str | Path) -> tuple[Path, Path, bool]:
+    """``(cnn, head, exported)``: the graphs of ``weights``, exported once into :func:`cache_folder`.
+
+    The export writes into a temporary folder next to the cache and renames it into place, so
+    two processes exporting at once never leave a half-written graph (the second rename loses
+    and its copy is removed). Where the weights' folder is not writable, the graphs go to a
+    per-user cache (``$XDG_CACHE_HOME/lpsgm/onnx``, default ``~/.cache/lpsgm/onnx``) under the same key.
+    """
+    folder = cache_folder(weights)
+    for place in (folder, _user_cache() / folder.parent.name / folder.name):
+        cnn, head = place / "cnn.onnx", place / "head.onnx"
+        if cnn.exists() and head.exists():
+            return cnn, head, False
+        try:
+            place.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=place.parent))
+        except OSError:
+            continue
+        try:
+            export_onnx(model, tmp)
+            try:
+                tmp.rename(place)
+            except OSError:  # another process got there first: its graphs are the same
+                pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if cnn.exists() and head.exists():
+            return cnn, head, True
+    raise RuntimeError(f"cannot write the ONNX graphs of {Path(weights).name} beside it or in {_user_cache()}")
+
+
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lpsgm" / "onnx"
+
+
 class OnnxLPSGM:
     """The two methods :func:`staging.predict.predict_proba` uses, run by ONNX Runtime on the CPU.
 
     Parameters
     ----------
     model : LPSGM
-        Eval-mode model to export (its ``cfg`` is kept).
+        Eval-mode model to export (its ``cfg`` is kept; the model itself is not, so a caller that
+        drops its own reference frees the torch weights).
     folder : path
-        Where the two graphs are written.
+        Where the two graphs are written (ignored with ``graphs``).
     threads : int
         ONNX Runtime intra-op threads (0 = its default, one per core).
+    graphs : (path, path), optional
+        Existing ``(cnn.onnx, head.onnx)`` (e.g. from :func:`cached_graphs`): nothing is exported.
     """
 
-    def __init__(self, model: nn.Module, folder: str | Path, threads: int = 0) -> None:
+    def __init__(self, model: nn.Module, folder: str | Path | None = None, threads: int = 0,
+                 graphs: tuple[Path, Path] | None = None) -> None:
         check(ONNXRUNTIME)  # onnxruntime runs the graphs, onnx writes them: one line when either is missing
         import onnxruntime as ort
         self.cfg = model.cfg
-        cnn, head = export_onnx(model, folder)
+        cnn, head = graphs if graphs is not None else export_onnx(model, folder)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         self._cnn = ort.InferenceSession(str(cnn), opts, providers=["CPUExecutionProvider"])

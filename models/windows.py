@@ -112,10 +112,13 @@ def add_window_votes(total: torch.Tensor, starts: torch.Tensor, logits: torch.Te
     torch.Tensor
         ``total`` (modified in place).
     """
-    probs = torch.softmax(logits.to(total.dtype), dim=-1)  # in the precision of the totals
+    probs = torch.softmax(logits.to(total.dtype), dim=-1).to(total.device)  # in the totals' precision
     idx = starts.to(total.device).long()[:, None] + torch.arange(logits.shape[1], device=total.device)
     valid = idx < total.shape[0]
-    total.index_add_(0, idx[valid], probs.to(total.device)[valid])
+    # no boolean-mask indexing: its output size depends on the data, which makes a GPU wait for
+    # the host once per window batch; positions past the end add an exact 0 to the last row instead
+    probs = torch.where(valid[..., None], probs, torch.zeros((), dtype=probs.dtype, device=probs.device))
+    total.index_add_(0, idx.clamp(max=total.shape[0] - 1).reshape(-1), probs.reshape(-1, probs.shape[-1]))
     return total
 
 

@@ -37,9 +37,11 @@ def channel_indices(names: Sequence[str]) -> list[int]:
 FEATURE_DIM = 512
 """CNN features per token (``models.config.CNN_DIM``)."""
 
-CPU_TOKENS_PER_CALL = 1024
-"""Tokens per CNN call on CPU: large enough that oneDNN runs near its GEMM rate (≥ 640 measured),
-small enough that the first-layer activations (~0.2 MB per token) stay well under 1 GB."""
+CPU_TOKENS_PER_CALL = 256
+"""Tokens per CNN call on CPU: the first-layer activations take ~0.2 MB per token, so 256 tokens
+keep the call's transient near 50-100 MB (1,024 took 250-380 MB, a third of the process's peak).
+One thread runs 128-1,024 tokens per call at the same CPU-seconds; two threads lose 10-40 % at 256
+against 1,024 under load (bench/memory_night.py, issue 23 notes)."""
 
 GPU_TOKENS_PER_CALL = 8192
 """Tokens per CNN call on a GPU: a whole 8-h 8-channel night (7,680 tokens) in one call."""

@@ -200,6 +200,48 @@ def epoch_masks(x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg", v
     ['ok', 'flat', 'ok']
     """
     x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).any():
+        return _epoch_masks_block(x, sfreq, n_epochs, kind, volts, epoch_seconds, (0.0, 0.0))
+    lo, hi = limits if limits is not None else _finite_range(x)
+    # blocks of epochs: the per-epoch arrays below hold several copies of the signal, so a whole
+    # night at once grew the gate's memory with the night's length (1 GB at 36 h)
+    step = _epoch_step(sfreq, epoch_seconds)
+    masks = np.zeros(n_epochs, dtype=np.int64)
+    for e0 in range(0, n_epochs, GATE_BLOCK_EPOCHS):
+        e1 = min(n_epochs, e0 + GATE_BLOCK_EPOCHS)
+        masks[e0:e1] = _epoch_masks_block(x[e0 * step: e1 * step], sfreq, e1 - e0, kind, volts,
+                                          epoch_seconds, (lo, hi))
+    if kind in ("eeg", "eog"):  # whole-channel Welch estimates (spectral_shape works in chunks itself)
+        ratio, _ = spectrum if spectrum is not None else spectral_shape(x, sfreq, n_epochs, epoch_seconds)
+        with np.errstate(invalid="ignore"):
+            masks[:ratio.size][ratio < MIN_SLEEP_TO_HIGH] |= BIT["nonphysio"]
+    return masks
+
+
+GATE_BLOCK_EPOCHS = 120
+"""Epochs the gate judges at once (1 h): its temporaries stay near 30 MB at 256 Hz whatever the night."""
+
+
+def _epoch_step(sfreq: float, epoch_seconds: float) -> int:
+    """Samples from one epoch's start to the next in :func:`_segments`' layout."""
+    seg = max(MIN_SEGMENT_SAMPLES, int(round(sfreq)))
+    return int(round(epoch_seconds * sfreq)) // seg * seg
+
+
+def _finite_range(x: np.ndarray, block: int = 1 << 20) -> tuple[float, float]:
+    """``(min, max)`` of the finite samples of ``x``, a block at a time (no whole-length copy)."""
+    lo, hi = np.inf, -np.inf
+    for a in range(0, len(x), block):
+        b = x[a: a + block]
+        b = b[np.isfinite(b)]
+        if b.size:
+            lo, hi = min(lo, float(b.min())), max(hi, float(b.max()))
+    return lo, hi
+
+
+def _epoch_masks_block(x: np.ndarray, sfreq: float, n_epochs: int, kind: str, volts: bool,
+                       epoch_seconds: float, limits: tuple[float, float]) -> np.ndarray:
+    """:func:`epoch_masks` of ``n_epochs`` consecutive epochs starting at ``x[0]``."""
     seg = _segments(x, sfreq, n_epochs, epoch_seconds)
     present = np.arange(seg.size).reshape(seg.shape) < x.size
     masks = np.zeros(n_epochs, dtype=np.int64)
@@ -217,7 +259,7 @@ def epoch_masks(x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg", v
     flat_seg = (ptp < FLAT_PTP_UV * scale) if volts else (ptp == 0)
     flat_seg &= present.all(axis=2)
     masks[flat_seg.mean(axis=1) >= FLAT_SEGMENT_SHARE] |= BIT["flat"]
-    lo, hi = limits if limits is not None else (np.min(x[finite_x]), np.max(x[finite_x]))
+    lo, hi = limits
     if hi > lo:
         tol = 1e-6 * (hi - lo)
         at_limit = (np.abs(seg - lo) <= tol) | (np.abs(seg - hi) <= tol)
@@ -228,10 +270,6 @@ def epoch_masks(x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg", v
         with np.errstate(invalid="ignore"):
             big = (np.nan_to_num(ptp) > limit).any(axis=1)
         masks[big & ~(masks & BIT["saturated"]).astype(bool)] |= BIT["artefact"]  # clipping explains it
-    if kind in ("eeg", "eog"):
-        ratio, _ = spectrum if spectrum is not None else spectral_shape(x, sfreq, n_epochs, epoch_seconds)
-        with np.errstate(invalid="ignore"):
-            masks[:ratio.size][ratio < MIN_SLEEP_TO_HIGH] |= BIT["nonphysio"]
     return masks
 
 
@@ -306,14 +344,14 @@ def check_channel(label: str, x: np.ndarray, sfreq: float, n_epochs: int, kind: 
     """Per-epoch masks of one raw channel and whether the whole channel must be dropped
     (``limits``: header physical range, see :func:`epoch_masks`; ``unit``: the header's unit,
     quoted in the reasons). The order of the whole-channel checks is the module docstring's."""
-    finite = np.isfinite(x)
     spectrum = spectral_shape(x, sfreq, n_epochs, epoch_seconds) if kind in ("eeg", "eog") else None
     masks = epoch_masks(x, sfreq, n_epochs, kind, volts, epoch_seconds, limits, spectrum)
     q = ChannelQuality(label, masks)
-    if not finite.any():
+    lo, hi = _finite_range(np.asarray(x, dtype=np.float64))
+    if lo > hi:
         q.reason, q.kind = "every sample is NaN", "nan"
         return q
-    if np.ptp(x[finite]) == 0:
+    if hi - lo == 0:
         q.reason, q.kind = "flat signal (no variation)", "flat"  # the signal chain's wording
         return q
     minimum = MIN_SFREQ.get(kind, 0.0)
@@ -350,7 +388,7 @@ def check_channel(label: str, x: np.ndarray, sfreq: float, n_epochs: int, kind: 
         q.reason, q.kind = f"no physiological signal in {share:.0%} of its epochs: {what}", "nonphysio"
         return q
     if kind in ("eeg", "eog"):
-        q.note = _quantisation_note(x[finite], sd, volts, unit)
+        q.note = _quantisation_note(x[np.isfinite(x)], sd, volts, unit)
     return q
 
 
@@ -387,9 +425,14 @@ def _quantisation_note(x: np.ndarray, sd: float, volts: bool, unit: str) -> str 
 
 
 def _median_epoch_sd(x: np.ndarray, sfreq: float, n_epochs: int, epoch_seconds: float) -> float:
-    seg = _segments(x, sfreq, n_epochs, epoch_seconds).reshape(n_epochs, -1)
-    with np.errstate(invalid="ignore"):
-        sd = np.nanstd(seg, axis=1)
+    step, parts = _epoch_step(sfreq, epoch_seconds), []
+    for e0 in range(0, n_epochs, GATE_BLOCK_EPOCHS):  # blocks of epochs, as in epoch_masks
+        e1 = min(n_epochs, e0 + GATE_BLOCK_EPOCHS)
+        seg = _segments(x[e0 * step: e1 * step], sfreq, e1 - e0, epoch_seconds).reshape(e1 - e0, -1)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN epochs: NaN, dropped below
+            parts.append(np.nanstd(seg, axis=1))
+    sd = np.concatenate(parts) if parts else np.zeros(0)
     sd = sd[np.isfinite(sd)]
     return float(np.median(sd)) if sd.size else 0.0
 

@@ -175,14 +175,13 @@ class Stager:
             self.notes.append("note: --int8: the sequence encoder's Linears run in int8 (opt-in; stages may "
                               "differ from float32 on a few epochs, see docs/benchmarks.md)")
         if backend == "onnxruntime":
-            import tempfile
+            from models.onnx_export import OnnxLPSGM, cached_graphs
 
-            from models.onnx_export import OnnxLPSGM
-
-            folder = tempfile.TemporaryDirectory(prefix="lpsgm_onnx_")
-            model = OnnxLPSGM(model, folder.name, threads=torch.get_num_threads())
-            model.folder = folder  # removed with the model
-            self.notes.append("backend: onnxruntime (model exported to ONNX for this run)")
+            cnn, head, exported = cached_graphs(model, self.weights.path)
+            # the torch model is dropped here: only the ONNX sessions stay in memory
+            model = OnnxLPSGM(model, threads=torch.get_num_threads(), graphs=(cnn, head))
+            self.notes.append(f"backend: onnxruntime ({'exported to' if exported else 'cached graphs in'} "
+                              f"{cnn.parent})")
         if precision == "bf16":
             self.notes.append("note: --precision bf16: the model runs under bfloat16 autocast (votes summed "
                               "in float64)")

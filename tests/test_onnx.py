@@ -52,3 +52,24 @@ def test_cli_onnxruntime_backend_same_probabilities_and_stages(tmp_path, tiny_we
     code, lines = run_cli(capsys, night, "--out", tmp_path / "x", "--weights", tiny_weights,
                           "--backend", "onnxruntime", "--int8")
     assert code == 2 and any("onnxruntime" in line for line in lines)
+
+
+def test_graphs_exported_once_and_keyed_by_the_weights(tmp_path):
+    from models import save_checkpoint
+    from models.onnx_export import cache_folder, cached_graphs
+
+    torch.manual_seed(3)
+    model = build_model("lpsgm-small").eval()
+    weights = tmp_path / "w.safetensors"
+    save_checkpoint(model, weights, {"note": "test"})
+    cnn, head, exported = cached_graphs(model, weights)
+    assert exported and cnn.parent == cache_folder(weights) and cnn.parent.parent.name == "w.safetensors.onnx"
+    stamp = cnn.stat().st_mtime_ns
+    assert cached_graphs(model, weights) == (cnn, head, False)  # second run: nothing exported
+    assert cnn.stat().st_mtime_ns == stamp
+    torch.manual_seed(4)
+    other = build_model("lpsgm-small").eval()
+    save_checkpoint(other, weights, {"note": "test"})  # new weights under the same name: a new key
+    cnn2, _, exported2 = cached_graphs(other, weights)
+    assert exported2 and cnn2.parent != cnn.parent
+    assert not list(cnn.parent.parent.glob(".export-*"))  # no half-written folder left

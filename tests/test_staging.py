@@ -200,3 +200,21 @@ def test_stats_json_has_units_and_null(tmp_path):
     doc = json.loads(stats_json(sleep_statistics([W, W, W]), {"recording": "r"}))
     assert doc["recording"] == "r" and doc["statistics"]["SOL"] is None and doc["units"]["SE"] == "%"
     assert re.fullmatch(r"min", doc["units"]["WASO"])
+
+
+def test_window_votes_ignore_positions_past_the_end_without_masking():
+    """Known answer: a 3-epoch recording voted by one 5-position window and one starting at epoch 1."""
+    import torch
+
+    from staging.predict import add_window_votes
+
+    logits = torch.zeros(2, 5, 5, dtype=torch.float64)
+    logits[0, :, 0] = 50.0  # window 0 says W everywhere (softmax ≈ one-hot)
+    logits[1, :, 2] = 50.0  # window 1 says N2 everywhere
+    total = torch.zeros(3, 5, dtype=torch.float64)
+    add_window_votes(total, torch.tensor([0, 1]), logits)
+    expected = torch.softmax(torch.tensor([50.0, 0, 0, 0, 0], dtype=torch.float64), 0)
+    np.testing.assert_allclose(total[0].numpy(), expected.numpy())  # only window 0 covers epoch 0
+    for e in (1, 2):  # both windows cover epochs 1 and 2; epochs 3-5 of the windows are past the end
+        np.testing.assert_allclose(total[e].numpy(), expected.numpy() + expected[[2, 1, 0, 3, 4]].numpy())
+    assert total.sum().item() == pytest.approx(5.0)  # 3 + 2 in-range positions: nothing else added

@@ -24,11 +24,14 @@ from .dataset import DatasetSpec, Record, SignalSource, as_scoring
 from .hdf5 import is_valid, recording_path, write_manifest, write_recording
 from .signal import (
     EPOCH_SAMPLES,
+    ChainNotFinite,
     ChannelDropped,
     SignalParams,
+    clean_nan,
     fft_upsample,
-    process_channel,
+    output_length,
     resample,
+    run_chain,
     to_epochs,
 )
 
@@ -100,16 +103,75 @@ def derive_at_rate(source: SignalSource, src: Source, rate: float) -> np.ndarray
     return out
 
 
+def _span_input(source: SignalSource, src: Source, rate: float | None = None):
+    """``(read(start, stop), n_samples, sfreq)`` of one derivation read span by span, or None.
+
+    None when the source cannot read spans (only EDF readers can) or when the labels of the
+    derivation are not all at one rate (``rate`` for the published chain, which FFT-upsamples
+    slower channels: a whole-signal operation): those channels are read whole.
+    """
+    read_span, n_of, rate_of = (getattr(source, k, None) for k in ("read_span", "n_samples", "sfreq"))
+    if not (callable(read_span) and callable(n_of) and callable(rate_of)):
+        return None
+    labels = [lab for lab in (src.positive, src.negative) if lab is not None]
+    rates = {float(rate_of(lab)) for lab in labels}
+    if len(rates) != 1 or (rate is not None and rates != {float(rate)}):
+        return None
+    n = min(int(n_of(lab)) for lab in labels)
+    if src.negative is None:
+        return (lambda a, b: read_span(src.positive, a, b)), n, rates.pop()
+    return (lambda a, b: read_span(src.positive, a, b) - read_span(src.negative, a, b)), n, rates.pop()
+
+
+def _whole_input(source: SignalSource, src: Source, params: SignalParams, rate: float | None):
+    """``(read, n_samples, sfreq)`` of one derivation read whole (NaN replaced by the median)."""
+    x, sfreq = (derive_at_rate(source, src, rate), rate) if params.chain == "published" else derive(source, src)
+    x = clean_nan(np.asarray(x, dtype=np.float64))
+    return (lambda a, b: x[a:b]), len(x), sfreq
+
+
 def _chain_inputs(source: SignalSource, sources: list[Source], params: SignalParams):
-    """``(source, raw signal, rate)`` per canonical channel, as the chain of ``params`` expects them."""
+    """``(source, input)`` per canonical channel; ``input`` is :func:`_span_input`'s triple or None
+    (read whole: :func:`_whole_input`)."""
+    rate = None
     if params.chain == "published":
         labels = {lab for s in sources for lab in (s.positive, s.negative) if lab is not None}
         rate = max(_rate(source, lab) for lab in labels)
-        for src in sources:
-            yield src, derive_at_rate(source, src, rate), rate
-    else:
-        for src in sources:
-            yield (src, *derive(source, src))
+    for src in sources:
+        yield src, _span_input(source, src, rate), rate
+
+
+def _run_channel(source, src, span, rate, params: SignalParams, row: np.ndarray) -> int:
+    """Chain one canonical channel into ``row``; returns its output length at 100 Hz."""
+    kind = CHANNEL_KIND[src.canonical]
+    if span is not None:
+        read, n, sfreq = span
+        n_out = output_length(n, sfreq, params)
+        try:
+            run_chain(read, n, sfreq, kind, params, row[: min(len(row), n_out)])
+            return n_out
+        except ChainNotFinite:  # NaN/inf samples: the median replacement needs the whole channel
+            pass
+    read, n, sfreq = _whole_input(source, src, params, rate)
+    n_out = output_length(n, sfreq, params)
+    run_chain(read, n, sfreq, kind, params, row[: min(len(row), n_out)])
+    return n_out
+
+
+def _expected_length(source, src, span, rate, params: SignalParams) -> int:
+    """Output samples of a channel, from the header when the source can say (else its whole read)."""
+    if span is not None:
+        return output_length(span[1], span[2], params)
+    n_of, rate_of = getattr(source, "n_samples", None), getattr(source, "sfreq", None)
+    if callable(n_of) and callable(rate_of):
+        labels = [lab for lab in (src.positive, src.negative) if lab is not None]
+        fx = float(rate_of(labels[0]))
+        n = min(int(round(int(n_of(lab)) * fx / float(rate_of(lab)))) for lab in labels)
+        if params.chain == "published":
+            n = min(int(round(int(n_of(lab)) * rate / float(rate_of(lab)))) for lab in labels)
+            return output_length(n, rate, params)
+        return output_length(n, fx, params)
+    return 0  # unknown before reading: the channel is read whole once to learn it
 
 
 def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalParams = SignalParams(),
@@ -117,7 +179,10 @@ def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalPa
     """Resolve the montage and run the signal chain of ``params.chain`` on every canonical channel.
 
     The antialiased chain reads each channel at its own native rate; the published chain first
-    brings every channel read to the highest rate among them (:func:`derive_at_rate`).
+    brings every channel read to the highest rate among them (:func:`derive_at_rate`). Channels
+    of an EDF are read and chained block by block (:func:`preprocess.core.signal.run_chain`)
+    straight into the one float32 array returned, so memory does not grow with the night beyond
+    that array (100 Hz float32: 11.5 MB per channel per 8 h).
 
     Raises
     ------
@@ -125,12 +190,19 @@ def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalPa
         No canonical channel can be formed, or every one is unusable (flat, NaN, rate too low).
     """
     sources = resolve_montage(source.labels, channel_map, name)
-    kept, outs, dropped = [], [], {}
-    for src, x, sfreq in _chain_inputs(source, sources, params):
+    inputs = list(_chain_inputs(source, sources, params))
+    lengths = [_expected_length(source, src, span, rate, params) for src, span, rate in inputs]
+    if min(lengths) == 0:  # a source that cannot tell lengths: the plain path
+        return _load_montage_whole(source, sources, params, name)
+    width = max(lengths) - max(lengths) % EPOCH_SAMPLES
+    signals = np.empty((len(inputs), width), dtype=np.float32)
+    kept, dropped, n_outs = [], {}, []
+    for src, span, rate in inputs:
+        row = signals[len(kept)]
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                outs.append(process_channel(x, sfreq, CHANNEL_KIND[src.canonical], params))
+                n_outs.append(_run_channel(source, src, span, rate, params, row))
             for w in caught:
                 log.warning("%s: %s (%s): %s", name, src.canonical, src.describe(), w.message)
             kept.append(src)
@@ -138,13 +210,49 @@ def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalPa
             dropped[src.canonical] = f"{src.describe()}: {exc}"
             log.warning("%s: dropped %s (%s): %s", name, src.canonical, src.describe(), exc)
     if not kept:
-        reasons = "; ".join(f"{k} {v}" for k, v in dropped.items())
+        reasons = "; ".join(f"{k}: {v}" for k, v in dropped.items())
+        raise MontageError(f"{name}: no usable channel ({reasons})")
+    n = min(min(n_outs), width)
+    n -= n % EPOCH_SAMPLES
+    if n == 0:
+        raise MontageError(f"{name}: recording shorter than one {params.epoch_seconds:g}-s epoch")
+    signals = signals[: len(kept)]  # leading rows of a C-contiguous array: still contiguous
+    if n < width:  # channels of different lengths (rare): the shortest sets the night
+        signals = np.ascontiguousarray(signals[:, :n])
+    return Montaged(signals, [s.canonical for s in kept], kept, source.start_time, dropped)
+
+
+def _load_montage_whole(source: SignalSource, sources: list[Source], params: SignalParams,
+                        name: str) -> Montaged:
+    """:func:`load_montage` for sources that cannot tell a channel's length before reading it."""
+    rate = None
+    if params.chain == "published":
+        labels = {lab for s in sources for lab in (s.positive, s.negative) if lab is not None}
+        rate = max(_rate(source, lab) for lab in labels)
+    kept, outs, dropped = [], [], {}
+    for src in sources:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                read, n, sfreq = _whole_input(source, src, params, rate)
+                outs.append(run_chain(read, n, sfreq, CHANNEL_KIND[src.canonical], params))
+            for w in caught:
+                log.warning("%s: %s (%s): %s", name, src.canonical, src.describe(), w.message)
+            kept.append(src)
+        except ChannelDropped as exc:
+            dropped[src.canonical] = f"{src.describe()}: {exc}"
+            log.warning("%s: dropped %s (%s): %s", name, src.canonical, src.describe(), exc)
+    if not kept:
+        reasons = "; ".join(f"{k}: {v}" for k, v in dropped.items())
         raise MontageError(f"{name}: no usable channel ({reasons})")
     n = min(len(o) for o in outs)
     n -= n % EPOCH_SAMPLES
     if n == 0:
         raise MontageError(f"{name}: recording shorter than one {params.epoch_seconds:g}-s epoch")
-    signals = np.stack([o[:n] for o in outs])
+    signals = np.empty((len(outs), n), dtype=np.float32)
+    for i in range(len(outs)):
+        signals[i] = outs[i][:n]
+        outs[i] = None  # free each channel as it is copied
     return Montaged(signals, [s.canonical for s in kept], kept, source.start_time, dropped)
 
 

@@ -26,6 +26,7 @@ Every step is a small function with explicit units so it can be tested with a kn
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
@@ -292,6 +293,259 @@ def _band(kind: str, params: SignalParams) -> tuple[float | None, float | None]:
     return params.eog_band if kind == "eog" else params.eeg_band
 
 
+BLOCK_SAMPLES = 1 << 20
+"""Input samples per block of the block-wise chain (1,048,576: 68 min at 256 Hz, 8 MB in float64):
+long enough that the overlap (2 × ~34 s, :func:`settling_samples`) costs under 2 % more filtering,
+short enough that a block's filter and resampler temporaries (~8 copies) stay near 70 MB whatever
+the night's length."""
+
+SETTLE_TOL = 1e-12
+"""A block overlaps its neighbours by the samples after which the filter's impulse response stays
+below this fraction of its peak (:func:`settling_samples`): the cut's transient then changes the
+kept samples by ~1e-12 of the signal's scale, far below the float32 step of the output."""
+
+
+@functools.lru_cache(maxsize=64)
+def settling_samples(sfreq: float, low: float | None, high: float | None, order: int,
+                     chain: str = "antialiased") -> int:
+    """Samples after which the chain's filter's impulse response stays below :data:`SETTLE_TOL` of its peak.
+
+    Measured on the filter each chain runs (second-order sections, or the published ``(b, a)``
+    form below :data:`BA_MAX_RATE`, whose rounded coefficients move its poles a little), so any
+    band and rate get their own overlap: about 20 s for the 0.3 Hz high-pass edge, under 1 s for
+    the 10 Hz EMG high-pass.
+    """
+    low, high = usable_band(sfreq, low, high)
+    if low is None and high is None:
+        return 0
+    edge = min(e for e in (low, high) if e is not None)
+    n = int(sfreq * 60.0 / edge) + 64  # 60 periods of the lowest edge: well past any Butterworth tail
+    impulse = np.zeros(n)
+    impulse[0] = 1.0
+    if chain == "published" and sfreq < BA_MAX_RATE:
+        wn = [low * 2 / sfreq, high * 2 / sfreq] if low is not None and high is not None else \
+            (low if low is not None else high) * 2 / sfreq
+        btype = "bandpass" if low is not None and high is not None else ("highpass" if low is not None else "lowpass")
+        b, a = sps.butter(N=order, Wn=wn, btype=btype)
+        h = np.abs(sps.lfilter(b, a, impulse))
+    else:
+        h = np.abs(sps.sosfilt(_butter_sos(sfreq, low, high, order), impulse))
+    above = np.flatnonzero(h > SETTLE_TOL * h.max())
+    return int(above[-1]) + 1
+
+
+def _butter_sos(sfreq: float, low: float | None, high: float | None, order: int) -> np.ndarray:
+    """Second-order sections of the Butterworth band-, high- or low-pass (edges already usable)."""
+    if low is not None and high is not None:
+        return sps.butter(order, [low, high], btype="bandpass", fs=sfreq, output="sos")
+    if low is not None:
+        return sps.butter(order, low, btype="highpass", fs=sfreq, output="sos")
+    return sps.butter(order, high, btype="lowpass", fs=sfreq, output="sos")
+
+
+def _fir_half_width(up: int, down: int) -> int:
+    """Input samples either side of an output sample that :func:`scipy.signal.resample_poly` uses
+    (its default Kaiser FIR has ``20 * max(up, down) + 1`` taps at the upsampled rate)."""
+    return 10 * max(up, down) // up + 2
+
+
+@dataclass
+class _Stats:
+    """Running statistics of one channel's chain output (its whole length, not only the kept part).
+
+    Sums are shifted by the first block's mean so that the variance is exact in float64 even for
+    a signal far from zero (``Σ(y − c)²/n − (ȳ − c)²``).
+    """
+
+    n: int = 0
+    shift: float | None = None
+    total: float = 0.0
+    squares: float = 0.0
+
+    def add(self, y: np.ndarray) -> None:
+        if self.shift is None:
+            self.shift = float(np.mean(y)) if y.size else 0.0
+        d = y - self.shift
+        self.n += y.size
+        self.total += float(d.sum())
+        self.squares += float(np.dot(d, d))
+
+    def mean_std(self) -> tuple[float, float]:
+        mean_shifted = self.total / self.n
+        var = max(self.squares / self.n - mean_shifted ** 2, 0.0)
+        return mean_shifted + self.shift, float(np.sqrt(var))
+
+
+def _blocks(n: int, align: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` spans cutting ``range(n)`` into blocks of about :data:`BLOCK_SAMPLES`,
+    every inner boundary a multiple of ``align`` (so each block's resampler phase is the night's)."""
+    n_blocks = max(1, -(-n // BLOCK_SAMPLES))
+    cuts = [0] + [(n * k // n_blocks) // align * align for k in range(1, n_blocks)] + [n]
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def output_length(n: int, sfreq: float, params: SignalParams = SignalParams()) -> int:
+    """Samples at 100 Hz that the chain of ``params`` makes from ``n`` samples at ``sfreq``."""
+    if params.chain == "published":
+        rate = float(round(sfreq))
+        return n if rate == SFREQ else int(round(SFREQ / rate * n))
+    if sfreq == SFREQ:
+        return n
+    ratio, _ = _rational(sfreq, SFREQ)
+    return -(-n * ratio.numerator // ratio.denominator)
+
+
+class ChainNotFinite(Exception):
+    """A block held NaN/inf: the channel goes through the whole-signal path (median replacement)."""
+
+
+def _antialiased_blocks(read, n: int, sfreq: float, low, high, order: int):
+    """Yield ``(first output index, output block)`` of filter → polyphase resampling, block by block.
+
+    Every block is the night's computation restricted to it: it reads :func:`settling_samples`
+    plus the resampler's FIR half-width beyond each inner boundary (rounded up to the resampling
+    period, so the polyphase phase matches) and keeps only its own output samples.
+    """
+    if sfreq == SFREQ:
+        up = down = 1
+    else:
+        ratio, exact = _rational(sfreq, SFREQ)
+        if not exact:
+            warnings.warn(f"resampling {sfreq} Hz → {SFREQ} Hz approximated by {ratio}", stacklevel=3)
+        up, down = ratio.numerator, ratio.denominator
+    margin = settling_samples(sfreq, low, high, order) + (_fir_half_width(up, down) if down > 1 or up > 1 else 0)
+    margin = -(-margin // down) * down
+    n_out = -(-n * up // down)
+    for a, b in _blocks(n, down):
+        lo, hi = max(0, a - margin), min(n, b + margin)
+        x = read(lo, hi)
+        y = butter_filter(x, sfreq, low, high, order)
+        del x
+        if up != down:
+            y = sps.resample_poly(y, up, down)
+        first, out_a = lo * up // down, a * up // down
+        out_b = n_out if b == n else b * up // down
+        yield out_a, y[out_a - first: out_b - first]
+
+
+def _published_blocks(read, n: int, rate: float, low, high, order: int):
+    """Yield ``(first output index, output block)`` of ``(b, a)`` filtfilt → stretched linear grid.
+
+    The grid point of output ``k`` is ``k · (n − 1)/(m − 1)`` input samples, computed as
+    :func:`numpy.linspace` computes it, so each block interpolates on exactly the night's grid.
+    """
+    m = n if rate == SFREQ else int(round(SFREQ / rate * n))
+    margin = settling_samples(rate, low, high, order, "published") + 2
+    step = (n - 1) / (m - 1) if m > 1 else 0.0
+    for a, b in _blocks(m, 1):  # blocks of output samples (the count is alike at any rate)
+        a_in = int(np.floor(a * step)) if rate != SFREQ else a
+        b_in = min(n, int(np.floor((b - 1) * step)) + 2) if rate != SFREQ else b
+        lo, hi = max(0, a_in - margin), min(n, b_in + margin)
+        x = read(lo, hi)
+        y = published_filter(x, rate, low, high, order)
+        del x
+        if rate == SFREQ:
+            yield a, y[a - lo: b - lo]
+            continue
+        grid = np.arange(a, b, dtype=np.float64) * step
+        if b == m and m > 1:
+            grid[-1] = n - 1  # linspace's exact endpoint
+        yield a, np.interp(grid - lo, np.arange(hi - lo, dtype=np.float64), y)
+
+
+def run_chain(read, n: int, sfreq: float, kind: str, params: SignalParams = SignalParams(),
+              out: np.ndarray | None = None) -> np.ndarray:
+    """The chain of ``params.chain`` on one channel read block by block (memory flat in its length).
+
+    Equals the whole-signal chain (:func:`process_channel` on the whole array) to float32
+    rounding: each block overlaps its neighbours by more than the filter's settling time
+    (:func:`settling_samples`), the resampler's phase and grid are the night's, and the z-score
+    uses the mean and SD of the whole output (running sums). Only one block is ever held in float64.
+
+    Parameters
+    ----------
+    read : callable(start, stop) -> ndarray
+        Samples ``start:stop`` of the channel at ``sfreq`` (any float dtype; volts).
+    n : int
+        Samples of the channel.
+    sfreq : float
+        Its sampling rate (Hz).
+    kind : {"eeg", "eog", "emg"}
+    params : SignalParams
+    out : ndarray of float32, optional
+        Where to write the first ``len(out)`` output samples (the rest only enters the z-score);
+        default: a new array of :func:`output_length` samples.
+
+    Returns
+    -------
+    ndarray of float32
+        ``out``, normalised.
+
+    Raises
+    ------
+    ChannelDropped
+        A flat channel, or a rate too low for the band.
+    """
+    low, high = _band(kind, params)
+    n_out = output_length(n, sfreq, params)
+    if out is None:
+        out = np.empty(n_out, dtype=np.float32)
+    if len(out) > n_out:
+        raise ValueError(f"out holds {len(out)} samples, the chain makes {n_out}")
+    lo_x, hi_x = np.inf, -np.inf
+
+    def checked(a: int, b: int) -> np.ndarray:
+        nonlocal lo_x, hi_x
+        x = np.asarray(read(a, b), dtype=np.float64)
+        if x.size:
+            lo_b, hi_b = float(x.min()), float(x.max())
+            if not (np.isfinite(lo_b) and np.isfinite(hi_b)):
+                raise ChainNotFinite
+            lo_x, hi_x = min(lo_x, lo_b), max(hi_x, hi_b)
+        return x
+
+    usable_band(sfreq, low, high)  # raises ChannelDropped before any read
+    if params.chain == "published":
+        blocks = _published_blocks(checked, n, float(round(sfreq)), low, high, params.filter_order)
+    else:
+        blocks = _antialiased_blocks(checked, n, sfreq, low, high, params.filter_order)
+    stats, tail = _Stats(), []
+    for a, y in blocks:
+        stats.add(y)
+        keep = max(0, min(len(y), len(out) - a))
+        out[a: a + keep] = y[:keep]
+        if params.normalization == "robust" and keep < len(y):
+            tail.append(y[keep:].astype(np.float32))
+    if hi_x - lo_x == 0:
+        raise ChannelDropped("flat signal (no variation)")
+    if params.normalization == "robust":
+        centre, scale = _robust_centre_scale(np.concatenate([out] + tail))
+    else:
+        centre, scale = stats.mean_std()
+    _check_spread(centre, scale)
+    _affine_inplace(out, centre, scale)
+    return out
+
+
+def _robust_centre_scale(y: np.ndarray) -> tuple[float, float]:
+    q25, med, q75 = np.percentile(y, [25, 50, 75])
+    return float(med), float(q75 - q25)
+
+
+def _check_spread(centre: float, scale: float) -> None:
+    if not np.isfinite(scale) or scale <= 1e-12 * max(1.0, abs(centre)) or scale == 0:
+        raise ChannelDropped("flat signal (no variation)")
+
+
+def _affine_inplace(out: np.ndarray, centre: float, scale: float, block: int = 1 << 20) -> None:
+    """``out = (out − centre) / scale`` computed in float64 a block at a time, stored in ``out``."""
+    for a in range(0, len(out), block):
+        seg = out[a: a + block].astype(np.float64)
+        seg -= centre
+        seg /= scale
+        out[a: a + block] = seg
+
+
 def process_channel(x: np.ndarray, sfreq: float, kind: str, params: SignalParams = SignalParams()) -> np.ndarray:
     """Run the chain of ``params.chain`` on one channel.
 
@@ -310,6 +564,20 @@ def process_channel(x: np.ndarray, sfreq: float, kind: str, params: SignalParams
     -------
     ndarray of float32
         Unitless, normalised signal at 100 Hz (the trailing partial epoch is kept; epoching drops it).
+
+    Notes
+    -----
+    Runs block-wise (:func:`run_chain`); equal to :func:`process_channel_whole` to float32 rounding.
+    """
+    x = clean_nan(np.asarray(x))
+    return run_chain(lambda a, b: x[a:b], len(x), sfreq, kind, params)
+
+
+def process_channel_whole(x: np.ndarray, sfreq: float, kind: str, params: SignalParams = SignalParams()) -> np.ndarray:
+    """The chain on the whole channel at once, in float64: the reference :func:`run_chain` equals.
+
+    Holds several float64 copies of the night (its memory grows with the night's length); kept
+    as the plain statement of each chain and for the tests.
     """
     x = clean_nan(np.asarray(x, dtype=np.float64))
     if np.ptp(x) == 0:
