@@ -180,7 +180,7 @@ _TOPO = {  # per component: anterior, central, posterior patch weights
 #                      W     N1    N2    N3    REM
 _STAGE_AMP = {
     "pink": (5.0, 5.0, 2.0, 2.5, 4.5),
-    "slow": (3.0, 3.5, 7.0, 29.5, 4.0),
+    "slow": (3.0, 3.5, 6.0, 36.0, 4.0),
     "theta": (2.5, 4.5, 8.0, 9.0, 5.0),
     "alpha": (7.0, 4.5, 3.5, 4.0, 3.0),
     "sigma": (1.0, 1.0, 2.5, 1.5, 0.8),
@@ -194,7 +194,10 @@ _WASO_BURST_P = 0.12
 _BURST_UV = 40.0
 _BURST_LOCAL = 0.6
 # rapid eye movements per second of REM at phasic level 1 (the real REM LOC/ROC snippet: ~25 µV SD)
-_REM_EM_RATE = 1.0
+_REM_EM_RATE = 0.7
+# sd of the vertical (oblique) part of a rapid eye movement relative to its horizontal part: sets the
+# LOC-ROC anti-correlation (real: -0.84, bench/simulator_realism.py)
+_REM_OBLIQUE = 0.5
 
 
 def draw_subject_params(rng: np.random.Generator, seed: int | None = None, spread: float = 1.0) -> dict:
@@ -662,14 +665,14 @@ class _Night:
         blk = np.repeat(np.arange(len(bs)), counts)
         self._log["rem"] = []
         for t0 in np.sort((blk + rng.random(len(blk))) * HOP_SEC):
-            amp = rng.choice([-1.0, 1.0]) * rng.lognormal(np.log(75.0), 0.35) * g
+            amp = rng.choice([-1.0, 1.0]) * rng.lognormal(np.log(82.0), 0.35) * g
             rise, hold, back = rng.uniform(0.12, 0.35), rng.uniform(0.05, 0.4), rng.uniform(0.4, 1.2)
             tt = np.arange(int((rise + hold + back) * fs)) / fs
             w = np.where(tt < rise, 0.5 - 0.5 * np.cos(np.pi * tt / rise), 1.0)
             w = np.where(tt > rise + hold, np.exp(-(tt - rise - hold) / (back / 3)), w)
             i0 = int(t0 * fs)
             _add(h, i0, (amp * w).astype(np.float32))
-            _add(v, i0, (amp * rng.normal(0.0, 0.35) * w).astype(np.float32))
+            _add(v, i0, (amp * rng.normal(0.0, _REM_OBLIQUE) * w).astype(np.float32))
             self._note("rem", t0, rise + hold, "rem", ("eyes", "h"))
 
     # -- heart ------------------------------------------------------------------------------------
