@@ -80,8 +80,8 @@ def recordings(tmp: Path) -> list[dict]:
     return recs
 
 
-def stage_with_weights(rec: dict, weights: Path, tmp: Path) -> np.ndarray:
-    out = tmp / f"{weights.stem}-{rec['name']}"
+def stage_with_weights(rec: dict, weights: Path, tmp: Path, tag: str) -> np.ndarray:
+    out = tmp / f"{tag}-{rec['name']}"  # one folder per weights file (inference.py keeps existing outputs)
     ch = rec["channels"] if rec["channels"] == "auto" else json.dumps(rec["channels"])
     cmd = [sys.executable, str(ROOT / "inference.py"), str(rec["edf"]), "--out", str(out), "--weights", str(weights),
            "--channels", ch, "--stride", "1", "--formats", "csv", "--no-progress", "--device", "cpu"]
@@ -182,9 +182,9 @@ def main(argv=None) -> int:
             if cache:
                 cache.write_text(json.dumps({k: {s: v.tolist() for s, v in d.items()} for k, d in preds.items()}))
         paths = [Path(w) for w in a.weights]
-        for w in paths:
+        for i, w in enumerate(paths):
             for r in recs:
-                preds[r["name"]][_label(w, paths)] = stage_with_weights(r, w, tmp)
+                preds[r["name"]][_label(w, paths)] = stage_with_weights(r, w, tmp, f"w{i}")
         for r in recs:  # the trivial baseline every stager must beat
             n = len(r["truth"]) if r["truth"] is not None else len(next(iter(preds[r["name"]].values())))
             preds[r["name"]]["always N2"] = np.full(n, 2)
