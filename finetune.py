@@ -26,6 +26,7 @@ import argparse
 import csv
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from data import (
     load_recordings,
     split_by_subject,
 )
+from engine.cli_errors import InputError, check_batch, check_weights_path, run_main
 from engine.distributed import cleanup, setup_distributed
 from engine.logger import provenance
 from engine.loop import FitConfig, evaluate, fit
@@ -51,6 +53,7 @@ from preprocess.core.channels import CANONICAL
 from preprocess.core.hdf5 import training_preprocessing
 from preprocess.core.signal import CHAINS
 from preprocess.core.stages import STAGE_NAMES
+from preprocess.core.version import add_version_argument
 
 STRATEGIES = ("full", "partial", "scratch")
 HEAD = "classifier"
@@ -59,6 +62,7 @@ HEAD = "classifier"
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_version_argument(p)
     g = p.add_argument_group("data")
     g.add_argument("--data", nargs="+", required=True, metavar="ROOT", help="harmonized root(s)")
     g.add_argument("--dataset", required=True, help="the dataset folder to fine-tune on")
@@ -139,6 +143,8 @@ def partial_train_mode(model: nn.Module) -> None:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.init:
+        check_weights_path(args.init)  # before the data is loaded
     dist = setup_distributed(args.device)
     out = Path(args.out)
     if dist.is_main:
@@ -188,8 +194,11 @@ def _initial_model(args) -> tuple[nn.Module, str | None]:
 def _folds(args, seq_len: int, init_chain: str | None, dist) -> dict:
     """Outer k-fold and inner validation, both by subject; windows, sampler and step budget."""
     rows = load_recordings(args.data, [args.dataset])
-    preprocessing = check_chain(training_preprocessing(rows), args.chain, init_chain, args.dataset)
-    train_rows, test_rows = kfold_by_subject(rows, args.folds, args.fold, seed=args.seed)
+    try:
+        preprocessing = check_chain(training_preprocessing(rows), args.chain, init_chain, args.dataset)
+        train_rows, test_rows = kfold_by_subject(rows, args.folds, args.fold, seed=args.seed)
+    except ValueError as exc:  # chain mismatch, more folds than subjects: the input, not a bug
+        raise InputError(f"{args.dataset}: {exc}" if not str(exc).startswith(args.dataset) else str(exc)) from None
     inner = split_by_subject(train_rows, val_fraction=args.val_fraction, seed=args.seed)
     margin = args.wake_margin if args.wake_margin >= 0 else None
     train_set = WindowDataset(inner["train"], seq_len, margin, args.channel_dropout, args.channels,
@@ -198,6 +207,7 @@ def _folds(args, seq_len: int, init_chain: str | None, dist) -> dict:
                             dtype="stored") if inner["val"] else None
     test_set = WindowDataset(test_rows, seq_len, margin, channels=args.channels, dtype="stored")
     sampler = WindowSampler(train_set, seed=args.seed, rank=dist.rank, world_size=dist.world_size)
+    check_batch(args.batch_size, sampler.per_rank, dist.world_size)
     steps_per_epoch = max(1, len(sampler) // args.batch_size)
     max_steps = args.max_steps or max(1, round(args.epochs * steps_per_epoch))
     warmup = args.warmup_steps if args.warmup_steps is not None else round(args.warmup_epochs * steps_per_epoch)
@@ -271,4 +281,4 @@ def write_predictions(path: Path, preds: dict, dataset: WindowDataset) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # engine.loop reports progress
-    main()
+    sys.exit(run_main(main, prog="finetune.py"))

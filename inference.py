@@ -9,6 +9,9 @@ import argparse
 import logging
 import sys
 
+from preprocess.core.extras import require, staging_features
+from preprocess.core.version import add_version_argument
+
 EPILOG = """\
 examples:
   python inference.py                              # stage the bundled simulated night into out/
@@ -24,7 +27,9 @@ outputs per recording NAME (in --out): NAME.hypnogram.csv, NAME.stats.json, NAME
 evaluation.json, evaluation.csv and confusion.png (agreement with the manual scoring).
 exit code: 0 when every file was staged (or skipped because its outputs exist), 1 when any
 file failed, 2 for invalid arguments (no weights, bad --channels, no GPU for --device cuda,
---out being a file), 130 when interrupted (Ctrl-C; rerun to resume).
+--out being a file or not writable), 130 when interrupted (Ctrl-C; rerun to resume).
+A full or read-only output disk fails the file being written (its outputs removed) and stops
+the batch: every later file would fail the same way; rerun to resume once there is space.
 """
 
 DEFAULT_THREADS = 0
@@ -33,21 +38,19 @@ CPU-seconds than one thread but 15-50 % less wall time (docs/benchmarks.md, benc
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from staging.defaults import DEFAULT_BATCH_SIZE, DEFAULT_STRIDE, FORMATS
+    from staging.cli import add_model_options
+    from staging.defaults import FORMATS
 
     p = argparse.ArgumentParser(
         prog="python inference.py", description=__doc__.splitlines()[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="recording (EDF/BDF, or FIF, BrainVision .vhdr, EEGLAB .set read with MNE) or folder "
                         "(searched recursively for those suffixes, any case); several "
                         "allowed. Without INPUT the bundled simulated example night is staged.")
     p.add_argument("--out", default="out", metavar="DIR",
                    help="output folder, created if needed (default: out)")
-    p.add_argument("--weights", metavar="PATH",
-                   help="weights file (official .pth, or NAME.safetensors with NAME.json beside it) or a "
-                        "folder holding them. Default: weights/ched32_seqed64_ch9_seql20_block6.pth, then "
-                        "..._block4.pth, then weights/*.safetensors (demo weights are flagged)")
     p.add_argument("--channels", default="auto", metavar="JSON|auto",
                    help="montage: 'auto' detects it from the shared alias table (default, chin included); "
                         "'published' = the published inference.py map (F3..E2, no chin; "
@@ -61,25 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-no-eeg", action="store_true",
                    help="stage recordings without any EEG channel from their EOG/EMG, with a warning in every "
                         "output (default: such a recording fails)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="auto = cuda when a GPU is visible, else cpu (default: auto)")
-    p.add_argument("--stride", type=int, default=DEFAULT_STRIDE, metavar="K",
-                   help=f"step in epochs between consecutive 20-epoch windows; probabilities are summed "
-                        f"over overlapping windows. 1 = reference voting over every window (slowest); "
-                        f"default {DEFAULT_STRIDE}")
     p.add_argument("--formats", default="csv,stats,png", metavar="LIST",
                    help=f"comma-separated outputs among {','.join(FORMATS)}, or 'all' (default: csv,stats,png)")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="B",
-                   help=f"windows per forward pass (memory vs speed; default {DEFAULT_BATCH_SIZE})")
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="T",
-                   help="CPU threads for torch (default 0 = one per core, the fastest per night); 1 costs "
-                        "10-30%% fewer CPU-seconds: use it when staging many nights in parallel processes")
-    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
-                   help="torch (default) or onnxruntime: the model exported to ONNX and run by ONNX Runtime "
-                        "on the CPU (same probabilities to ~1e-6; needs the onnxruntime package)")
-    p.add_argument("--int8", action="store_true",
-                   help="opt-in int8 sequence encoder on the CPU: faster, stages may differ from float32 on "
-                        "a few epochs (measured agreement in docs/benchmarks.md); noted in every stats.json")
+    add_model_options(p.add_argument_group("model (the same options as python -m web)"), threads=DEFAULT_THREADS)
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (default: a recording whose outputs exist is skipped)")
     p.add_argument("--keep-going", action=argparse.BooleanOptionalAction, default=True,
@@ -106,22 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", metavar="EPOCHS",
                    help="also explain these epochs (Grad-CAM + channel attribution, docs/explain.md): all, "
                         "100-140, low-confidence[:P] or a stage W|N1|N2|N3|REM; writes NAME.explain.npz and "
-                        "NAME.explain/ pages (python -m staging.explain has more options)")
+                        "NAME.explain/ pages (python -m explain has more options)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads < 0:
-        print(f"error: --threads must be >= 0, got {args.threads}", file=sys.stderr)
-        return 2
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    require(*staging_features(args.explain, args.backend, args.formats))  # before any file is read
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
 
     from staging import EXAMPLE, stage
+    from staging.cli import stager_kwargs
     from staging.montage import ChannelMapError
     from staging.outputs import parse_formats
     from staging.weights import WeightsError
@@ -135,15 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         inputs = [str(EXAMPLE)]
     try:
         formats = parse_formats(args.formats)
-        results, code = stage(inputs, out=args.out, weights=args.weights, channels=args.channels,
-                              device=args.device, stride=args.stride, formats=formats,
-                              batch_size=args.batch_size, overwrite=args.overwrite,
+        on_signals = None
+        if args.explain:
+            if args.backend != "torch":
+                raise ValueError("--explain needs the torch backend (not --backend onnxruntime)")
+            from explain import explain_hook  # above staging: the script joins them
+
+            on_signals = explain_hook(args.explain, args.out)
+        results, code = stage(inputs, out=args.out, channels=args.channels, formats=formats,
+                              overwrite=args.overwrite,
                               keep_going=args.keep_going, progress_bar=False if args.no_progress else None,
                               dataset=args.dataset, allow_no_eeg=args.allow_no_eeg,
                               lights_off=args.lights_off, lights_on=args.lights_on, lights_csv=args.lights_csv,
-                              review_threshold=args.review_threshold,
-                              explain=args.explain, int8=args.int8,
-                              backend=args.backend)
+                              review_threshold=args.review_threshold, on_signals=on_signals,
+                              **stager_kwargs(args))
     except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -151,9 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted (Ctrl-C): the recordings finished so far are in {args.out}/ and its summary.csv; "
               "run the same command again to resume", file=sys.stderr)
         return 130
+    except ImportError as exc:  # a package found missing while a file was staged: never that file's failure
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
+    from pathlib import Path
+
+    summary = f"{args.out}/summary.csv" if (Path(args.out) / "summary.csv").is_file() else "not written, see above"
     print(f"done: {counts['ok']} staged, {counts['skipped']} skipped, {counts['failed']} failed; "
-          f"outputs in {args.out}/ (summary: {args.out}/summary.csv)")
+          f"outputs in {args.out}/ (summary: {summary})")
     if args.reference:
         code = max(code, compare_with_reference(results, args.out, args.reference))
     return code

@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from data import MIXING_MODES, WindowDataset, WindowSampler, class_weights, load_recordings, split_by_subject
+from engine.cli_errors import check_batch, check_weights_path, run_main
 from engine.distributed import cleanup, setup_distributed
 from engine.logger import provenance
 from engine.loop import FitConfig, evaluate, fit
@@ -40,11 +42,13 @@ from models import PRESETS, build_model, load_checkpoint
 from preprocess.core.channels import CANONICAL
 from preprocess.core.hdf5 import training_preprocessing
 from preprocess.core.stages import STAGE_NAMES
+from preprocess.core.version import add_version_argument
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_version_argument(p)
     g = p.add_argument_group("data")
     g.add_argument("--data", nargs="+", required=True, metavar="ROOT",
                    help="harmonized roots (each holds one folder per dataset)")
@@ -98,6 +102,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.init:
+        check_weights_path(args.init)  # before ~minutes of data loading
     dist = setup_distributed(args.device)
     out = Path(args.out)
     if dist.is_main:
@@ -155,6 +161,7 @@ def _data(args, dist) -> _Data:
     val_set = val_set if val_set is not None and len(val_set) else None
     sampler = WindowSampler(train_set, args.mixing, args.temperature, args.samples_per_epoch,
                             seed=args.seed, rank=dist.rank, world_size=dist.world_size)
+    check_batch(args.batch_size, sampler.per_rank, dist.world_size)
     steps_per_epoch = max(1, len(sampler) // args.batch_size)
     max_steps = args.max_steps or max(1, round(args.epochs * steps_per_epoch))
     warmup = args.warmup_steps if args.warmup_steps is not None else round(args.warmup_epochs * steps_per_epoch)
@@ -223,4 +230,4 @@ def _test(args, dist, data: _Data, out: Path, bf16: bool) -> dict:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # engine.loop reports progress
-    main()
+    sys.exit(run_main(main, prog="train.py"))

@@ -36,11 +36,11 @@ def main() -> None:
     ap.add_argument("--compare-cpu", type=int, default=0, metavar="N")
     args = ap.parse_args()
 
+    from explain import explain_recording
     from preprocess.core.edf import EdfReader
     from preprocess.core.pipeline import load_montage
     from preprocess.core.signal import SignalParams
     from staging import EXAMPLE
-    from staging.explain import explain_recording
     from staging.montage import channel_map_from_arg
     from staging.predict import channel_indices
     from staging.weights import find_weights, load_model

@@ -7,7 +7,7 @@ explained. Measured, per night (SIMULATED data):
 
 (a) N2: guided Grad-CAM density inside spindle / K-complex intervals ÷ outside (F3 F4 C3 C4),
     within epoch (each epoch-channel scaled to unit mean, rows that contain events;
-    ``staging.explain.within_epoch_ratio``) and, for comparison, pooled over raw maps
+    ``explain.within_epoch_ratio``) and, for comparison, pooled over raw maps
     (``mass_ratio``, the first version of this measure);
 (b) REM: mean channel Shapley value of E1/E2 and of the six EEG channels;
 (c) W with alpha: 8-12 Hz power of the guided-backprop map, O1/O2 ÷ F3/F4/C3/C4.
@@ -43,10 +43,10 @@ def night(seed: int, work: Path, weights: str | None) -> dict:
         z = np.load(cache)
         return {k: z[k] for k in z.files} | {"events": json.loads((work / f"ev{seed}.json").read_text())}
     import simulate
+    from explain import event_mask, explain_recording
     from preprocess.core.edf import EdfReader
     from preprocess.core.pipeline import load_montage
     from preprocess.core.signal import SignalParams
-    from staging.explain import event_mask, explain_recording
     from staging.montage import channel_map_from_arg
     from staging.predict import channel_indices, predict_proba
     from staging.weights import find_weights, load_model
@@ -78,7 +78,7 @@ def night(seed: int, work: Path, weights: str | None) -> dict:
 
 
 def measures(d: dict) -> dict:
-    from staging.explain import band_power, event_mask, mass_ratio, within_epoch_ratio
+    from explain import band_power, event_mask, mass_ratio, within_epoch_ratio
 
     names, epochs, st = list(d["names"]), d["epochs"], d["stages"]
     ev = d["events"]

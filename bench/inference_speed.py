@@ -10,6 +10,7 @@ machine's float32 GEMM rate now (the load-dependent floor).
 
 Usage::
 
+    python bench/inference_speed.py --quick                   # ONE line: 6:10 on a 1-h night, ~1 min
     python bench/inference_speed.py                           # 6:10, 6:1, 1:10 + YASA + floors
     python bench/inference_speed.py --ab /tmp/old_checkout    # same, each config also on old code
     python bench/inference_speed.py --configs 6:10 --no-yasa --weights weights/x.safetensors
@@ -71,7 +72,8 @@ def simulated_night(cache: Path, hours: float, seed: int | None = None) -> tuple
     folder = cache / f"night_{hours:g}h_seed{seed}"
     edf, truth = folder / "SIM0001.edf", folder / "stages.npy"
     if not (edf.exists() and truth.exists()):
-        print(f"# generating a simulated {hours:g}-h night (seed {seed}) in {folder} ...", flush=True)
+        print(f"# generating a simulated {hours:g}-h night (seed {seed}) in {folder} ...", flush=True,
+              file=sys.stderr)  # progress, not a result: stdout keeps one line per measurement
         rec = simulate.generate(folder, 1, seed, dataset="generic", hours=hours)[0]
         np.save(truth, rec["stages"])
     return edf, truth
@@ -328,6 +330,9 @@ def from_preprocessed(a) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="one printed line in about a minute: --configs 6:10 --threads 0 --hours 1 --no-yasa "
+                        "--no-launches, sgemm measured but not printed")
     p.add_argument("--configs", default="6:10,6:1,1:10", help="N:stride pairs (N = blocks)")
     p.add_argument("--ab", help="another checkout of the repository: every config also runs on its code")
     p.add_argument("--no-launches", dest="launches", action="store_false",
@@ -353,6 +358,8 @@ def main() -> None:
     p.add_argument("--stride", type=int, default=5, help=argparse.SUPPRESS)
     a = p.parse_args()
 
+    if a.quick:
+        a.configs, a.threads, a.hours, a.no_yasa, a.launches = "6:10", "0", 1.0, True, False
     if a.child:  # inside a measuring subprocess: import the code under test first on the path
         sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/launches.py
         sys.path.insert(0, a.code_root)
@@ -398,8 +405,9 @@ def main() -> None:
                   f"warm_cpu_s={r['warm_cpu_s']:.1f} peak_rss_mb={r['peak_rss_mb']:.0f} acc_sim={acc:.3f}",
                   flush=True)
     gemm = run_child("gemm", a)["gflops_per_cpu_s"]
-    print(f"inference_speed sgemm 5760x608x1824 fp32 now: {gemm:.1f} GFLOP per CPU-s "
-          f"(nominal {NOMINAL_GFLOPS_PER_CORE:g} per core)", flush=True)
+    if not a.quick:
+        print(f"inference_speed sgemm 5760x608x1824 fp32 now: {gemm:.1f} GFLOP per CPU-s "
+              f"(nominal {NOMINAL_GFLOPS_PER_CORE:g} per core)", flush=True)
     stages, flops_seen = {}, {}
     thread_counts = [int(t) for t in str(a.threads).split(",")]
     runs = [(n, s, t) for n, s in sorted(configs, key=lambda c: (-c[0], c[1])) for t in thread_counts]

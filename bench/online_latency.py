@@ -3,11 +3,11 @@
     python bench/online_latency.py [--edf NIGHT.edf] [--hours 8]
 
 Prints one line. Agreement: the shipped (demo) weights staged online (causal chain, running z-score,
-:mod:`staging.online`) against offline ``inference.py`` staging of the same file (stride 1).
+:mod:`online`) against offline ``inference.py`` staging of the same file (stride 1).
 Latency: the released model size (N=6, seeded random weights: latency does not depend on the
 weights) fed the same night chunk by chunk; per epoch, the time from the push that completed the
 epoch to its immediate stage being published, i.e. what a live stream at real-time pace waits
-(no backlog). One torch thread, as ``python -m staging.online`` uses. SIMULATED data.
+(no backlog). One torch thread, as ``python -m online`` uses. SIMULATED data.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from _measure import peak_rss_mb  # noqa: E402  (bench/ is sys.path[0])
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import build_model  # noqa: E402
+from online import OnlineStager, read_for_replay  # noqa: E402
 from preprocess.core.channels import resolve_montage  # noqa: E402
 from staging.montage import auto_channel_map  # noqa: E402
-from staging.online import OnlineStager, read_for_replay  # noqa: E402
 from staging.weights import find_weights, load_model  # noqa: E402
 
 

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from models.windows import SEQ_LEN, cover_starts, max_offset, train_starts, window_starts  # noqa: F401 (re-exported)
 from preprocess.core.channels import CHANNEL_INDEX, CHANNEL_KIND
 from preprocess.core.hdf5 import Recording
 
-SEQ_LEN = 20
 EPOCHS_PER_MINUTE = 2
 EEG_INDICES = frozenset(CHANNEL_INDEX[c] for c, kind in CHANNEL_KIND.items() if kind == "eeg")
 
@@ -77,77 +77,6 @@ def sleep_range(stages: np.ndarray, wake_margin: float | None, lights=None,
     if np.isfinite(on):  # one past the last epoch whose midpoint is at or before lights-on
         hi = int(min(n, max(0, np.floor(on / epoch_seconds - 0.5) + 1)))
     return (lo, hi) if hi > lo else (0, n)
-
-
-def train_starts(lo: int, hi: int, n_epochs: int, seq_len: int, offset: int) -> np.ndarray:
-    """Starts of non-overlapping windows tiling ``[lo, hi)`` from ``lo + offset``.
-
-    A range no longer than one window gives one window (placed to stay inside the recording
-    when possible; it is padded when the recording itself is shorter than ``seq_len``).
-    """
-    if hi - lo <= seq_len:
-        return np.array([max(0, min(lo, n_epochs - seq_len))], dtype=np.int64)
-    return np.arange(lo + offset, hi - seq_len + 1, seq_len, dtype=np.int64)
-
-
-def max_offset(lo: int, hi: int, seq_len: int) -> int:
-    """Number of distinct random offsets such that at least one full window fits in ``[lo, hi)``."""
-    return max(1, min(seq_len, hi - lo - seq_len + 1))
-
-
-def cover_starts(lo: int, hi: int, n_epochs: int, seq_len: int, stride: int) -> np.ndarray:
-    """Starts of windows with ``stride`` that together cover every epoch of ``[lo, hi)``.
-
-    The last window is aligned to ``hi`` so the tail is covered too.
-
-    Examples
-    --------
-    >>> cover_starts(0, 45, 45, 20, 20).tolist()
-    [0, 20, 25]
-    """
-    if not 1 <= stride <= seq_len:
-        raise ValueError(f"stride must be in [1, {seq_len}] to cover every epoch, got {stride}")
-    if hi - lo <= seq_len:
-        return np.array([max(0, min(lo, n_epochs - seq_len))], dtype=np.int64)
-    starts = list(range(lo, hi - seq_len + 1, stride))
-    if starts[-1] + seq_len < hi:
-        starts.append(hi - seq_len)
-    return np.array(starts, dtype=np.int64)
-
-
-def window_starts(n_epochs: int, length: int = 20, stride: int = 1) -> np.ndarray:
-    """First epoch of every window over a whole recording, the last one aligned to its end.
-
-    :func:`cover_starts` over ``[0, n_epochs)``, for inference.
-
-    Parameters
-    ----------
-    n_epochs : int
-        Epochs in the recording (>= 1).
-    length : int
-        Window length in epochs.
-    stride : int
-        Step between consecutive windows in epochs (>= 1; at most ``length`` when the recording
-        is longer than one window, so that windows leave no gap: ValueError otherwise).
-
-    Returns
-    -------
-    ndarray of int
-        Sorted, unique start indices. Every epoch lies in at least one window. A recording
-        shorter than ``length`` gives the single start ``0`` (one window of ``n_epochs``).
-
-    Examples
-    --------
-    >>> window_starts(45, 20, 10).tolist()
-    [0, 10, 20, 25]
-    """
-    if n_epochs < 1:
-        raise ValueError(f"at least one epoch is needed, got {n_epochs}")
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1 epoch, got {stride}")
-    if n_epochs <= length:  # one window of the whole recording, whatever the stride
-        return np.zeros(1, dtype=np.int64)
-    return cover_starts(0, n_epochs, n_epochs, length, stride)  # refuses a stride that leaves gaps
 
 
 def choose_channels(channel_idx: np.ndarray, rng: np.random.Generator, keep_prob: float = 0.5) -> np.ndarray:

@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,24 +13,18 @@ from typing import Mapping
 
 import torch
 
+from preprocess.core.version import software_info, software_version
+
 from .metrics import json_safe
 
 
 def provenance() -> dict:
-    """Where a result came from: git commit (and whether the tree was dirty), versions, host, command."""
-    root = Path(__file__).resolve().parent.parent
+    """Where a result came from: software version, git commit (and whether the tree was dirty), versions,
+    host, command."""
     info = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(),
             "python": platform.python_version(), "torch": torch.__version__,
             "command": " ".join([os.path.basename(sys.executable)] + sys.argv)}
-    try:
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                            text=True, timeout=10).stdout.strip() or None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=10).stdout
-        info["git_dirty"] = bool(status.strip())
-    except (OSError, subprocess.SubprocessError):
-        info["git_commit"] = None
-    return info
+    return {**software_info(), "software_version": software_version(), **info}
 
 
 class RunLogger:

@@ -160,7 +160,7 @@ def predict(model: nn.Module, dataset: WindowDataset, rec_indices, device: torch
     """Per-epoch voted probabilities of whole recordings (over the lights-off range if any).
 
     Windows with ``stride`` cover every epoch; each epoch's softmax probabilities are summed over
-    the windows that contain it with :func:`staging.predict.add_window_votes`, the voting used at
+    the windows that contain it with :func:`models.windows.add_window_votes`, the voting used at
     inference, so a checkpoint is selected under the rule that stages with it.
 
     Returns
@@ -169,7 +169,7 @@ def predict(model: nn.Module, dataset: WindowDataset, rec_indices, device: torch
         Recording index → (n_epochs, K) float64 vote totals (summed probabilities: each row sums
         to the number of windows covering the epoch); rows never covered are NaN.
     """
-    from staging.predict import add_window_votes
+    from models.windows import add_window_votes
 
     model.eval()
     keys = [k for i in rec_indices for k in dataset.cover_windows(i, stride)]

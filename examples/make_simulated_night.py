@@ -45,9 +45,16 @@ def aasm_100hz_seed() -> int:
     raise RuntimeError("no seed gives the 9-channel AASM montage at 100 Hz")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     import simulate
     from preprocess.core.edf import read_header
+    from preprocess.core.version import add_version_argument
+
+    p = argparse.ArgumentParser(prog="python examples/make_simulated_night.py", description=__doc__.splitlines()[0])
+    add_version_argument(p)
+    p.parse_args(argv)  # no options: --help and --version only
 
     stages = np.concatenate([np.full(n, s, dtype=np.int8) for s, n in CYCLE])
     seed = aasm_100hz_seed()

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from preprocess.core.atomic import atomic_write
+from preprocess.core.version import software_info, software_version
 
 from .config import CNN_DIM, ModelConfig
 from .lpsgm import LPSGM
@@ -56,7 +57,10 @@ def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
 def save_checkpoint(
     model: nn.Module, path: str | os.PathLike, meta: Mapping[str, Any] | None = None
 ) -> tuple[Path, Path]:
-    """Write ``NAME.safetensors`` (weights) and ``NAME.json`` (``{"model": config, **meta}``).
+    """Write ``NAME.safetensors`` (weights) and ``NAME.json`` (``{"model": config, **meta, "software": ...}``).
+
+    ``"software"`` is the code that wrote the file (:mod:`preprocess.core.version`: version, git
+    commit); it is always the current one, never a value carried over in ``meta``.
 
     Parameters
     ----------
@@ -82,7 +86,8 @@ def save_checkpoint(
     w_path.parent.mkdir(parents=True, exist_ok=True)
     # safetensors refuses non-contiguous or memory-sharing tensors; copies to CPU avoid both.
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    text = json.dumps({"model": model.cfg.to_dict(), **meta}, indent=2, sort_keys=False) + "\n"
+    software = {"software_version": software_version(), **software_info()}
+    text = json.dumps({"model": model.cfg.to_dict(), **meta, "software": software}, indent=2, sort_keys=False) + "\n"
     atomic_write(w_path, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
     atomic_write(j_path, lambda tmp: Path(tmp).write_text(text))
     return w_path, j_path

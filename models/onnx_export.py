@@ -21,6 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from preprocess.core.extras import ONNX_EXPORT, ONNXRUNTIME, check, require
+from preprocess.core.version import add_version_argument
+
 OPSET = 17
 
 
@@ -82,11 +85,8 @@ class OnnxLPSGM:
     """
 
     def __init__(self, model: nn.Module, folder: str | Path, threads: int = 0) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise RuntimeError("--backend onnxruntime needs the onnxruntime package "
-                               "(pip install onnxruntime)") from exc
+        check(ONNXRUNTIME)  # onnxruntime runs the graphs, onnx writes them: one line when either is missing
+        import onnxruntime as ort
         self.cfg = model.cfg
         cnn, head = export_onnx(model, folder)
         opts = ort.SessionOptions()
@@ -112,12 +112,14 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m models.onnx_export [WEIGHTS] OUT_DIR``: write the two graphs for deployment."""
     import argparse
 
-    from staging.weights import find_weights, load_model
+    from .weights import find_weights, load_model
 
     p = argparse.ArgumentParser(description="Export LPSGM weights to cnn.onnx + head.onnx")
+    add_version_argument(p)
     p.add_argument("out", help="output folder")
     p.add_argument("--weights", help="weights file or folder (default: the weights/ search)")
     a = p.parse_args(argv)
+    require(ONNX_EXPORT)
     cnn, head = export_onnx(load_model(find_weights(a.weights), "cpu"), a.out)
     print(f"wrote {cnn} and {head}")
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 
+from preprocess.core.version import add_version_argument
+
 from .cv import run
 from .labels import TASKS
 from .metrics import AGGREGATIONS
@@ -29,6 +31,7 @@ from .train import SELECT
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nar_cls", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     g = p.add_argument_group("data and labels")
     g.add_argument("--data", nargs="+", help="harmonized root(s) or dataset folder(s) (read via manifest.csv)")
     g.add_argument("--datasets", nargs="+", help="dataset folders to use under the roots (default: all)")

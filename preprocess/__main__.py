@@ -19,6 +19,7 @@ from pathlib import Path
 from preprocess.core.hdf5 import iter_dataset_dirs, write_manifest
 from preprocess.core.pipeline import run_dataset
 from preprocess.core.signal import CHAINS, SignalParams
+from preprocess.core.version import add_version_argument
 from preprocess.datasets import get_dataset, registry
 
 
@@ -31,6 +32,7 @@ def _mismatch(value: str):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m preprocess", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("dataset", nargs="?", help="dataset name (see --list)")
     p.add_argument("--list", action="store_true", help="list datasets with layout and source, then exit")
     p.add_argument("--manifest", metavar="ROOT", help="rebuild manifest.csv of every dataset under ROOT")

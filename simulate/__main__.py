@@ -6,12 +6,15 @@ import argparse
 import sys
 import time
 
+from preprocess.core.version import add_version_argument
+
 from .formats import PROFILES
 from .generator import NOTE, generate
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m simulate", description=f"Write simulated PSG nights. {NOTE}")
+    add_version_argument(ap)
     ap.add_argument("--out", required=True, help="output folder (created)")
     ap.add_argument("--recordings", type=int, default=3, help="number of recordings (default 3)")
     ap.add_argument("--seed", type=int, default=0, help="random seed (same seed -> same files)")
@@ -29,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     if a.spread <= 0:
         ap.error("--spread must be > 0")
-    recs = generate(a.out, a.recordings, a.seed, dataset=a.dataset, hours=a.hours, spread=a.spread)
+    try:
+        recs = generate(a.out, a.recordings, a.seed, dataset=a.dataset, hours=a.hours, spread=a.spread)
+    except OSError as exc:  # --out under a file, read-only or full disk: one line, not a traceback
+        print(f"error: --out {a.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     for r in recs:
         print(f"{r['id']}: {len(r['stages'])} epochs ({len(r['stages']) / 120:.1f} h), "
               f"hypnogram {r['hypnogram_source']}, files {', '.join(f.name for f in r['files'])}")

@@ -39,6 +39,7 @@ import numpy as np
 from preprocess.core.channels import CHANNEL_KIND
 from preprocess.core.hdf5 import recording_path, write_manifest, write_recording
 from preprocess.core.signal import SignalParams, process_channel, to_epochs
+from preprocess.core.version import add_version_argument
 
 from .hypnogram import MARKOV_TRANSITIONS, N1, N2, N3, REM, W, markov_hypnogram
 from .physiology import draw_subject_params, simulate_sites
@@ -276,6 +277,7 @@ def write_cohort(dst: str | os.PathLike, per_group: Sequence[int] = (12, 12, 12)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simulate.cohorts", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("--dst", required=True, help="harmonized root (files go to DST/DATASET/)")
     p.add_argument("--per-group", type=int, nargs=3, default=[20, 20, 20], metavar=("CONTROL", "NT1", "OTHER"))
     p.add_argument("--hours", type=float, default=8.0)

@@ -1,7 +1,14 @@
 """Whole-night inference: EDF → montage → model → probabilities → outputs, stats, plots.
 
-Typical use is the command line (``python inference.py /path/to/edfs``); the same pipeline is
-available from Python::
+Typical use is the command line (``python inference.py /path/to/edfs``); from Python, a
+:class:`Stager` loads the model once and stages recordings in memory (a file, an
+``mne.io.BaseRaw`` or an array), and writing files is a separate step::
+
+    from staging import Stager
+    night = Stager().stage(raw)            # StagedNight: stages, probabilities, flags, statistics
+    night.write("out", ["csv", "stats"])   # files, when wanted
+
+:func:`stage` is the batch form of ``inference.py`` (folders, ``summary.csv``)::
 
     from staging import stage
     results, code = stage(["night.edf"], out="out")
@@ -17,15 +24,20 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from preprocess.core.extras import check, staging_features
+
 from .defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORMATS, DEFAULT_STRIDE, FORMATS
 
 if TYPE_CHECKING:
     from .batch import FileResult
+    from .stager import Stager
 
 # Heavy submodules (torch, scipy) load on first use, so ``inference.py --help`` stays instant.
 _LAZY = {
-    "FileResult": "batch", "Options": "batch", "exit_code": "batch", "find_inputs": "batch",
-    "run_batch": "batch", "stage_file": "batch", "encode_recording": "predict", "predict_proba": "predict",
+    "FileResult": "batch", "exit_code": "batch", "find_inputs": "batch",
+    "run_batch": "batch", "stage_file": "batch", "OutputOptions": "batch", "ReadOptions": "batch",
+    "Stager": "stager", "RunOptions": "stager", "StagingInputError": "stager", "resolve_device": "stager",
+    "StagedNight": "night", "encode_recording": "predict", "predict_proba": "predict",
     "vote_windows": "predict", "window_starts": "predict", "sleep_statistics": "stats", "Weights": "weights",
     "WeightsError": "weights", "find_weights": "weights", "load_model": "weights",
 }
@@ -40,20 +52,6 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simulated_night.ed
 """The bundled example: a simulated night (see ``examples/README.md``)."""
 
 
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; ``cuda`` without a GPU is an error."""
-    import torch
-
-    device = device.lower()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda: no CUDA GPU is visible (use --device cpu or auto)")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
-    return device
-
-
 def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | Path | None = None,
           channels: str | None = "auto", device: str = "auto", stride: int = DEFAULT_STRIDE,
           formats: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE, overwrite: bool = False,
@@ -61,23 +59,23 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
           progress_bar: bool | None = None, dataset: str | None = None,
           allow_no_eeg: bool = False, lights_off: str | float | None = None,
           lights_on: str | float | None = None, lights_csv: str | Path | None = None,
-          review_threshold: float | None = None, explain: str | None = None,
-          int8: bool = False, backend: str = "torch") -> tuple[list[FileResult], int]:
-    """Stage EDF/BDF files and folders; the Python form of ``inference.py``.
+          review_threshold: float | None = None, int8: bool = False, backend: str = "torch",
+          precision: str = "fp32", threads: int = 0, stager: Stager | None = None,
+          on_signals: Callable | None = None) -> tuple[list[FileResult], int]:
+    """Stage files and folders into ``out``; the Python form of ``inference.py``.
 
     Parameters
     ----------
     inputs : sequence of path
-        Files and/or folders (searched recursively for ``.edf``/``.bdf``).
+        Files and/or folders (searched recursively for the suffixes of ``staging.batch.EXTENSIONS``).
     out : path
         Output folder.
-    weights : path, optional
-        Weights file or folder; default: the search order of :mod:`staging.weights`.
+    weights, device, stride, batch_size, int8, backend, precision, threads
+        Model options of :class:`Stager` (ignored when ``stager`` is given).
     channels : str
-        ``"auto"``, a JSON file path or an inline JSON channel map.
-    device : {"auto", "cpu", "cuda"}
-    stride, formats, batch_size, overwrite, keep_going
-        See :class:`staging.batch.Options`.
+        ``"auto"``, ``"published"``, a JSON file path or an inline JSON channel map.
+    formats, overwrite, keep_going, review_threshold
+        See :class:`staging.batch.OutputOptions`.
     echo : callable
         Where messages go.
     dataset : str, optional
@@ -88,14 +86,10 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
         Clock time or seconds from the start (:mod:`staging.lights`), for every input.
     lights_csv : path, optional
         CSV ``name,lights_off,lights_on`` (one row per recording).
-    review_threshold : float, optional
-        List epochs flagged or with a max probability below this.
-    int8 : bool
-        Opt-in int8 sequence encoder on the CPU (:mod:`models.quantize`; stages may differ from
-        float32 on a few epochs, see docs/benchmarks.md); recorded in every ``stats.json``.
-    backend : {"torch", "onnxruntime"}
-        ``onnxruntime`` (CPU only): the model exported to ONNX (:mod:`models.onnx_export`) and run
-        by ONNX Runtime; probabilities equal torch's to ~1e-6.
+    stager : Stager, optional
+        An already loaded model (the web worker and repeated calls load it once).
+    on_signals : callable(stager, name, montaged, probs) -> str, optional
+        Called per recording with its preprocessed signals (``inference.py --explain`` uses it).
 
     Returns
     -------
@@ -105,86 +99,48 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     Raises
     ------
     WeightsError, ChannelMapError, RuntimeError, ValueError
-        Problems with the arguments themselves (no weights, bad JSON map, no GPU); these stop
-        before any file is read.
+        Problems with the arguments themselves (no weights, bad JSON map, no GPU, an ``out``
+        folder that cannot be created or written); these stop before any file is read.
     """
-    from preprocess.core.signal import SignalParams
-
-    from .batch import Options, exit_code, find_inputs, run_batch
+    from .batch import OutputOptions, ReadOptions, check_output_folder, exit_code, find_inputs, run_batch
     from .lights import read_lights_csv
-    from .montage import AUTO_ORIGIN, channel_map_from_arg
-    from .outputs import software_version
-    from .weights import find_weights, load_model
+    from .montage import channel_map_from_arg
+    from .stager import Stager
 
-    if stride < 1:
-        raise ValueError(f"--stride must be >= 1, got {stride}")
+    for feature in staging_features(None, backend, formats or ()):  # before any file is read: a missing
+        check(feature)  # package raises MissingPackageError (an ImportError; one found mid-batch stops it too)
     if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:
         raise ValueError(f"--review-threshold must be between 0 and 1, got {review_threshold}")
     lights_table = read_lights_csv(lights_csv) if lights_csv else None
-    if batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: is a file, not a folder (give a folder for the outputs)")
-    device = resolve_device(device)
-    channel_map, map_origin = channel_map_from_arg(channels, dataset)
-    chosen = find_weights(weights)
-    echo(f"weights: {chosen.describe()}")
-    if chosen.demo:
-        echo("WARNING: these are DEMO weights trained on SIMULATED PSG only; their hypnograms are not "
-             "meaningful for real recordings. Put the official LPSGM file "
-             "ched32_seqed64_ch9_seql20_block6.pth in weights/ (or pass --weights) for real use.")
-    model = load_model(chosen, device)
-    if int8:
-        from models.quantize import quantize_sequence_encoder
-
-        model = quantize_sequence_encoder(model)
-        echo("note: --int8: the sequence encoder's Linears run in int8 (opt-in; stages may differ from "
-             "float32 on a few epochs, see docs/benchmarks.md)")
-    if backend not in ("torch", "onnxruntime"):
-        raise ValueError(f"--backend must be torch or onnxruntime, got {backend!r}")
-    if backend == "onnxruntime":
-        if device != "cpu" or int8 or explain:
-            raise ValueError("--backend onnxruntime runs on the CPU, without --int8 or --explain")
-        import tempfile
-
-        import torch
-
-        from models.onnx_export import OnnxLPSGM
-
-        onnx_dir = tempfile.TemporaryDirectory(prefix="lpsgm_onnx_")
-        model = OnnxLPSGM(model, onnx_dir.name, threads=torch.get_num_threads())
-        model.folder = onnx_dir  # removed with the model
-        echo("backend: onnxruntime (model exported to ONNX for this run)")
-    params = SignalParams.from_dict(chosen.preprocessing)  # the chain travels with the weights
-    echo(f"signal chain: {params.chain} (the chain these weights were trained on)")
+    check_output_folder(out)  # before any weights or recording is read: exit 2, one line
+    channel_map_from_arg(channels, dataset)  # a bad map stops before the model loads
+    if stager is None:
+        stager = Stager(weights, device=device, stride=stride, threads=threads, backend=backend,
+                        precision=precision, int8=int8, batch_size=batch_size, echo=echo)
+    else:
+        for line in stager.notes:
+            echo(line)
+    _, map_origin = stager.channel_map(channels, dataset)
     notes: list[str] = []
     files = find_inputs(inputs, notes)
     for note in notes:
         echo(f"note: {note}")
-    echo(f"montage: {map_origin}; device: {device}; stride: {stride}; {len(files)} file(s) -> {out}")
-    options = Options(out=Path(out), stride=stride, formats=tuple(formats or DEFAULT_FORMATS),
-                      batch_size=batch_size, overwrite=overwrite, keep_going=keep_going, device=device,
-                      params=params, auto_montage=map_origin == AUTO_ORIGIN, allow_no_eeg=allow_no_eeg,
-                      lights_off=lights_off, lights_on=lights_on, lights_table=lights_table,
-                      review_threshold=review_threshold, explain=explain)
-    info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
-            "software_version": software_version(),
-            "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}
-    if int8:
-        info["int8_sequence_encoder"] = True
-    if backend != "torch":
-        info["backend"] = backend
+    echo(f"montage: {map_origin}; device: {stager.run.device}; stride: {stager.run.stride}; "
+         f"{len(files)} file(s) -> {out}")
     if not files:
         echo(f"no EDF/BDF file found in {', '.join(map(str, inputs))} (folders are searched recursively "
              "for .edf/.bdf)")
         return [], 1
-    results = run_batch(files, model, channel_map, options, info, echo, progress_bar)
+    read = ReadOptions(channels, dataset, allow_no_eeg, lights_off, lights_on, lights_table)
+    outputs = OutputOptions(out, tuple(formats or DEFAULT_FORMATS), overwrite, keep_going, review_threshold)
+    results = run_batch(files, stager, read, outputs, echo, progress_bar, on_signals)
     return results, exit_code(results)
 
 
 __all__ = [
-    "DEFAULT_BATCH_SIZE", "DEFAULT_FORMATS", "DEFAULT_STRIDE", "FORMATS", "EXAMPLE", "FileResult", "Options", "Weights", "WeightsError", "encode_recording",
-    "exit_code", "find_inputs", "find_weights", "load_model", "predict_proba", "resolve_device", "run_batch",
-    "sleep_statistics", "stage", "stage_file", "vote_windows", "window_starts",
+    "DEFAULT_BATCH_SIZE", "DEFAULT_FORMATS", "DEFAULT_STRIDE", "FORMATS", "EXAMPLE", "FileResult", "OutputOptions",
+    "ReadOptions", "RunOptions", "StagedNight", "Stager", "StagingInputError", "Weights", "WeightsError",
+    "encode_recording", "exit_code", "find_inputs", "find_weights", "load_model", "predict_proba",
+    "resolve_device", "run_batch", "sleep_statistics", "stage", "stage_file", "vote_windows", "window_starts",
 ]

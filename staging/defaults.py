@@ -9,8 +9,18 @@ that chose this default is in ``docs/published-weights.md`` (``python bench/fide
 DEFAULT_BATCH_SIZE = 32
 """Windows per forward pass of the sequence encoder."""
 
-FORMATS = ("csv", "stats", "png", "sta", "edf", "bids", "npz", "hypnodensity")
+FORMATS = ("csv", "stats", "png", "sta", "edf", "bids", "npz", "hypnodensity", "report")
 """Output formats: hypnogram CSV, statistics JSON, PNG plot, .STA, EDF+ annotations, BIDS derivative
-events, NumPy hypnodensity, hypnodensity EDF (see :mod:`staging.outputs` and :mod:`staging.exports`)."""
+events, NumPy hypnodensity, hypnodensity EDF, one-page PDF sleep report (see :mod:`staging.outputs`,
+:mod:`staging.exports` and :mod:`staging.report`)."""
 
 DEFAULT_FORMATS = ("csv", "stats", "png")
+
+PRECISIONS = ("fp32", "bf16")
+"""Model precisions: float32, or bfloat16 autocast (``--precision bf16``; votes still summed in float64)."""
+
+BACKENDS = ("torch", "onnxruntime")
+"""Model runtimes: torch, or the model exported to ONNX and run by ONNX Runtime on the CPU."""
+
+DEFAULT_LOW_CONFIDENCE = 0.5
+"""Confidence (max probability) below which the PNG marks an epoch as low-confidence."""

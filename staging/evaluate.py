@@ -24,7 +24,14 @@ recording and pooled over all epochs of all recordings:
 
 Outputs in ``--out`` (default ``evaluation/``): ``evaluation.json`` (everything),
 ``evaluation.csv`` (one row per recording, then ``POOLED``), ``confusion.png`` (pooled matrix,
-counts and row percentages).
+counts and row percentages), ``bland_altman.png`` (bias and limits of agreement of the
+statistics over nights, :mod:`staging.scorers`).
+
+Several scorers: ``python -m staging.evaluate PRED REF1 REF2 … [--names A,B,…]`` compares the
+model with the consensus of the scorers and each scorer with the consensus of the others, with
+pairwise and inter-scorer κ and Bland–Altman agreement over nights (:func:`evaluate_scorers`;
+consensus and tie rule in :mod:`staging.scorers`). A REF folder may hold the PSG files too
+(Sleep-EDF layout): EDF/BDF files with signals are not scorings and are left out of the pairing.
 """
 
 from __future__ import annotations
@@ -40,7 +47,18 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocess.core.version import add_version_argument, software_version
+
 from .outputs import STA_CODES, atomic_write, atomic_write_text
+from .scorers import (
+    consensus,
+    inter_scorer_kappa,
+    leave_one_out,
+    pairwise_kappa,
+    plot_bland_altman,
+    reliability,
+    statistics_agreement,
+)
 from .stats import SCALAR_KEYS, STAGE_NAMES, sleep_statistics
 
 LABELS = (0, 1, 2, 3, 4)
@@ -202,11 +220,20 @@ def recording_key(path: Path) -> str:
     return _NAME_TAILS.sub("", name).lower()
 
 
+def is_recording(path: Path) -> bool:
+    """Whether an EDF/BDF file is a recording with signals (a PSG, our hypnodensity EDF), not a
+    scoring: Sleep-EDF keeps ``SC4001E0-PSG.edf`` next to ``SC4001EC-Hypnogram.edf``."""
+    from preprocess.core.edf import is_annotation_only
+
+    return path.name.lower().endswith((".edf", ".bdf")) and not is_annotation_only(path)
+
+
 def _files(folder: Path) -> list[Path]:
     out = []
     for p in sorted(folder.iterdir()):
         if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(HYPNOGRAM_SUFFIXES) \
-                and not p.name.lower().endswith((".stats.json", "summary.csv", "evaluation.csv")):
+                and not p.name.lower().endswith((".stats.json", "summary.csv", "evaluation.csv")) \
+                and not is_recording(p):
             out.append(p)
     # one file per recording: our richest format first
     chosen: dict[str, Path] = {}
@@ -312,6 +339,8 @@ def evaluate_pair(pred: np.ndarray, ref: np.ndarray, epoch_seconds: float = 30.0
     doc = {"n_epochs_pred": int(len(pred)), "n_epochs_ref": int(len(ref)), "n_epochs": n}
     doc.update(agreement(pred[:n], ref[:n]))
     doc["statistics"] = statistic_differences(pred[:n], ref[:n], epoch_seconds)
+    doc["statistics_pred"] = {k: v["pred"] for k, v in doc["statistics"].items()}
+    doc["statistics_ref"] = {k: v["ref"] for k, v in doc["statistics"].items()}
     return doc
 
 
@@ -326,6 +355,8 @@ def pooled(results: dict[str, dict], stages: dict[str, tuple[np.ndarray, np.ndar
         diffs[k] = {"mean_diff": round(float(np.mean(vals)), 4) if vals else None,
                     "mean_abs_diff": round(float(np.mean(np.abs(vals))), 4) if vals else None, "n": len(vals)}
     doc["statistics"] = diffs
+    doc["bland_altman"] = statistics_agreement([res["statistics_pred"] for res in results.values()],
+                                               [res["statistics_ref"] for res in results.values()])
     return doc
 
 
@@ -426,16 +457,179 @@ def evaluate_pairs(pairs: list, unpaired: list, out: str | Path = "evaluation", 
         raise EvaluateError("no pair could be evaluated: " + "; ".join(failed.values()))
     pool = pooled(results, stages)
     doc = {"pred": str(pred), "ref": str(ref), "recordings": results, "pooled": pool, "failed": failed,
-           "unpaired": unpaired}
+           "unpaired": unpaired, "software_version": software_version()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "evaluation.json", json.dumps(doc, indent=2) + "\n")
     atomic_write_text(out / "evaluation.csv", evaluation_csv(results, pool))
     plot_confusion(out / "confusion.png", pool["confusion"],
                    f"{len(results)} recording(s), {pool['n_compared']} epochs, kappa {_fmt(pool['kappa'])}")
+    plot_bland_altman(out / "bland_altman.png", [r["statistics_pred"] for r in results.values()],
+                      [r["statistics_ref"] for r in results.values()],
+                      f"PRED vs REF over {len(results)} night(s)")
     echo(f"pooled: {pool['n_compared']} epochs, accuracy {_fmt(pool['accuracy'])}, kappa {_fmt(pool['kappa'])}, "
          f"macro-F1 {_fmt(pool['macro_f1'])}; outputs in {out}/")
     return doc
+
+
+# --------------------------------------------------------------------------------------------
+# several scorers
+# --------------------------------------------------------------------------------------------
+
+def pair_scorers(pred: Path, refs: list[Path]) -> tuple[list[tuple[str, Path, list[Path]]], list[str]]:
+    """``(name, pred file, [scorer files])`` per recording every scorer scored, and the unpaired lines."""
+    pred, refs = Path(pred), [Path(r) for r in refs]
+    if pred.is_file():
+        if not all(r.is_file() for r in refs):
+            raise EvaluateError("PRED is a file: every REF must be a file too")
+        return [(recording_key(pred), pred, refs)], []
+    if not all(r.is_dir() for r in refs):
+        raise EvaluateError("PRED is a folder: every REF must be a folder too")
+    tables = [reference_files(r) for r in refs]
+    used: list[set] = [set() for _ in refs]
+    rows, unpaired = [], []
+    for p in _files(pred):
+        key = recording_key(p)
+        found = [match_reference(key, t, u) for t, u in zip(tables, used)]
+        missing = [str(r) for r, f in zip(refs, found) if f is None]
+        if missing:
+            unpaired.append(f"{p.name}: no scoring for {key!r} in {', '.join(missing)}")
+            continue
+        for u, f in zip(used, found):
+            u.add(recording_key(f))
+        rows.append((key, p, found))
+    return rows, unpaired
+
+
+def align_many(pred: np.ndarray, scorings: list[np.ndarray], offsets: list[int]):
+    """PRED and each scoring cut to the epochs they all cover (``offsets``: PRED epoch of each
+    scoring's first epoch, :func:`epoch_offset`)."""
+    start = max([0] + list(offsets))
+    stop = min([len(pred)] + [o + len(s) for o, s in zip(offsets, scorings)])
+    if stop <= start:
+        raise EvaluateError("the scorings do not overlap in time")
+    return pred[start:stop], np.stack([s[start - o:stop - o] for o, s in zip(offsets, scorings)])
+
+
+def evaluate_night(pred: np.ndarray, scorings: np.ndarray, names: list[str],
+                   epoch_seconds: float = 30.0) -> tuple[dict, np.ndarray]:
+    """One night, several scorers: consensus, model and each scorer against it, pairwise κ.
+
+    Parameters
+    ----------
+    pred : ndarray, shape (n,)
+    scorings : ndarray, shape (k, n)
+        Aligned scorings (k ≥ 2).
+    names : list of str
+        Scorer names.
+    """
+    cons = consensus(scorings)
+    doc = {"n_epochs": int(len(pred)), "scorers": names,
+           "reliability": dict(zip(names, np.round(reliability(scorings), 6).tolist())),
+           "inter_scorer_kappa": inter_scorer_kappa(scorings),
+           "consensus_unscored": int(np.count_nonzero(cons < 0)),
+           "model_vs_consensus": agreement(pred, cons),
+           "scorer_vs_consensus": {n: agreement(scorings[i], leave_one_out(scorings, i))
+                                   for i, n in enumerate(names)},
+           "pairwise_kappa": {"order": ["model", *names],
+                              "matrix": pairwise_kappa(np.vstack([pred[None], scorings]))}}
+    doc["statistics"] = {who: sleep_statistics(h, epoch_seconds) for who, h in
+                         [("model", pred), ("consensus", cons), *zip(names, scorings)]}
+    doc["statistics_loo_consensus"] = {n: sleep_statistics(leave_one_out(scorings, i), epoch_seconds)
+                                       for i, n in enumerate(names)}
+    return doc, cons
+
+
+def evaluate_scorers(pred: str | Path, refs: list, out: str | Path = "evaluation", echo=print,
+                     names: list[str] | None = None) -> dict:
+    """PRED against two or more scorers (files, or folders paired by recording name).
+
+    Writes ``evaluation.json``, ``evaluation.csv`` (per recording: model and each scorer against
+    the consensus, inter-scorer κ), ``confusion.png`` (model vs consensus, pooled) and
+    ``bland_altman.png`` (model vs consensus over nights); returns the JSON document.
+    """
+    refs = [Path(r) for r in refs]
+    if len(refs) < 2:
+        raise EvaluateError("several scorers need at least two REF")
+    names = list(names or [f"scorer{i + 1}" for i in range(len(refs))])
+    if len(names) != len(refs) or len(set(names)) != len(names):
+        raise EvaluateError(f"--names: {len(refs)} distinct names needed, got {names}")
+    rows, unpaired = pair_scorers(Path(pred), refs)
+    for line in unpaired:
+        echo(f"warning: {line}")
+    if not rows:
+        raise EvaluateError(f"no recording scored by every scorer in {', '.join(map(str, refs))}")
+    nights, failed, pooled_p, pooled_c = {}, {}, [], []
+    for key, p, files in rows:
+        try:
+            a = read_hypnogram(p)
+            p_start = read_start_time(p)
+            hyps = [read_hypnogram(f) for f in files]
+            offsets = [epoch_offset(p_start, read_start_time(f), where=f"{p.name} / {f.name}: ") for f in files]
+            a, scorings = align_many(a, hyps, offsets)
+            night, cons = evaluate_night(a, scorings, names)
+        except EvaluateError as exc:
+            failed[key] = str(exc)
+            echo(f"FAILED {key}: {exc}")
+            continue
+        night.update(pred_file=str(p), ref_files=[str(f) for f in files], offsets_epochs=offsets)
+        nights[key] = night
+        pooled_p.append(a)
+        pooled_c.append(cons)
+        m = night["model_vs_consensus"]
+        echo(f"{key}: {m['n_compared']} epochs; model vs consensus kappa {_fmt(m['kappa'])}; inter-scorer kappa "
+             f"{_fmt(night['inter_scorer_kappa'])}; " + ", ".join(
+                 f"{n} vs others {_fmt(night['scorer_vs_consensus'][n]['kappa'])}" for n in names))
+    if not nights:
+        raise EvaluateError("no recording could be evaluated: " + "; ".join(failed.values()))
+    stats = [n["statistics"] for n in nights.values()]
+    pool = {"n_recordings": len(nights), "model_vs_consensus": agreement(np.concatenate(pooled_p),
+                                                                           np.concatenate(pooled_c)),
+            "inter_scorer_kappa_mean": round(float(np.mean([n["inter_scorer_kappa"] for n in nights.values()
+                                                            if n["inter_scorer_kappa"] is not None] or [np.nan])), 6),
+            "bland_altman": {"model_vs_consensus": statistics_agreement([s["model"] for s in stats],
+                                                                        [s["consensus"] for s in stats])}}
+    for n in names:
+        pool["bland_altman"][f"{n}_vs_others"] = statistics_agreement(
+            [s[n] for s in stats], [night["statistics_loo_consensus"][n] for night in nights.values()])
+    doc = {"pred": str(pred), "refs": [str(r) for r in refs], "scorers": names, "tie_rule": TIE_RULE,
+           "recordings": nights, "pooled": pool, "failed": failed, "unpaired": unpaired}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "evaluation.json", json.dumps(doc, indent=2) + "\n")
+    atomic_write_text(out / "evaluation.csv", scorers_csv(nights, names))
+    mc = pool["model_vs_consensus"]
+    plot_confusion(out / "confusion.png", mc["confusion"],
+                   f"model vs consensus of {len(names)}: {len(nights)} recording(s), kappa {_fmt(mc['kappa'])}")
+    plot_bland_altman(out / "bland_altman.png", [s["model"] for s in stats], [s["consensus"] for s in stats],
+                      f"model vs consensus of {len(names)} scorers over {len(nights)} night(s)")
+    echo(f"pooled: model vs consensus kappa {_fmt(mc['kappa'])} over {mc['n_compared']} epochs; mean inter-scorer "
+         f"kappa {_fmt(pool['inter_scorer_kappa_mean'])}; outputs in {out}/")
+    return doc
+
+
+TIE_RULE = ("majority vote of the scorers who scored the epoch; a tie goes to the stage of the most reliable "
+            "scorer among those who voted for a tied stage (reliability: mean Cohen's kappa with the other "
+            "scorers on the night; equal reliability: the scorer listed first)")
+
+
+def scorers_csv(nights: dict, names: list[str]) -> str:
+    """One row per recording and comparison: who, against what, epochs, accuracy, κ, macro-F1."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["name", "who", "against", "n_compared", "accuracy", "kappa", "macro_f1", "inter_scorer_kappa"])
+    for key, night in nights.items():
+        rows = [("model", "consensus", night["model_vs_consensus"])]
+        rows += [(n, "consensus of the others", night["scorer_vs_consensus"][n]) for n in names]
+        for who, against, a in rows:
+            w.writerow([key, who, against, a["n_compared"], _cell(a["accuracy"]), _cell(a["kappa"]),
+                        _cell(a["macro_f1"]), _cell(night["inter_scorer_kappa"])])
+    return buf.getvalue()
+
+
+def _cell(v):
+    return "" if v is None else v
+
 
 
 def _fmt(v) -> str:
@@ -446,12 +640,23 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m staging.evaluate", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="exit code: 0 evaluated, 1 a pair failed, 2 nothing to evaluate")
+    add_version_argument(p)
     p.add_argument("pred", metavar="PRED", help="predicted hypnogram file, or folder of them (e.g. inference --out)")
-    p.add_argument("ref", metavar="REF", help="reference scoring file, or folder (paired by recording name)")
+    p.add_argument("ref", metavar="REF", nargs="+",
+                   help="reference scoring file, or folder (paired by recording name); several REF: several "
+                        "scorers of the same nights (consensus, inter-scorer agreement)")
     p.add_argument("--out", default="evaluation", metavar="DIR", help="output folder (default: evaluation)")
+    p.add_argument("--names", metavar="A,B,…", help="scorer names for several REF (default scorer1, scorer2, …)")
     args = p.parse_args(argv)
     try:
-        doc = evaluate(args.pred, args.ref, args.out)
+        for item in [args.pred, *args.ref]:
+            if not Path(item).exists():
+                raise EvaluateError(f"{item}: no such file or folder")
+        if len(args.ref) == 1:
+            doc = evaluate(args.pred, args.ref[0], args.out)
+        else:
+            names = [n.strip() for n in args.names.split(",")] if args.names else None
+            doc = evaluate_scorers(args.pred, args.ref, args.out, names=names)
     except EvaluateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -462,6 +667,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["YASA_CODES", "EvaluateError", "agreement", "align", "epoch_offset", "evaluate", "evaluate_pairs",
+__all__ = ["TIE_RULE", "YASA_CODES", "EvaluateError", "align_many", "evaluate_night", "evaluate_scorers",
+           "is_recording", "pair_scorers", "scorers_csv", "agreement", "align", "epoch_offset", "evaluate", "evaluate_pairs",
            "match_reference", "reference_files", "evaluate_pair", "evaluation_csv", "main", "pair_files",
            "plot_confusion", "pooled", "read_hypnogram", "read_start_time", "recording_key", "statistic_differences"]

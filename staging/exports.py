@@ -27,16 +27,26 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .night import StagedNight
-from .outputs import EDF_TEXT, atomic_write, atomic_write_text
-from .stats import STAGE_NAMES
+from preprocess.core.atomic import atomic_write, atomic_write_text
+from preprocess.core.version import software_version
+
+from .stats import EDF_TEXT, STAGE_NAMES
+
+if TYPE_CHECKING:  # annotations only: the night module writes through this one
+    from .night import StagedNight
 
 BIDS_COLUMNS = ("onset", "duration", "stage", "p_W", "p_N1", "p_N2", "p_N3", "p_REM", "confidence",
                 "entropy", "flag", "in_bed")
 """Columns of the BIDS ``*_events.tsv``."""
+
+
+def edf_field(text: str, width: int) -> str:
+    """Printable ASCII without spaces (EDF+ subfields are space-separated), cut to ``width``."""
+    return "".join(c if c.isascii() and c.isprintable() and c != " " else "_" for c in text)[:width] or "X"
 
 BIDS_SIDECAR = {
     "onset": {"Description": "Start of the 30-s epoch, from the beginning of the recording.", "Units": "s"},
@@ -116,12 +126,14 @@ def write_bids(path: Path, night: StagedNight, info: dict, epoch_seconds: float 
 
 def write_npz(path: Path, night: StagedNight, epoch_seconds: float = 30.0, marks=()) -> None:
     """``NAME.hypnodensity.npz`` (see the module table); ``marks`` (DEMO weights, warnings) as ``marks``."""
-    arrays = {"probs": night.probs.astype(np.float32), "stages": night.stages.astype(np.int8),
+    arrays = {"software_version": np.array(software_version()), "probs": night.probs.astype(np.float32), "stages": night.stages.astype(np.int8),
               "onset_s": np.arange(night.n_epochs) * float(epoch_seconds),
               "confidence": night.confidence.astype(np.float32), "entropy": night.entropy.astype(np.float32),
               "in_bed": night.in_bed.astype(bool), "flags": np.array(night.flags, dtype=str),
               "stage_names": np.array(STAGE_NAMES), "epoch_seconds": np.float64(epoch_seconds),
               "marks": np.array(list(marks), dtype=str)}
+    if getattr(night, "reviewed", None) is not None:  # a reviewed night (staging.review): True = set by a scorer
+        arrays["reviewed"] = np.asarray(night.reviewed, dtype=bool)
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a path
@@ -149,15 +161,16 @@ def write_hypnodensity_edf(path: Path, night: StagedNight, start: dt.datetime | 
     import edfio
 
     probs = np.nan_to_num(night.probs, nan=0.0)  # EDF has no NaN: unknown epochs are 0 and annotated "?"
-    signals = [edfio.EdfSignal(probs[:, k], 1.0 / epoch_seconds, label=f"p_{s}", physical_dimension="",
+    signals = [edfio.EdfSignal(probs[:, k], 1.0 / epoch_seconds, label=f"p_{s}", physical_dimension="prob",
                                physical_range=(0.0, 1.0), digital_range=(-32768, 32767))
                for k, s in enumerate(STAGE_NAMES)]
     anns = [edfio.EdfAnnotation(0.0, 0.0, m[:200]) for m in marks]
     anns += [edfio.EdfAnnotation(i * epoch_seconds, epoch_seconds,
                                 EDF_TEXT[s] if s >= 0 else "Sleep stage ?") for i, s in enumerate(night.stages)]
-    kw = {}
+    kw = {"recording": edfio.Recording(startdate=start.date() if start is not None else None,
+                                       equipment_code=edf_field(software_version(), 28))}  # as NAME.annotations.edf
     if start is not None:
-        kw = {"starttime": start.time().replace(microsecond=0), "recording": edfio.Recording(startdate=start.date())}
+        kw["starttime"] = start.time().replace(microsecond=0)
     note = HYPNODENSITY_NOTE.format(epoch_seconds)
     for pad in range(32):
         try:

@@ -12,6 +12,15 @@ Taken, in this order (the first that gives a value wins, separately for each hal
    name (``-PSG``/``_PSG`` removed): EDF+ (``*Hypnogram.edf``, ``*_sleepscoring.edf``), NSRR/Profusion
    XML, NSRR ``.annot``. Texts are recognised by :func:`preprocess.core.lights.lights_kind`.
 4. Otherwise the whole recording is the time in bed.
+
+Lights that cannot be right are corrected by a fixed rule, with a warning in every output:
+
+* lights-on not after lights-off, both from annotations (file or scoring beside it): the pair
+  is out of order, so neither is used and the whole recording is the time in bed (given on the
+  command line or in ``--lights`` it is an error instead: the user can fix it);
+* lights-off before the recording start or lights-on after its end (:func:`lights_within`):
+  the time in bed is cut at the recording's edges. TIB, SE, SOL and every latency then count
+  from the recording start (or to its end), as the signal before/after was not recorded.
 """
 
 from __future__ import annotations
@@ -103,6 +112,9 @@ def file_lights(path: Path, source) -> tuple[float | None, float | None]:
 def _edf_lights(path: Path, start: dt.datetime | None) -> tuple[float | None, float | None]:
     import mne
 
+    found = _edfio_lights(path, start)
+    if found is not None:
+        return found
     try:
         ann = mne.read_annotations(path)
     except Exception:  # no annotation signal, or unreadable: no lights from this file
@@ -113,6 +125,28 @@ def _edf_lights(path: Path, start: dt.datetime | None) -> tuple[float | None, fl
         shift = (orig - start).total_seconds()  # a scoring file starting later than the signal
     return _from_events((float(o) + shift, float(d), str(t)) for o, d, t in
                         zip(ann.onset, ann.duration, ann.description))
+
+
+def _edfio_lights(path: Path, start: dt.datetime | None) -> tuple[float | None, float | None] | None:
+    """Lights from the EDF+ annotations as edfio reads them (None when edfio cannot read the file).
+
+    edfio first: ``mne.read_annotations`` fails on some valid EDF+ files (a UnicodeDecodeError on
+    edfio-written records), and a failure there used to leave the lights silently unknown.
+    """
+    import warnings
+
+    import edfio
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            edf = (edfio.read_bdf if path.suffix.lower() == ".bdf" else edfio.read_edf)(path, lazy_load_data=True)
+            anns = edf.annotations
+            orig = dt.datetime.combine(edf.startdate, edf.starttime)
+    except Exception:  # not readable by edfio (a repaired or foreign header): MNE is tried
+        return None
+    shift = (orig - start).total_seconds() if start is not None else 0.0
+    return _from_events((float(a.onset) + shift, float(a.duration or 0.0), str(a.text)) for a in anns)
 
 
 def scoring_files(path: Path) -> list[Path]:
@@ -144,13 +178,13 @@ def beside_lights(path: Path, start: dt.datetime | None) -> tuple[tuple[float | 
 
 
 def resolve_lights(path: Path, name: str, source, off_arg=None, on_arg=None,
-                   table: dict | None = None) -> tuple[tuple[float | None, float | None], str]:
+                   table: dict | None = None, notes: list | None = None) -> tuple[tuple[float | None, float | None], str]:
     """Lights-off/on (s from the recording start, None = unknown) and a line saying where from.
 
     Parameters
     ----------
-    path : Path
-        The recording.
+    path : Path or None
+        The recording file (None for a recording in memory: no scoring file is looked for beside it).
     name : str
         Its output name (looked up in ``table`` as well as the file stem).
     source : signal source
@@ -159,6 +193,8 @@ def resolve_lights(path: Path, name: str, source, off_arg=None, on_arg=None,
         ``--lights-off`` / ``--lights-on``.
     table : dict, optional
         :func:`read_lights_csv` output.
+    notes : list, optional
+        Receives the warning when annotated lights are out of order (then both are ignored).
     """
     start = getattr(source, "start_time", None)
     halves: list[float | None] = [None, None]
@@ -170,19 +206,55 @@ def resolve_lights(path: Path, name: str, source, off_arg=None, on_arg=None,
                 halves[i], origin[i] = float(v), where
 
     fill((parse_time(off_arg, start, "--lights-off"), parse_time(on_arg, start, "--lights-on")), "command line")
-    row = (table or {}).get(_key(name)) or (table or {}).get(_key(path.name))
+    row = (table or {}).get(_key(name)) or ((table or {}).get(_key(path.name)) if path is not None else None)
     if row is not None and None in halves:
         fill((parse_time(row[0], start, f"--lights row {name}"), parse_time(row[1], start, f"--lights row {name}")),
              "--lights CSV")
     if None in halves:
         fill(file_lights(path, source), "annotations in the file")
-    if None in halves:
+    if None in halves and path is not None:
         found, where = beside_lights(path, start)
         fill(found, where)
     off, on = halves
     if off is not None and on is not None and on <= off:
-        raise LightsError(f"{path.name}: lights-on ({on:g} s) is not after lights-off ({off:g} s)")
+        user = ("command line", "--lights CSV")
+        if origin[0] in user or origin[1] in user:
+            raise LightsError(f"{path.name if path is not None else name}: lights-on ({on:g} s) is not after lights-off ({off:g} s)")
+        if notes is not None:
+            notes.append(f"lights annotations out of order: lights-on at {on:g} s is not after lights-off at "
+                         f"{off:g} s ({origin[1]}); both ignored, time in bed = the whole recording")
+        halves, origin = [None, None], ["", ""]
+        off = on = None
     return (off, on), _describe(halves, origin)
+
+
+def lights_within(lights: tuple, duration_s: float, notes: list) -> tuple[float | None, float | None]:
+    """Lights cut to the recording ``[0, duration_s]``; one warning per half that lies outside.
+
+    >>> notes = []
+    >>> lights_within((-600.0, 30000.0), 28800.0, notes)
+    (0.0, 28800.0)
+    >>> notes[0]
+    'lights-off is 600 s before the recording start: time in bed starts at the recording start (TIB, SE, SOL and latencies count from there)'
+    """
+    off, on = lights
+    if off is not None and off < 0:
+        notes.append(f"lights-off is {-off:g} s before the recording start: time in bed starts at the recording "
+                     "start (TIB, SE, SOL and latencies count from there)")
+        off = 0.0
+    if on is not None and on > duration_s:
+        notes.append(f"lights-on is {on - duration_s:g} s after the recording end: time in bed ends at the "
+                     "recording end")
+        on = float(duration_s)
+    if off is not None and off >= duration_s:
+        notes.append(f"lights-off ({off:g} s) is after the recording end ({duration_s:g} s): ignored, time in bed "
+                     "starts at the recording start")
+        off = None
+    if on is not None and on <= 0:
+        notes.append(f"lights-on ({on:g} s) is at or before the recording start: ignored, time in bed ends at "
+                     "the recording end")
+        on = None
+    return off, on
 
 
 def _describe(halves, origin) -> str:
@@ -194,5 +266,6 @@ def _describe(halves, origin) -> str:
     return "lights: " + ", ".join(parts)
 
 
-__all__ = ["LightsError", "beside_lights", "file_lights", "parse_time", "read_lights_csv", "resolve_lights",
+__all__ = ["LightsError", "beside_lights", "file_lights", "lights_within", "parse_time", "read_lights_csv",
+           "resolve_lights",
            "scoring_files"]

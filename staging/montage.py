@@ -232,6 +232,19 @@ def applied_band(kind: str, sfreq: float, params) -> dict:
             "limited": limited}
 
 
+BAND_WARN_SHARE = 0.9
+"""A sampling rate that ends the band below this share of the low-pass the weights were trained
+with (35 Hz EEG/EOG) is a warning in every output, not only a console note: losing the top 10 %
+is within the low-pass filter's own roll-off (a 64-Hz EOG keeps 0.3-32 Hz); a 50-Hz EEG keeping
+0.3-25 Hz loses the beta/muscle activity the model uses to tell wake and REM."""
+
+
+def band_limits_staging(band: dict) -> bool:
+    """Whether the rate cut the band below :data:`BAND_WARN_SHARE` of its requested low-pass."""
+    high = band["requested"][1]
+    return bool(band["limited"] and high is not None and band["high"] < BAND_WARN_SHARE * high)
+
+
 def band_note(band: dict, sfreq: float) -> str | None:
     """One-line note when the sampling rate could not carry the requested band."""
     if not band["limited"]:
@@ -279,3 +292,50 @@ def describe(montaged, sfreqs: dict | None = None, params=None, layout: LayoutMa
 def montage_string(montaged) -> str:
     """Compact one-line form for ``summary.csv``: ``C3=EEG C3-A2; Chin=EMG1 - EMG2``."""
     return "; ".join(f"{s.canonical}={s.describe()}" for s in montaged.sources)
+
+
+_AASM_REF = {"F3": ("M2",), "C3": ("M2",), "O1": ("M2",), "F4": ("M1",), "C4": ("M1",), "O2": ("M1",),
+             "E1": ("M2",), "E2": ("M2", "M1"), "Chin": ()}
+
+
+def derivations_text(sources) -> str:
+    """``F3←Fpz-Cz O1←Pz-Oz E1←horizontal C3``: each canonical channel, with the derivation feeding
+    it when that is not the AASM one (``C3`` alone for ``EEG C3-M2``; the chin EMG by its name).
+    What the PNG title shows."""
+    parts = []
+    for s in sources:
+        text = s.describe().replace(" - ", "-")
+        norm = normalize_label(text)
+        name = s.canonical.upper()
+        plain = norm == name or norm in {name + ref for ref in _AASM_REF.get(s.canonical, ())} or \
+            (s.canonical == "Chin" and (norm.startswith("CHIN") or norm.startswith("EMG")))
+        parts.append(s.canonical if plain else f"{s.canonical}\u2190{_short_label(text)}")
+    return " ".join(parts)
+
+
+def _short_label(text: str) -> str:
+    for prefix in ("EEG ", "EOG ", "EMG "):
+        text = text.replace(prefix, "")
+    return text
+
+
+def montage_warnings(montaged, sfreqs: dict, params, quality=None) -> list[str]:
+    """What the montage substituted or gave up, as warnings every output carries.
+
+    Substitutions for the AASM derivation (:func:`substitution`), bands the
+    sampling rate limits (:func:`band_note`), channels the quality gate dropped,
+    and its notes on kept channels (coarse quantisation).
+    """
+    out = []
+    for s in montaged.sources:
+        note = substitution(s)
+        if note:
+            out.append(f"{s.canonical} <- {s.describe()}: {note}")
+        band = applied_band(CHANNEL_KIND[s.canonical], sfreqs[s.canonical], params) if s.canonical in sfreqs else None
+        if band is not None and band_limits_staging(band):
+            out.append(f"{s.canonical} <- {s.describe()}: {band_note(band, sfreqs[s.canonical])} the weights were "
+                       "trained on")
+    if quality is not None:
+        out += [f"{quality.canonical[lab]} {lab} dropped: {why}" for lab, why in quality.dropped.items()]
+        out += list(quality.warnings)
+    return out

@@ -14,13 +14,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .defaults import DEFAULT_FORMATS, DEFAULT_LOW_CONFIDENCE
 from .quality import UNUSABLE_MASK, QualityReport, epoch_flags, restage_unusable
 from .stats import STAGE_NAMES, sleep_statistics, tib_mask
 
 UNKNOWN = -1
 """Stage code of an epoch that could not be staged (no usable EEG/EOG in it)."""
-DEFAULT_LOW_CONFIDENCE = 0.5
-"""Confidence (max probability) below which the PNG marks an epoch as low-confidence."""
+YASA_STAGES = ("WAKE", "N1", "N2", "N3", "REM")
+"""Stage labels of ``yasa.Hypnogram`` (5 stages), in our stage order; an unknown epoch is ``UNS``."""
 
 
 @dataclass
@@ -48,6 +49,31 @@ class StagedNight:
         Lights-off/on, s from the recording start.
     stats : dict
         :func:`staging.stats.sleep_statistics` on the time in bed.
+
+    The attributes below are filled by :meth:`staging.Stager.stage` (defaults when a night is built
+    from probabilities alone):
+
+    name : str
+        Output base name.
+    channels : list of str
+        Canonical channels staged, in model order.
+    montage : dict
+        Canonical channel → raw label or ``[a, b]`` derivation used.
+    warnings : list of str
+        What was tolerated in this recording; written into every output.
+    lines : list of str
+        Console lines: lights origin, montage description, warnings.
+    provenance : dict
+        The ``NAME.stats.json`` document without the statistics: source, montage, weights, software,
+        signal chain, options.
+    start_time : datetime or None
+        Wall-clock time of the first epoch.
+    model_probs : ndarray or None
+        The model's probabilities before re-staging epochs with unusable channels (plotted).
+    spectrogram : staging.spectrogram.Spectrogram or None
+        Whole-night spectrogram of the preferred EEG channel (drawn in the PNG and the report).
+    reviewed : ndarray of bool or None
+        Epochs whose stage a scorer set (:mod:`staging.review`); None for an automatic night.
     """
 
     probs: np.ndarray
@@ -59,10 +85,101 @@ class StagedNight:
     in_bed: np.ndarray
     lights: tuple = (None, None)
     stats: dict = field(default_factory=dict)
+    name: str = "recording"
+    channels: list = field(default_factory=list)
+    montage: dict = field(default_factory=dict)
+    montage_text: str = ""
+    channels_text: str = ""  # "F3←Fpz-Cz O1←Pz-Oz E1←horizontal" (the PNG title), empty: the channel names
+    warnings: list = field(default_factory=list)
+    lines: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+    start_time: object = None
+    epoch_seconds: float = 30.0
+    model_probs: np.ndarray | None = None
+    eeg: bool = True
+    spectrogram: object = None
+    reviewed: np.ndarray | None = None
 
     @property
     def n_epochs(self) -> int:
         return len(self.stages)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """``(n_epochs, 5)`` probabilities of W, N1, N2, N3, REM (NaN rows where unknown)."""
+        return self.probs
+
+    def document(self, review_threshold: float | None = None) -> dict:
+        """The ``NAME.stats.json`` document: provenance, quality summary (with the review list when
+        ``review_threshold`` is given); the statistics are added by the writer."""
+        return {**self.provenance, "quality": self.quality_summary(review_threshold)}
+
+    def title(self) -> str:
+        """The PNG title: name, TST, SE, channels and the marks that qualify the night."""
+        s = self.stats
+        return (f"{self.name}   TST {s['TST']:.0f} min   SE {s['SE']:.0f} %   "
+                f"{len(self.channels)} ch: {self.channels_text or ' '.join(self.channels)}"
+                + ("   [DEMO weights trained on simulated data]" if self.provenance.get("demo_weights") else "")
+                + ("   [no EEG]" if not self.eeg else "")
+                + (f"   [{len(self.warnings)} warning(s): see stats.json]" if self.warnings else ""))
+
+    def write(self, out, formats=DEFAULT_FORMATS, review_threshold: float | None = None, paths=None) -> list:
+        """Write this night's outputs into folder ``out`` (atomic; existing files are replaced).
+
+        Parameters
+        ----------
+        out : path
+            Output folder (created).
+        formats : sequence of str
+            Among :data:`staging.defaults.FORMATS` (``"all"`` for every one).
+        review_threshold : float, optional
+            Store the epochs to review (flagged or below this confidence) in ``NAME.stats.json``.
+        paths : dict, optional
+            Format → path, overriding ``out``/``formats`` (the batch keeps existing files this way).
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        from pathlib import Path
+
+        from .defaults import FORMATS
+        from .outputs import output_paths, write_outputs
+
+        if isinstance(formats, str):
+            formats = FORMATS if formats == "all" else tuple(f.strip() for f in formats.split(","))
+        bad = [f for f in formats if f not in FORMATS]
+        if bad:
+            raise ValueError(f"unknown output format(s) {bad}; choose from {', '.join(FORMATS)}")
+        if paths is None:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            paths = output_paths(Path(out), self.name, formats)
+        probs = self.model_probs if self.model_probs is not None else self.probs
+        return write_outputs(paths, probs, self.stats, self.document(review_threshold), self.start_time,
+                             self.title(), self.epoch_seconds, night=self)
+
+    def to_yasa(self):
+        """This hypnogram as a ``yasa.Hypnogram`` (5 stages, 30-s epochs, ``proba`` when every epoch
+        was staged; unknown epochs are ``UNS``).
+
+        Raises
+        ------
+        ImportError
+            yasa is not installed (it is optional: ``pip install yasa``).
+        """
+        try:
+            import yasa
+        except ImportError:
+            raise ImportError("StagedNight.to_yasa needs the optional package yasa: pip install yasa") from None
+        import pandas as pd
+
+        values = [YASA_STAGES[s] if s >= 0 else "UNS" for s in self.stages]
+        proba = None
+        if np.isfinite(self.probs).all():  # yasa wants every row to sum to 1
+            proba = pd.DataFrame(self.probs, columns=list(YASA_STAGES))
+        return yasa.Hypnogram(values, n_stages=5, freq=f"{self.epoch_seconds:g}s", start=self.start_time,
+                              scorer="LPSGM", proba=proba)
 
     def signal_flagged(self) -> np.ndarray:
         """Epochs with a signal problem or unknown stage (``outside_tib`` alone is not one)."""
@@ -153,4 +270,4 @@ def analyse_night(probs: np.ndarray, channels: Sequence[str], report: QualityRep
     return night
 
 
-__all__ = ["DEFAULT_LOW_CONFIDENCE", "StagedNight", "UNKNOWN", "analyse_night", "entropy_bits"]
+__all__ = ["DEFAULT_LOW_CONFIDENCE", "StagedNight", "UNKNOWN", "YASA_STAGES", "analyse_night", "entropy_bits"]

@@ -17,6 +17,7 @@
                              Compumedics/Profusion convention 0=W 1=N1 2=N2 3=N3 5=REM (9 unknown); preceded by
                              ``# ...`` lines only when the night carries a mark (DEMO weights,
                              warnings), so an unmarked file stays importable as it is.
+``NAME.report.pdf``          one-page sleep report (:mod:`staging.report`).
 ``NAME.annotations.edf``     EDF+C with only an annotation signal: one ``Sleep stage W|N1|N2|N3|R``
                              annotation of 30 s per epoch, starting at the recording's start time
                              (``mne.read_annotations`` reads it); the recording field names the
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import json
 from pathlib import Path
@@ -36,9 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from preprocess.core.atomic import atomic_write, atomic_write_text
+from preprocess.core.version import software_version  # re-exported: written into every output
 
 from .defaults import DEFAULT_FORMATS, FORMATS
-from .stats import STAGE_NAMES, UNITS
+from .exports import edf_field
+from .stats import EDF_TEXT, STAGE_NAMES, UNITS
 
 __all__ = ["DEFAULT_FORMATS", "FORMATS", "TEMP_SUFFIX", "atomic_write", "output_marks", "software_version", "atomic_write_text", "hypnogram_csv", "output_paths",
            "parse_formats", "plot_hypnogram", "sta_text", "stats_json", "write_edf_annotations", "write_outputs"]
@@ -50,47 +52,22 @@ SUFFIX = {
     "edf": ".annotations.edf",
     "npz": ".hypnodensity.npz",
     "hypnodensity": ".hypnodensity.edf",
+    "report": ".report.pdf",
 }
 STA_CODES = (0, 1, 2, 3, 5)
 """.STA code of W, N1, N2, N3, REM (Compumedics convention: REM is 5, 4 was R&K stage 4)."""
 STA_UNKNOWN = 9
 """.STA code of an epoch that could not be staged (Profusion's 'unscored')."""
-EDF_TEXT = ("Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage N3", "Sleep stage R")
 TEMP_SUFFIX = ".tmp"
 """Suffix of the hidden temp files of :func:`atomic_write` (``.NAME.xxxx.tmp``)."""
 DEMO_MARK = ("DEMO weights trained on SIMULATED PSG only: this hypnogram is not meaningful for a real "
              "recording")
 
 
-@functools.lru_cache(maxsize=1)
-def software_version() -> str:
-    """``lpsgm <git commit>`` of this checkout (``+dirty`` with local changes), else the package version.
-
-    Written into every output so a hypnogram can be traced to the code that produced it.
-    """
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return f"lpsgm git {commit}{'+dirty' if dirty else ''}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        from importlib.metadata import version
-
-        return f"lpsgm {version('lpsgm')}"
-    except Exception:  # not installed as a package either
-        return "lpsgm (version unknown)"
-
-
 def output_marks(info: dict) -> list[str]:
     """Marks every output of a recording carries: DEMO weights, then the recording's warnings."""
     marks = [DEMO_MARK] if info.get("demo_weights") else []
-    return marks + [f"WARNING: {w}" for w in info.get("warnings") or []]
+    return marks + [f"WARNING: {w}" for w in info.get("warnings") or []] + list(info.get("review_marks") or [])
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -140,14 +117,17 @@ def clinical_csv(night, epoch_seconds: float = 30.0, comments=()) -> str:
     buf = io.StringIO()
     buf.write(_comment_lines(comments))
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["epoch", "onset_s", "stage"] + [f"p_{s}" for s in STAGE_NAMES] + list(CLINICAL_COLUMNS))
+    reviewed = getattr(night, "reviewed", None)  # a reviewed night: one more column, auto/reviewed
+    w.writerow(["epoch", "onset_s", "stage"] + [f"p_{s}" for s in STAGE_NAMES] + list(CLINICAL_COLUMNS)
+               + (["review"] if reviewed is not None else []))
     names = night.stage_names()
     for i in range(night.n_epochs):
         p = night.probs[i]
         known = bool(np.isfinite(p).all())
         w.writerow([i, f"{i * epoch_seconds:g}", names[i]] + [f"{v:.6f}" if known else "" for v in p]
                    + [f"{night.confidence[i]:.6f}" if known else "", f"{night.entropy[i]:.6f}" if known else "",
-                      night.flags[i], night.flag_channels[i]])
+                      night.flags[i], night.flag_channels[i]]
+                   + (["reviewed" if reviewed[i] else "auto"] if reviewed is not None else []))
     return buf.getvalue()
 
 
@@ -168,11 +148,6 @@ def stats_json(stats: dict, info: dict) -> str:
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 
-def _edf_field(text: str, width: int) -> str:
-    """Printable ASCII without spaces (EDF+ subfields are space-separated), cut to ``width``."""
-    return "".join(c if c.isascii() and c.isprintable() and c != " " else "_" for c in text)[:width] or "X"
-
-
 def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | None,
                           epoch_seconds: float = 30.0, marks=(), software: str = "") -> None:
     """EDF+C annotation file with one 30-s ``Sleep stage …`` annotation per epoch (edfio).
@@ -188,7 +163,7 @@ def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | N
     # The recording field holds 80 characters: "Startdate dd-MMM-yyyy X X <equipment> <additional>".
     demo = ("DEMO_simulated_weights",) if DEMO_MARK in marks else ()
     recording = edfio.Recording(startdate=start.date() if start is not None else None,
-                                equipment_code=_edf_field(software, 28) if software else "X", additional=demo)
+                                equipment_code=edf_field(software, 28) if software else "X", additional=demo)
     kw = {"recording": recording}
     if start is not None:
         kw["starttime"] = start.time().replace(microsecond=0)
@@ -197,8 +172,11 @@ def write_edf_annotations(path: Path, stages: np.ndarray, start: dt.datetime | N
 
 
 def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.datetime | None = None,
-                   epoch_seconds: float = 30.0, night=None) -> None:
+                   epoch_seconds: float = 30.0, night=None, notes=()) -> None:
     """PNG: hypnogram (top) over the hypnodensity (bottom), time in hours from the start.
+
+    ``notes`` (DEMO mark, warnings) are printed under the plots, one line each (at most
+    :data:`PNG_NOTE_LINES`, then how many more are in ``NAME.stats.json``).
 
     With ``night`` (:class:`staging.night.StagedNight`) the time outside time in bed is shaded
     grey on both panels, and a strip under the hypnogram marks flagged epochs (red) and
@@ -217,8 +195,18 @@ def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.dat
     # Vertical order W, REM, N1, N2, N3 (top to bottom), as on clinical hypnograms.
     level = {0: 4, 4: 3, 1: 2, 2: 1, 3: 0}
     y = np.array([level[s] for s in stages] + [level[stages[-1]]])
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True,
-                                   gridspec_kw={"height_ratios": [1.1, 1]})
+    spec = getattr(night, "spectrogram", None)
+    if spec is not None:  # the whole-night spectrogram above the hypnogram (staging.spectrogram)
+        from .spectrogram import draw
+
+        fig, (ax0, ax1, ax2) = plt.subplots(3, 1, figsize=(12, 7.5), sharex=True,
+                                            gridspec_kw={"height_ratios": [1.0, 1.1, 1]})
+        draw(ax0, spec, epoch_seconds / 3600.0, colorbar=False)
+        fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+        title = ""
+    else:
+        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True,
+                                       gridspec_kw={"height_ratios": [1.1, 1]})
     ax1.step(t, y, where="post", color="black", lw=1.0)
     rem = np.ma.masked_where(np.append(stages, stages[-1]) != 4, y)
     ax1.step(t, rem, where="post", color=colors[4], lw=3.0)
@@ -237,13 +225,36 @@ def plot_hypnogram(path: Path, probs: np.ndarray, title: str = "", start: dt.dat
     if night is not None:
         mark_night(ax1, ax2, night, t)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    _footer(fig, notes)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100,
+                                               metadata={"Software": software_version()}))
     plt.close(fig)
+
+
+PNG_NOTE_LINES = 6
+"""Warning lines printed under the PNG's plots; the rest are counted (all are in ``NAME.stats.json``)."""
+
+
+def _footer(fig, notes) -> None:
+    """Print ``notes`` under the axes of ``fig`` (grown to make room), longest lines cut at 170 chars."""
+    notes = list(notes)
+    if not notes:
+        return
+    shown = notes[:PNG_NOTE_LINES]
+    if len(notes) > len(shown):
+        shown.append(f"... {len(notes) - len(shown)} more warning(s) in the stats.json")
+    w, h = fig.get_size_inches()
+    extra = 0.17 * len(shown) + 0.1
+    fig.set_size_inches(w, h + extra)
+    fig.subplots_adjust(bottom=(fig.subplotpars.bottom * h + extra) / (h + extra),
+                        top=1 - (1 - fig.subplotpars.top) * h / (h + extra))
+    text = "\n".join(n if len(n) <= 170 else n[:167] + "..." for n in shown)
+    fig.text(0.01, 0.01, text, fontsize=7, va="bottom", ha="left", color="#b00000", family="monospace")
 
 
 def mark_night(ax1, ax2, night, t: np.ndarray) -> None:
     """Shade outside time in bed; strip of flagged (red) and low-confidence (orange) epochs."""
-    from .night import DEFAULT_LOW_CONFIDENCE
+    from .defaults import DEFAULT_LOW_CONFIDENCE
 
     for a, b in _runs_of(~night.in_bed):
         for ax in (ax1, ax2):
@@ -283,12 +294,13 @@ def write_outputs(paths: dict[str, Path], probs: np.ndarray, stats: dict, info: 
     writers = {
         "csv": lambda p: atomic_write_text(p, hypnogram_csv(probs, epoch_seconds, head + marks, night)),
         "stats": lambda p: atomic_write_text(p, stats_json(stats, info)),
-        "png": lambda p: plot_hypnogram(p, probs, title, start, epoch_seconds, night),
+        "png": lambda p: plot_hypnogram(p, probs, title, start, epoch_seconds, night, marks),
         "bids": lambda p: exports.write_bids(p, _need(night), info, epoch_seconds, marks),
         "npz": lambda p: exports.write_npz(p, _need(night), epoch_seconds, marks),
         "hypnodensity": lambda p: exports.write_hypnodensity_edf(p, _need(night), start, epoch_seconds, marks),
         "sta": lambda p: atomic_write_text(p, sta_text(stages, marks)),
         "edf": lambda p: write_edf_annotations(p, stages, start, epoch_seconds, marks, software),
+        "report": lambda p: _report(p, _need(night), stats, info, start, epoch_seconds),
     }
     written = []
     for fmt, path in paths.items():
@@ -298,7 +310,13 @@ def write_outputs(paths: dict[str, Path], probs: np.ndarray, stats: dict, info: 
     return written
 
 
+def _report(path, night, stats, info, start, epoch_seconds):
+    from .report import write_report
+
+    write_report(path, night, stats, info, start, epoch_seconds)
+
+
 def _need(night):
     if night is None:
-        raise ValueError("the bids, npz and hypnodensity formats need the StagedNight (night=...)")
+        raise ValueError("the bids, npz, hypnodensity and report formats need the StagedNight (night=...)")
     return night

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from data.windows import window_starts
+from models.windows import add_window_votes, normalize_votes, window_starts
 from preprocess.core.channels import CHANNEL_INDEX
 from preprocess.core.signal import EPOCH_SAMPLES  # 30 s at 100 Hz, fixed by the model
 
@@ -177,40 +177,6 @@ def vote_windows(model, feats: torch.Tensor, channels: Sequence[int], stride: in
         if progress is not None:
             progress(min(b + batch_size, len(starts)), len(starts))
     return normalize_votes(total).cpu().numpy()
-
-
-def add_window_votes(total: torch.Tensor, starts: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Add each window's softmax probabilities to the per-epoch vote totals, in place.
-
-    The one voting rule of the project (inference and validation during training and fine-tuning
-    both call it): an epoch's score is the **sum of the softmax probabilities** of every window that
-    contains it, as the published inference does (not the sum of logits).
-
-    Parameters
-    ----------
-    total : torch.Tensor
-        ``(n_epochs, n_classes)`` running sums of one recording (float64 recommended).
-    starts : torch.Tensor
-        ``(B,)`` first epoch of each window.
-    logits : torch.Tensor
-        ``(B, L, n_classes)`` model outputs of the windows. Positions past the end of the recording
-        (the padded tail of a recording shorter than ``L``) are ignored.
-
-    Returns
-    -------
-    torch.Tensor
-        ``total`` (modified in place).
-    """
-    probs = torch.softmax(logits.to(total.dtype), dim=-1)  # in the precision of the totals
-    idx = starts.to(total.device).long()[:, None] + torch.arange(logits.shape[1], device=total.device)
-    valid = idx < total.shape[0]
-    total.index_add_(0, idx[valid], probs.to(total.device)[valid])
-    return total
-
-
-def normalize_votes(total: torch.Tensor) -> torch.Tensor:
-    """Vote totals → per-epoch probabilities (rows sum to 1); rows without any vote become NaN."""
-    return total / total.sum(dim=1, keepdim=True)
 
 
 def _window_logits(model, window_feats: torch.Tensor, ch: torch.Tensor) -> torch.Tensor:

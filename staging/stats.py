@@ -48,6 +48,8 @@ import numpy as np
 from preprocess.core.stages import N1, N2, N3, REM, STAGE_NAMES, W
 
 SLEEP = (N1, N2, N3, REM)
+EDF_TEXT = ("Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage N3", "Sleep stage R")
+"""EDF+ annotation text of W, N1, N2, N3, REM (the AASM wording EDF+ scorings use)."""
 
 
 def _runs(mask: np.ndarray) -> int:

@@ -11,154 +11,77 @@ Search order:
 
 Demo weights (trained on simulated PSG) are usable but flagged: their JSON says so
 (``"trained_on": "simulated"`` or ``"demo": true``) and a warning is printed.
+
+Command line: ``python -m staging.weights fetch official`` downloads, verifies and installs the
+official weights (:mod:`staging.fetch`); ``python -m staging.weights show`` prints the weights
+``inference.py`` would use.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
+import argparse
+import sys
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-WEIGHTS_DIR = REPO_ROOT / "weights"
-OFFICIAL_NAMES = ("ched32_seqed64_ch9_seql20_block6.pth", "ched32_seqed64_ch9_seql20_block4.pth")
+# The search and the loading live in models.weights (the ONNX export needs them too, and models sits
+# below staging); they are importable from here as before.
+from models.weights import (  # noqa: F401
+    OFFICIAL_NAMES,
+    REPO_ROOT,
+    WEIGHTS_DIR,
+    Weights,
+    WeightsError,
+    find_weights,
+    is_demo,
+    load_model,
+)
+from preprocess.core.extras import FETCH, require
+from preprocess.core.version import add_version_argument
 
-
-class WeightsError(FileNotFoundError):
-    """No usable weights; the message says where to put them."""
-
-
-@dataclass
-class Weights:
-    """The weights chosen for inference.
-
-    Attributes
-    ----------
-    path : Path
-    kind : {"official", "ours"}
-    demo : bool
-        True when the JSON marks them as trained on simulated data.
-    meta : dict
-        JSON beside our safetensors (empty for official files).
-    """
-
-    path: Path
-    kind: str
-    demo: bool = False
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def preprocessing(self) -> dict:
-        """Signal-chain parameters these weights were trained with (official: the published chain)."""
-        from models.checkpoint import checkpoint_preprocessing
-
-        return checkpoint_preprocessing({"format": "official"} if self.kind == "official" else self.meta)
-
-    def describe(self) -> str:
-        tag = " (DEMO: trained on simulated data)" if self.demo else ""
-        return f"{self.path} [{self.kind}]{tag}"
+__all__ = ["OFFICIAL_NAMES", "REPO_ROOT", "WEIGHTS_DIR", "Weights", "WeightsError", "find_weights", "is_demo",
+           "load_model"]
 
 
-def is_demo(meta: dict) -> bool:
-    """Whether checkpoint metadata says the weights were trained on simulated data.
-
-    Looks for ``"demo": true`` or a ``trained_on`` value mentioning "simulat", at the top level
-    or one level down (e.g. under ``"training"`` or ``"provenance"``).
-    """
-    levels = [meta] + [v for v in meta.values() if isinstance(v, dict)]
-    for d in levels:
-        if d.get("demo") is True:
-            return True
-        value = d.get("trained_on")
-        if value is not None and "simulat" in json.dumps(value).lower():
-            return True
-    return False
-
-
-def _ours(weights_file: Path) -> Weights:
-    json_path = weights_file.with_suffix(".json")
-    if not json_path.exists():
-        raise WeightsError(f"{weights_file}: architecture JSON {json_path.name} is missing beside it")
-    try:
-        meta = json.loads(json_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{json_path}: unreadable JSON ({exc})") from None
-    return Weights(weights_file, "ours", is_demo(meta), meta)
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m staging.weights",
+                                description="Fetch the official LPSGM weights, or show the weights inference uses.")
+    add_version_argument(p)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    f = sub.add_parser("fetch", help="download, verify (keys, shapes, sha256) and install the official weights",
+                       description="Download the published Google Drive file with gdown, unpack it if it is an "
+                                   "archive, check every checkpoint against the published key/shape list and "
+                                   "install it in weights/ (sha256 recorded in NAME.source.json).")
+    f.add_argument("source", choices=["official"], help="what to fetch: official = the published LPSGM weights")
+    f.add_argument("--dest", default=str(WEIGHTS_DIR), metavar="DIR",
+                   help="folder to install into (default: weights/, where inference.py looks)")
+    f.add_argument("--url", help="download from this address instead of Google Drive (a mirror, a local copy "
+                                 "served over http)")
+    f.add_argument("--force", action="store_true", help="replace an installed checkpoint whose content differs")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("show", help="print the weights inference.py would use")
+    s.add_argument("--weights", metavar="PATH", help="as inference.py --weights (default: the search order)")
+    return p
 
 
-def _search_folder(folder: Path) -> Weights | None:
-    for name in OFFICIAL_NAMES:
-        if (folder / name).is_file():
-            return Weights(folder / name, "official")
-    candidates = []
-    for f in sorted(folder.glob("*.safetensors")):
-        if f.with_suffix(".json").exists():
-            candidates.append(_ours(f))
-    candidates.sort(key=lambda w: w.demo)  # real-data weights first; stable → by name
-    return candidates[0] if candidates else None
-
-
-def find_weights(weights: str | Path | None = None, folder: str | Path = WEIGHTS_DIR) -> Weights:
-    """Choose the weights (see the module docstring for the order).
-
-    Raises
-    ------
-    WeightsError
-        Nothing usable found; the message names the expected official file and folder.
-    """
-    if weights is not None:
-        p = Path(weights)
-        if p.is_dir():
-            found = _search_folder(p)
-            if found is None:
-                raise WeightsError(f"{p}: no LPSGM weights in this folder ({OFFICIAL_NAMES[0]} or "
-                                   "NAME.safetensors + NAME.json)")
-            return found
-        if p.suffix in (".pth", ".pt"):
-            if not p.is_file():
-                raise WeightsError(f"{p}: weights file not found")
-            return Weights(p, "official")
-        if p.is_file() and p.suffix not in (".safetensors", ".json"):
-            raise WeightsError(f"{p}: not a weights file (expected an official .pth/.pt, or NAME.safetensors "
-                               "with NAME.json beside it)")
-        base = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
-        st = base.with_name(base.name + ".safetensors")
-        if not st.is_file():
-            raise WeightsError(f"{p}: weights file not found")
-        return _ours(st)
-    folder = Path(folder)
-    found = _search_folder(folder) if folder.is_dir() else None
-    if found is None:
-        raise WeightsError(
-            f"no model weights found: put the official LPSGM file {OFFICIAL_NAMES[0]} (or "
-            f"{OFFICIAL_NAMES[1]}) in {folder}/, or pass --weights PATH"
-        )
-    return found
-
-
-def load_model(weights: Weights, device: str = "cpu"):
-    """Load the chosen weights with :func:`models.load_checkpoint` (eval mode, on ``device``)."""
-    from models import load_checkpoint
+def main(argv: list[str] | None = None) -> int:
+    """Exit code: 0 done, 1 the download or a checkpoint was refused, 2 bad arguments or a missing package."""
+    args = build_parser().parse_args(argv)
+    if args.command == "show":
+        try:
+            print(find_weights(args.weights).describe())
+        except WeightsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    require(FETCH)  # before anything is downloaded
+    from .fetch import FetchError, fetch
 
     try:
-        return load_checkpoint(weights.path, map_location=device)
-    except Exception as exc:  # corrupt file, foreign state dict, unknown architecture keys
-        raise WeightsError(f"{weights.path}: cannot load weights ({_load_reason(exc)})") from None
+        fetch(args.source, args.dest, url=args.url, force=args.force, quiet=args.quiet)
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
-def _load_reason(exc: BaseException) -> str:
-    """One line for a failed load; never torch's advice to retry with ``weights_only=False``.
-
-    That advice would execute whatever code the file carries; a file that is not a plain tensor
-    checkpoint is simply not usable here.
-    """
-    import pickle
-    import zipfile
-
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    unreadable = ("weights_only", "pickle", "PytorchStreamReader", "zip archive", "invalid load key")
-    if isinstance(exc, (pickle.UnpicklingError, zipfile.BadZipFile, EOFError)) or any(
-            u.lower() in str(exc).lower() for u in unreadable):
-        return ("not a readable PyTorch checkpoint (corrupt, truncated, or holding objects other than "
-                "tensors, which are never loaded)")
-    return f"{type(exc).__name__}: {text}"
+if __name__ == "__main__":
+    sys.exit(main())

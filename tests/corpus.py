@@ -397,12 +397,16 @@ CASES: list[tuple[Case, Callable[[Path], None]]] = [
     (Case("eeg_in_percent.edf", "ok", "C3 <- EEG C3-M2: unit '%' is not a voltage"),
      lambda p: write(p, PSG, units={"EEG C3-M2": "%"})),
     (Case("good.bdf", "ok", ""), _bdf),
-    (Case("shhs_like.edf", "ok", "", "labels match the SHHS layout: its channel map is used"), _shhs_like),
-    (Case("mesa_like.edf", "ok", "", "labels match the MESA layout: its channel map is used"), _mesa_like),
-    (Case("sleepedf_like.edf", "ok", "", "F3   <- EEG Fpz-Cz   [bipolar Fpz-Cz standing in for F3]"),
-     _sleepedf_like),
-    (Case("low_rate.edf", "ok", "", "C3   <- EEG C3-M2   [band 0.3-30 Hz: 60 Hz sampling cannot carry the 35 Hz "
-          "low-pass]"), _low_rate),
+    # substitutions and rate-limited bands are warnings in every output (issue 21), not only console notes
+    (Case("shhs_like.edf", "ok", "E1 <- EOG(L): reference not stated in the label",
+          "labels match the SHHS layout: its channel map is used"), _shhs_like),
+    (Case("mesa_like.edf", "ok", "E1 <- EOG-L: reference not stated in the label",
+          "labels match the MESA layout: its channel map is used"), _mesa_like),
+    (Case("sleepedf_like.edf", "ok", "F3 <- EEG Fpz-Cz: bipolar Fpz-Cz standing in for F3",
+          "F3   <- EEG Fpz-Cz   [bipolar Fpz-Cz standing in for F3]"), _sleepedf_like),
+    (Case("low_rate.edf", "ok", "C3 <- EEG C3-M2: band 0.3-30 Hz: 60 Hz sampling cannot carry the 35 Hz low-pass "
+          "the weights were trained on", "C3   <- EEG C3-M2   [band 0.3-30 Hz: 60 Hz sampling cannot carry the "
+          "35 Hz low-pass]"), _low_rate),
 ]
 
 

@@ -26,13 +26,13 @@ DESIGN = np.array([W] * 10 + [N2] * 20 + [W] * 4 + [R] * 4 + [W] * 2)
 @pytest.fixture
 def designed_model(monkeypatch):
     """Make the model's output the designed hypnogram (one-hot), whatever the signals."""
-    import staging.batch
+    import staging.stager
 
     def fake(model, signals, channels, *args, **kwargs):
         n = signals.shape[-1] // 3000
         return np.eye(5)[DESIGN[:n]] * 0.96 + 0.01
 
-    monkeypatch.setattr(staging.batch, "predict_proba", fake)
+    monkeypatch.setattr(staging.stager, "predict_proba", fake)
 
 
 def night_edf(path: Path, n_epochs: int = 40, annotations=()) -> Path:
@@ -262,7 +262,9 @@ def test_fif_input_is_staged_at_its_rate(tmp_path, tiny_weights, capsys):
 
     rng = np.random.default_rng(0)
     n = 25 * 30 * 200
-    sig = {name: 20e-6 * rng.standard_normal(n) for name in ("C3-M2", "E1-M2", "Chin")}
+    from tests.eeg_noise import pink  # white noise is refused by the plausibility gate (issue 21)
+
+    sig = {name: pink(rng, n, 20e-6, 200.0) for name in ("C3-M2", "E1-M2", "Chin")}
     path = write_fif(tmp_path / "rec_raw.fif", sig, sfreq=200.0)
     code, lines = run(capsys, tmp_path, "--out", tmp_path / "o", "--weights", tiny_weights, "--formats", "csv")
     assert code == 0, lines

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -65,14 +64,59 @@ def test_inference_options_table_matches_the_parser():
     assert documented == parser_options(inference.build_parser())
 
 
-def test_train_options_in_the_docs_exist():
-    import train
+DOC_PAGE = {  # entry point (EntryPoint.key: its name without the package it lives in) → its reference page
+    "inference": "inference.md", "train": "training.md", "finetune": "finetune.md",
+    "preprocess": "preprocessing.md", "simulate": "simulator.md", "simulate.cohorts": "simulator.md",
+    "nar_cls": "diagnosis.md", "web": "web.md", "evaluate": "clinical.md", "weights": "published-weights.md",
+    "explain": "explain.md", "online": "online.md", "models.onnx_export": "benchmarks.md",
+    "simulate.disorders": "simulator.md", "make_simulated_night": "simulator.md",
+}
 
-    with pytest.raises(SystemExit):  # --help exits after building every option
-        train.parse_args(["--help"])
-    documented = long_options(text("docs/training.md"))
-    src = text("train.py")
-    assert documented and all(f'"{o}"' in src for o in documented), documented
+
+def test_every_entry_point_option_is_in_its_doc_page():
+    """Each option any entry point accepts (aliases and sub-commands included) is named on its page."""
+    from tests.entry_points import entry_points, options, parser_of
+
+    found = entry_points()
+    assert {"inference", "train", "finetune", "preprocess", "simulate", "nar_cls", "web", "evaluate", "weights",
+            "explain", "online"} <= {e.key for e in found}
+    missing = {}
+    for entry in found:
+        assert entry.key in DOC_PAGE, f"{entry.command}: new entry point, add its doc page to DOC_PAGE"
+        page = text(f"docs/{DOC_PAGE[entry.key]}")
+        parser = parser_of(entry)
+        assert parser is not None, f"{entry.command} parses no arguments"
+        lost = sorted(o for o in options(parser) if not re.search(re.escape(o) + r"(?![A-Za-z0-9_-])", page))
+        if lost:
+            missing[f"{entry.command} ({DOC_PAGE[entry.key]})"] = lost
+    assert missing == {}
+
+
+def test_every_input_suffix_and_channel_choice_is_documented():
+    """docs/inference.md names each suffix the code reads (folder search and MNE) and ``--channels published``."""
+    import ast
+
+    wanted = {}
+    for f in [*ROOT.glob("staging/**/*.py"), *ROOT.glob("preprocess/core/*.py")]:
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") in ("EXTENSIONS", "MNE_SUFFIXES")
+                                                    for t in node.targets):
+                wanted[node.targets[0].id] = ast.literal_eval(node.value)
+    assert set(wanted) == {"EXTENSIONS", "MNE_SUFFIXES"} and ".vhdr" in wanted["EXTENSIONS"]
+    doc = text("docs/inference.md")
+    row = next(ln for ln in doc.splitlines() if ln.startswith("| `INPUT"))
+    assert {s for v in wanted.values() for s in v if f"`{s}`" not in row} == set()
+    channels = next(ln for ln in doc.splitlines() if ln.startswith("| `--channels"))
+    assert "`published`" in channels and "`auto`" in channels
+
+
+def test_train_and_finetune_documented_options_exist():
+    from tests.entry_points import entry_points, options, parser_of
+
+    for script, page in (("train.py", "training.md"), ("finetune.py", "finetune.md")):
+        entry = next(e for e in entry_points() if e.command == script)
+        documented = long_options(text(f"docs/{page}"))
+        assert documented and documented <= options(parser_of(entry)) | {"--version"}, (script, documented)
 
 
 def test_hypnogram_csv_columns_as_documented():
@@ -128,3 +172,23 @@ def test_hdf5_attributes_as_documented(tmp_path):
         written = set(f.attrs) - {"complete"}
     optional = {"lights", "dropped_channels"}  # written when known (extra_attrs)
     assert written <= documented and documented - written <= optional, (written, documented)
+
+
+def test_one_flag_vocabulary_across_training_entry_points():
+    """train.py, finetune.py and nar_cls: every option has a lower-case kebab spelling, and options made of the
+    same words (``--lr-backbone`` / ``--backbone-lr``, ``--merge-nt1`` / ``--merge_NT1``) share one spelling;
+    other spellings live on only as aliases of it."""
+    from tests.entry_points import entry_points, parser_of
+
+    kebab = re.compile(r"--[a-z0-9]+(-[a-z0-9]+)*")
+    by_words: dict[frozenset, list[set[str]]] = {}
+    for entry in (e for e in entry_points() if e.key in ("train", "finetune", "nar_cls")):
+        for action in parser_of(entry)._actions:
+            names = {o for o in action.option_strings if o.startswith("--")} - {"--help", "--version"}
+            if names:
+                assert any(kebab.fullmatch(n) for n in names), (entry.command, sorted(names))
+            for n in names:
+                by_words.setdefault(frozenset(re.split(r"[-_]+", n[2:].lower())), []).append(names)
+    for words, spellings in by_words.items():
+        shared = set.intersection(*spellings)
+        assert any(kebab.fullmatch(n) for n in shared), (sorted(words), spellings)

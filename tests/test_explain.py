@@ -1,4 +1,4 @@
-"""staging.explain: unit tests with known answers (tiny random models) and, marked slow, the
+"""explain: unit tests with known answers (tiny random models) and, marked slow, the
 known-answer tests (a)-(c) on a held-out simulated night with the shipped demo weights."""
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from models import build_model, load_checkpoint, to_official_state_dict
-from simulate.formats import aasm_generic_seed
-from staging.explain import (
+from explain import (
     branch_last_convs,
     explain_recording,
     explain_windows,
@@ -21,6 +19,8 @@ from staging.explain import (
     upsample_steps,
     window_for,
 )
+from models import build_model, load_checkpoint, to_official_state_dict
+from simulate.formats import aasm_generic_seed
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_window_for():
 
 
 def test_within_epoch_ratio_ignores_the_scale_of_event_free_epochs():
-    from staging.explain import mass_ratio, within_epoch_ratio
+    from explain import mass_ratio, within_epoch_ratio
 
     sal = np.ones((3, 10))
     sal[0, :2] = 2.0  # row 0: saliency twice as dense on its event (samples 0-1)
@@ -203,8 +203,8 @@ def test_official_format_checkpoint(tmp_path):
 
 def test_cli_on_the_bundled_example(tmp_path):
     """The CLI renders pages and writes the npz for the bundled simulated night."""
+    from explain import main
     from staging import EXAMPLE
-    from staging.explain import main
 
     assert main([str(EXAMPLE), "--epochs", "40,60", "--out", str(tmp_path), "--max-pages", "1",
                  "--device", "cpu"]) == 0
@@ -265,10 +265,10 @@ EEG = ("F3", "F4", "C3", "C4", "O1", "O2")
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     import simulate
+    from explain import event_mask
     from preprocess.core.edf import EdfReader
     from preprocess.core.pipeline import load_montage
     from preprocess.core.signal import SignalParams
-    from staging.explain import event_mask
     from staging.montage import channel_map_from_arg
     from staging.predict import channel_indices, predict_proba
     from staging.weights import WEIGHTS_DIR
@@ -307,7 +307,7 @@ def simulated(tmp_path_factory):
                    "ratio 0.59, 0.74, 0.68 (this night, 6 epochs: 0.82); their N2 Grad-CAM avoids K-complexes "
                    "(0.17-0.47) and spindles (0.64-0.84), docs/explain.md; remove this marker when weights pass")
 def test_known_answer_n2_saliency_on_spindles_and_k_complexes(simulated):
-    from staging.explain import event_mask, within_epoch_ratio
+    from explain import event_mask, within_epoch_ratio
 
     s, exp = simulated, simulated["exp"]
     n2 = s["stages"] == 2
@@ -333,7 +333,7 @@ def test_known_answer_rem_rests_on_the_eye_channels(simulated):
 
 @pytest.mark.slow
 def test_known_answer_wake_alpha_saliency_is_occipital(simulated):
-    from staging.explain import band_power
+    from explain import band_power
 
     s, exp = simulated, simulated["exp"]
     names = s["names"]

@@ -101,7 +101,11 @@ def test_cli_end_to_end_all_formats(tmp_path, tiny_weights, capsys):
     assert any("DEMO weights trained on SIMULATED PSG" in line for line in csv_marks)
     assert stats["software_version"].startswith("lpsgm ")
     sta_marks = comment_lines(out / "night1.STA")
-    assert len(sta_marks) == 1 and "DEMO weights" in sta_marks[0]
+    # the montage's substitutions are warnings in every output too (issue 21)
+    assert len(sta_marks) == 3 and "DEMO weights" in sta_marks[0]
+    assert sta_marks[1:] == ["# WARNING: E1 <- LOC: reference not stated in the label",
+                             "# WARNING: E2 <- ROC: reference not stated in the label"]
+    assert stats["warnings"] == [m[len("# WARNING: "):] for m in sta_marks[1:]]
     sta = [line for line in (out / "night1.STA").read_text().splitlines() if not line.startswith("#")]
     assert len(sta) == 45 and all(re.fullmatch(r"\d+\t[01235]", line) for line in sta)
     code_of = {"W": "0", "N1": "1", "N2": "2", "N3": "3", "REM": "5"}
@@ -110,7 +114,8 @@ def test_cli_end_to_end_all_formats(tmp_path, tiny_weights, capsys):
     ann = mne.read_annotations(out / "night1.annotations.edf")
     assert ann.description[0].startswith("DEMO weights trained on SIMULATED PSG") and ann.duration[0] == 0
     assert b"DEMO_simulated_weights" in (out / "night1.annotations.edf").read_bytes()[88:168]
-    ann = ann[1:]
+    assert sorted(ann.description[1:3]) == sorted(f"WARNING: {w}" for w in stats["warnings"])  # 0-s marks
+    ann = ann[3:]
     assert len(ann) == 45 and np.allclose(ann.onset, np.arange(45) * 30.0)
     edf_names = {"W": "Sleep stage W", "N1": "Sleep stage N1", "N2": "Sleep stage N2", "N3": "Sleep stage N3",
                  "REM": "Sleep stage R"}

@@ -1,4 +1,4 @@
-"""Real-time staging (staging.online): causal chain, running normalisation, voting, gaps, LSL loopback."""
+"""Real-time staging (online): causal chain, running normalisation, voting, gaps, LSL loopback."""
 
 from __future__ import annotations
 
@@ -13,16 +13,9 @@ import pytest
 import scipy.signal as sps
 import torch
 
+from online import OnlineStager, read_for_replay
 from preprocess.core.channels import CHANNEL_INDEX, Source, resolve_montage
-from preprocess.core.signal import SFREQ, SignalParams
-from staging.online import (
-    ANTIALIAS_HZ,
-    CausalChain,
-    OnlineStager,
-    RunningNorm,
-    _butter_sos,
-    read_for_replay,
-)
+from preprocess.core.signal import ANTIALIAS_HZ, SFREQ, CausalChain, RunningNorm, SignalParams, butter_sos
 
 STAGES = ("W", "N1", "N2", "N3", "REM")
 
@@ -33,9 +26,9 @@ def reference_chain(x: np.ndarray, fs: float, kind: str) -> np.ndarray:
     """Independent reference: one causal sosfilt over the whole signal, then np.interp onto 100 Hz."""
     p = SignalParams()
     band = (p.emg_highpass, None) if kind == "emg" else p.eeg_band
-    sos = [_butter_sos(fs, *band, p.filter_order)]
+    sos = [butter_sos(fs, *band, p.filter_order)]
     if fs > SFREQ:
-        sos.append(_butter_sos(fs, None, ANTIALIAS_HZ, 8))
+        sos.append(butter_sos(fs, None, ANTIALIAS_HZ, 8))
     sos = np.concatenate([s for s in sos if s is not None])
     y = sps.sosfilt(sos, x, zi=sps.sosfilt_zi(sos) * x[0])[0]
     t_out = np.arange(int(np.floor((x.size - 1) * SFREQ / fs)) + 1) * fs / SFREQ
@@ -209,8 +202,8 @@ def test_replay_over_lsl_publishes_markers_and_a_csv(demo_model, example, tmp_pa
     pytest.importorskip("mne_lsl")
     from mne_lsl.lsl import StreamInlet, resolve_streams
 
+    from online import ReplayPlayer, open_inlet, restrict_lsl_to_this_machine, run_stream
     from staging.montage import auto_channel_map
-    from staging.online import ReplayPlayer, open_inlet, restrict_lsl_to_this_machine, run_stream
 
     restrict_lsl_to_this_machine()
     model, params = demo_model
@@ -250,7 +243,7 @@ def test_replay_over_lsl_publishes_markers_and_a_csv(demo_model, example, tmp_pa
         return player.done.is_set()
 
     summary = run_stream(inlet, model, auto_channel_map(), params, tmp_path, name, echo=start_when_outlet_exists,
-                         stop=stop)
+                         stop=stop, sent=lambda: player.sent)
     player.stop_flag.set()
     listener.join(10)
     assert summary.n_epochs == 24  # 40 s lost at 300 s are kept on the grid
@@ -302,8 +295,8 @@ def test_online_agrees_with_offline_inference(demo_model, tmp_path):
 def test_cli_replay_of_the_bundled_example(tmp_path, capsys):
     """The README command (faster): a stage per epoch on the console, the CSV log, exit 0."""
     pytest.importorskip("mne_lsl")
+    from online import main
     from staging import EXAMPLE
-    from staging.online import main
 
     prev = torch.get_num_threads()
     try:
@@ -319,3 +312,53 @@ def test_cli_replay_of_the_bundled_example(tmp_path, capsys):
     with open(logs[0]) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 * n and {r["kind"] for r in rows} == {"immediate", "refined"}
+
+
+class _LateInlet:
+    """An LSL inlet stand-in whose last chunk arrives only after the source has said it is done (the
+    delivery lag of a loaded machine, made deterministic): chunks, then one empty pull, then the tail."""
+
+    def __init__(self, data, labels, fs, chunk):
+        self.fs, self.labels, self.t = fs, list(labels), 0
+        ts = 1000.0 + np.arange(data.shape[1]) / fs
+        pieces = [(data[:, i:i + chunk].T, ts[i:i + chunk]) for i in range(0, data.shape[1], chunk)]
+        empty = (np.zeros((0, len(labels))), np.zeros(0))
+        self.queue = pieces[:-1] + [empty] + pieces[-1:]
+        self.pulled = 0
+
+    def get_sinfo(self):
+        inlet = self
+
+        class Info:
+            n_channels, sfreq = len(inlet.labels), inlet.fs
+
+            @staticmethod
+            def get_channel_names():
+                return inlet.labels
+
+        return Info()
+
+    def pull_chunk(self, timeout=0.0):
+        if not self.queue:
+            return np.zeros((0, len(self.labels))), np.zeros(0)
+        data, ts = self.queue.pop(0)
+        self.pulled += len(ts)
+        return data, ts
+
+
+def test_end_of_replay_waits_for_samples_in_flight(demo_model, example):
+    """The cause of the CLI replay's 89 != 90 under load: the stop poll saw the player done while the
+    last chunk was still on its way. With ``sent`` the loop waits for every sample sent; without it,
+    the same sequence loses the last epoch."""
+    from online import run_stream
+    from staging.montage import auto_channel_map
+
+    model, params = demo_model
+    data, labels, fs = example
+    data = data[:, : int(fs * 30 * 3)]  # 3 epochs; the last 30 s come after the "done" poll
+    n_sent = data.shape[1]
+    for sent, epochs in ((lambda: n_sent, 3), (None, 2)):
+        inlet = _LateInlet(data, labels, fs, chunk=int(fs * 30))
+        summary = run_stream(inlet, model, auto_channel_map(), params, None, "late", echo=lambda s: None,
+                             stop=lambda: True, markers=False, sent=sent)
+        assert summary.n_epochs == epochs

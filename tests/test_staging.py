@@ -188,7 +188,8 @@ def test_edf_annotations_readable_by_mne(tmp_path):
 
 def test_parse_formats():
     assert parse_formats("csv, png") == ("csv", "png")
-    assert parse_formats("all") == ("csv", "stats", "png", "sta", "edf", "bids", "npz", "hypnodensity")
+    assert parse_formats("all") == ("csv", "stats", "png", "sta", "edf", "bids", "npz", "hypnodensity",
+                                    "report")
     with pytest.raises(ValueError, match="unknown"):
         parse_formats("csv,pdf")
 

@@ -39,10 +39,13 @@ def service(tmp_path_factory):
 
 
 def _night(path: Path, minutes: float, labels=("EEG C3-M2", "EOG E1-M2", "EMG Chin"), seed: int = 0) -> Path:
-    """A short recording of noise at 100 Hz in µV (enough for the pipeline; not sleep)."""
+    """A short recording of 1/f noise at 100 Hz in µV (enough for the pipeline; not sleep; white noise
+    would be refused by the plausibility gate)."""
+    from tests.eeg_noise import pink
+
     rng = np.random.default_rng(seed)
     n = int(minutes * 60 * 100)
-    return write_edf(path, {lab: (rng.normal(0, 30, n), 100.0) for lab in labels})
+    return write_edf(path, {lab: (pink(rng, n, 30.0), 100.0) for lab in labels})
 
 
 def _upload(client, path: Path, **params):

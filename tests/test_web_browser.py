@@ -162,3 +162,142 @@ def test_page_stages_example_like_inference(chromium, server, tmp_path):
     np.testing.assert_allclose(np.array([[float(r[c]) for c in cols] for r in web]),
                                np.array([[float(r[c]) for c in cols] for r in ref]), atol=1e-6, rtol=0)
     print(f"upload to hypnogram: {upload_to_hypnogram_s:.1f} s")
+
+
+def _stage_codes(names):
+    return [{"W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4}.get(s, -1) for s in names]
+
+
+def test_review_by_keyboard_survives_reload_and_downloads_reviewed(chromium, server, tmp_path):
+    """Open a night staged by inference.py (its EDF + outputs), change 3 epochs by keyboard, reload: the
+    edits are there; download the reviewed CSV: those 3 stages, the reviewed marks, the recomputed TST; the
+    audit trail. Then the page after a new upload and after a refused file (state reset; screenshots)."""
+    from playwright import sync_api
+
+    import inference
+    from staging.stats import sleep_statistics
+
+    staged = tmp_path / "staged"
+    assert inference.main([str(EXAMPLE), "--out", str(staged), "--formats", "csv,stats", "--no-progress"]) == 0
+    auto_rows = _csv_rows(staged / f"{EXAMPLE.stem}.hypnogram.csv")
+    auto = [r["stage"] for r in auto_rows]
+    shots = Path(os.environ.get("WEB_SCREENSHOT_DIR") or tmp_path)
+    with sync_api.sync_playwright() as pw:
+        ctx = _chromium_context(pw, chromium, tmp_path / "profile")
+        try:
+            page = ctx.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server + "/")
+            page.set_input_files("#file", str(EXAMPLE))
+            page.wait_for_selector("#open-outputs:not([hidden])")
+            page.set_input_files("#outputs-files", [str(staged / f"{EXAMPLE.stem}.hypnogram.csv"),
+                                                    str(staged / f"{EXAMPLE.stem}.stats.json")])
+            page.wait_for_selector("#results:not([hidden])")
+            page.wait_for_function("document.querySelector('#viewer-title').textContent.includes('epoch 1 /')")
+            assert page.text_content("#job-status").startswith("opened: 90 epochs")
+
+            def at(epoch: int) -> None:  # 0-based epoch shown in the viewer and the review line
+                page.wait_for_function(f"document.querySelector('#review-epoch').textContent.startsWith('epoch {epoch + 1} ')")
+
+            def set_by_key(key: str, n_edits: int) -> None:
+                page.keyboard.press(key)
+                page.wait_for_function(f"document.querySelector('#trail-count').textContent === '{n_edits}'")
+
+            for _ in range(10):
+                page.keyboard.press("ArrowRight")
+            at(10)
+            key_of = {"W": "w", "N1": "1", "N2": "2", "N3": "3", "REM": "r"}
+            first = "N3" if auto[10] != "N3" else "N1"
+            set_by_key(key_of[first], 1)
+            at(11)  # a stage key moves on to the next epoch
+            second = "REM" if auto[11] != "REM" else "W"
+            set_by_key(key_of[second], 2)
+            at(12)
+            page.keyboard.press("ArrowLeft")
+            at(11)
+            # F: the next flagged or low-confidence epoch after the current one.
+            check = [i for i, r in enumerate(auto_rows) if r["flag"] not in ("ok", "outside_tib")
+                     or not float(r["confidence"] or 0) >= 0.5]
+            target = next(i for i in check if i > 11)
+            page.keyboard.press("f")
+            at(target)
+            third = "N2" if auto[target] != "N2" else "N1"
+            set_by_key(key_of[third], 3)
+            edits = {10: first, 11: second, target: third}
+
+            page.reload()
+            page.wait_for_selector("#results:not([hidden])")
+            page.wait_for_function("document.querySelector('#trail-count').textContent === '3'")
+            assert page.evaluate("state.review.edits") == {str(k): v for k, v in edits.items()}
+            trail_rows = page.locator("#trail tbody tr")
+            assert trail_rows.count() == 3
+            assert {trail_rows.nth(i).locator("td").nth(2).text_content() for i in range(3)} == \
+                {f"{auto[e]} → {s}" for e, s in edits.items()}
+            page.wait_for_selector("#spectrogram .main-svg")  # drawn from its own request
+            page.click("#trail-box summary")
+            page.evaluate("window.scrollTo(0, 0)")
+            top = page.locator("#results").bounding_box()["y"]
+            bottom = page.locator("#trail-box").bounding_box()
+            page.screenshot(path=str(shots / "web-review.png"), full_page=True,
+                            clip={"x": 0, "y": top, "width": 1280, "height": bottom["y"] + bottom["height"] + 10 - top})
+
+            page.click("#download-reviewed")
+            name = f"{EXAMPLE.stem}.reviewed.hypnogram.csv"
+            page.wait_for_selector(f'a.download.reviewed[data-name="{name}"]')
+            with page.expect_download() as dl:
+                page.click(f'a.download.reviewed[data-name="{name}"]')
+            got = tmp_path / "reviewed.csv"
+            dl.value.save_as(got)
+            job_id = page.evaluate("state.job")
+
+            # A second tab on the same night: its edit of epoch 10 and the first tab's next edit both land.
+            tab2 = ctx.new_page()
+            tab2.set_default_timeout(TIMEOUT_MS)
+            tab2.goto(f"{server}/#job={job_id}")
+            tab2.wait_for_function("document.querySelector('#trail-count').textContent === '3'")
+            for _ in range(10):
+                tab2.keyboard.press("ArrowRight")
+            tab2.wait_for_function("document.querySelector('#review-epoch').textContent.startsWith('epoch 11 ')")
+            tab2.keyboard.press("w")
+            tab2.wait_for_function("document.querySelector('#trail-count').textContent === '4'")
+            page.keyboard.press("Home")
+            at(0)
+            page.keyboard.press("ArrowRight")
+            at(1)
+            page.keyboard.press("2")  # tab 1 has not seen tab 2's edit; the server keeps both
+            page.wait_for_function("document.querySelector('#trail-count').textContent === '5'")
+            both = page.evaluate("state.review")
+            assert both["edits"]["10"] == "W" and both["edits"]["1"] == "N2"
+            assert len({t["by"] for t in both["trail"][-2:]}) == 2  # two tabs in the trail
+            tab2.close()
+
+            # A new upload: nothing of the previous job is left (status, button, results).
+            page.set_input_files("#file", str(EXAMPLE))
+            page.wait_for_selector("#montage-section:not([hidden])")
+            page.wait_for_function("document.querySelector('#upload-status').textContent.startsWith('uploaded')")
+            assert page.is_hidden("#results") and page.text_content("#job-status") == ""
+            assert page.is_enabled("#run") and page.is_hidden("#cancel")
+            page.screenshot(path=str(shots / "web-after-new-upload.png"), full_page=True)
+            # A refused file: the error alone, no description of the previous recording under it.
+            page.set_input_files("#file", str(_ecg_only(tmp_path / "ecg.edf")))
+            page.wait_for_function("document.querySelector('#error').textContent.startsWith('ecg.edf: no ')")
+            assert page.text_content("#recording-info") == "" and page.is_hidden("#results")
+            assert page.is_hidden("#run") and page.is_hidden("#open-outputs")
+            page.screenshot(path=str(shots / "web-after-refused-file.png"), full_page=True)
+        finally:
+            ctx.close()
+
+    rows = _csv_rows(got)
+    expected = list(auto)
+    for e, s in edits.items():
+        expected[e] = s
+    assert [r["stage"] for r in rows] == expected
+    assert [r["review"] for r in rows] == ["reviewed" if i in edits else "auto" for i in range(len(rows))]
+    tst = sleep_statistics(_stage_codes(expected))["TST"]
+    assert tst != sleep_statistics(_stage_codes(auto))["TST"] or any(a in ("W",) for a in (first, second, third))
+    head = [ln for ln in got.read_text().splitlines() if ln.startswith("#")]
+    assert any(f"TST {tst:g} min" in ln for ln in head), head
+    trail = json.loads(urllib.request.urlopen(f"{server}/api/jobs/{job_id}/review").read())["trail"]
+    assert [(t["epoch"], t["old"], t["new"]) for t in trail[:3]] == [(e, auto[e], s) for e, s in edits.items()]
+    assert [(t["epoch"], t["old"], t["new"]) for t in trail[3:]] == [(10, first, "W"), (1, auto[1], "N2")]
+    assert all(t["time"].endswith("+00:00") for t in trail)

@@ -8,6 +8,9 @@ import logging
 import secrets
 import sys
 
+from preprocess.core.extras import WEB, require, staging_features
+from preprocess.core.version import add_version_argument
+
 EPILOG = """\
 examples:
   python -m web                                   # http://127.0.0.1:8000/ (this machine only)
@@ -18,17 +21,16 @@ API: /openapi.json (OpenAPI 3); the page is /.
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from staging.cli import add_model_options
+
     p = argparse.ArgumentParser(prog="python -m web", description=__doc__.splitlines()[0], epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: only this machine can connect)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    p.add_argument("--weights", metavar="PATH", help="weights file or folder, as inference.py --weights")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="staging device, as inference.py --device (default auto: cuda when a GPU is visible)")
     p.add_argument("--workers", type=int, default=1,
                    help="staging processes; jobs beyond that wait in the queue (default 1)")
-    p.add_argument("--stride", type=int, default=None, metavar="K", help="window stride, as inference.py --stride")
     p.add_argument("--formats", default="all", metavar="LIST",
                    help="outputs offered for download, as inference.py --formats (default: all)")
     p.add_argument("--data-dir", metavar="DIR",
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minutes after a job's last change before its files are deleted (default 60)")
     p.add_argument("--token", help="shared token required by the API (default: none on 127.0.0.1; a random one "
                                    "is generated and printed for any other --host)")
+    add_model_options(p.add_argument_group("model (the same options as inference.py)"), stride=None)
     return p
 
 
@@ -52,6 +55,7 @@ def _is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    require(WEB, *staging_features(formats=args.formats or ()))  # before anything starts
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     import uvicorn
 
@@ -68,8 +72,11 @@ def main(argv: list[str] | None = None) -> int:
             token = secrets.token_urlsafe(24)
             print(f"WARNING: no --token given; generated one. Open http://<this-host>:{args.port}/?token={token}",
                   file=sys.stderr)
-    if args.workers < 1 or (args.stride is not None and args.stride < 1):
-        print("error: --workers and --stride must be >= 1", file=sys.stderr)
+    if args.workers < 1 or (args.stride is not None and args.stride < 1) or args.batch_size < 1:
+        print("error: --workers, --stride and --batch-size must be >= 1", file=sys.stderr)
+        return 2
+    if args.threads < 0:
+        print(f"error: --threads must be >= 0, got {args.threads}", file=sys.stderr)
         return 2
     from staging.outputs import parse_formats
 
@@ -81,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(weights=args.weights, device=args.device, workers=args.workers, data_dir=args.data_dir,
                         max_upload_bytes=int(args.max_upload_gb * (1 << 30)), retention_s=args.retention_min * 60,
                         token=token, allowed_hosts=LOOPBACK_HOSTS if loopback else None, stride=args.stride,
-                        formats=formats)
+                        formats=formats, model={k: getattr(args, k) for k in
+                                                ("threads", "int8", "backend", "precision", "batch_size")})
     try:
         app = create_app(settings)
     except WeightsError as exc:

@@ -2,8 +2,8 @@
 
 Everything the service does with a recording goes through here: the header check and the
 automatic montage of an upload, the conversion of an edited montage to a channel map, staging
-one file (the same :func:`staging.batch.stage_file` that ``inference.py`` runs, with the same
-options), reading the outputs back, and the µV display signals of the viewer. When the staging
+one file (the same :class:`staging.Stager` and :func:`staging.batch.stage_file` that ``inference.py``
+runs, with the same options), reading the outputs back, and the µV display signals of the viewer. When the staging
 package changes its public functions, this file is the one to update.
 """
 
@@ -62,6 +62,13 @@ def warm_up() -> None:
     match_layout(["EEG C3-M2"])
 
 
+def all_formats() -> tuple:
+    """Every output format of ``inference.py --formats all``."""
+    from staging.defaults import FORMATS
+
+    return FORMATS
+
+
 def canonical_channels() -> list[dict]:
     """Canonical channels in model order with their kind (``eeg``/``eog``/``emg``)."""
     from preprocess.core.channels import CANONICAL, CHANNEL_KIND
@@ -95,7 +102,7 @@ def inspect_recording(path: Path, channels: dict | None = None) -> dict:
     """
     from preprocess.core.channels import MontageError, resolve_montage
     from preprocess.core.edf import EdfReader, read_header
-    from staging.batch import _check_eeg
+    from staging.stager import check_eeg
 
     header = None
     try:
@@ -106,7 +113,7 @@ def inspect_recording(path: Path, channels: dict | None = None) -> dict:
         labels = header.signal_labels
         channel_map, layout = _channel_map(labels, channels)
         sources = resolve_montage(labels, channel_map, path.name)
-        _check_eeg([s.canonical for s in sources], False, [])
+        check_eeg([s.canonical for s in sources], False, [])
     except RecordingError:
         raise
     except Exception as exc:  # EdfError, MontageError, KeyError from a bad map …
@@ -162,8 +169,9 @@ def auto_channel_map() -> dict:
     return _auto()
 
 
-def montage_to_channel_map(montage: dict, labels: list[str]) -> dict:
-    """An edited montage (canonical → label, ``[a, b]`` or null) → a ``--channels`` map.
+def montage_to_channels(montage: dict, labels: list[str]) -> dict:
+    """An edited montage (canonical → label, ``[a, b]`` or null) → a validated ``--channels`` map
+    (JSON-able: canonical → ``[option]``).
 
     Every label must be one of the file's labels (exact spelling), so the montage staged is
     the one shown; channels mapped to null or omitted are not used.
@@ -189,10 +197,17 @@ def montage_to_channel_map(montage: dict, labels: list[str]) -> dict:
     if not obj:
         raise RecordingError("montage: no channel selected")
     try:
-        channel_map, _ = channel_map_from_arg(json.dumps(obj))
+        channel_map_from_arg(json.dumps(obj))
     except ChannelMapError as exc:
         raise RecordingError(str(exc).replace("--channels (inline JSON): ", "montage: ")) from None
-    return channel_map
+    return obj
+
+
+def montage_to_channel_map(montage: dict, labels: list[str]) -> dict:
+    """:func:`montage_to_channels`, parsed into a channel map (canonical → options)."""
+    from staging.montage import channel_map_from_arg
+
+    return channel_map_from_arg(json.dumps(montage_to_channels(montage, labels)))[0]
 
 
 def channels_argument(montage: dict | None) -> str:
@@ -206,38 +221,26 @@ def channels_argument(montage: dict | None) -> str:
 # --------------------------------------------------------------------------- staging (worker process)
 
 @dataclass
-class Stager:
-    """A loaded model and the options ``staging.stage`` would build for it."""
+class WorkerModel:
+    """A worker's loaded :class:`staging.Stager` and the output formats it writes."""
 
-    model: object
-    info: dict
-    params: object
-    device: str
-    stride: int
+    stager: object
     formats: tuple = field(default_factory=tuple)
 
 
 def load_stager(weights: str | None, device: str = "cpu", stride: int | None = None,
-                formats: tuple | None = None) -> Stager:
-    """Load the model once per worker; the same objects :func:`staging.stage` builds per call."""
-    from preprocess.core.signal import SignalParams
-    from staging import FORMATS, resolve_device
-    from staging.defaults import DEFAULT_STRIDE
-    from staging.outputs import software_version
-    from staging.weights import find_weights as _find
-    from staging.weights import load_model
+                formats: tuple | None = None, **model) -> WorkerModel:
+    """Load the model once per worker: a :class:`staging.Stager`, as ``inference.py`` builds it.
 
-    device = resolve_device(device)
-    chosen = _find(weights)
-    model = load_model(chosen, device)
-    params = SignalParams.from_dict(chosen.preprocessing)  # the chain travels with the weights
-    info = {"weights": str(chosen.path), "weights_kind": chosen.kind, "demo_weights": chosen.demo,
-            "software_version": software_version(),
-            "model": chosen.meta.get("model") or model.cfg.to_dict(), "preprocessing": params.to_dict()}
-    return Stager(model, info, params, device, stride or DEFAULT_STRIDE, tuple(formats or FORMATS))
+    ``model``: further Stager keywords (``threads``, ``int8``, ``backend``, ``precision``, ``batch_size``).
+    """
+    from staging import FORMATS, Stager
+
+    kw = dict(model, **({"stride": stride} if stride else {}))
+    return WorkerModel(Stager(weights, device=device, **kw), tuple(formats or FORMATS))
 
 
-def stage_recording(stager: Stager, path: Path, name: str, out: Path, montage: dict | None,
+def stage_recording(loaded: WorkerModel, path: Path, name: str, out: Path, montage: dict | None,
                     progress=None) -> dict:
     """Stage one uploaded file into ``out`` with every output format; never raises for bad input.
 
@@ -248,18 +251,17 @@ def stage_recording(stager: Stager, path: Path, name: str, out: Path, montage: d
         as printed by ``inference.py``), ``n_epochs``, ``channels``, ``montage``.
     """
     from preprocess.core.edf import read_header
-    from staging.batch import Options, stage_file, write_summary
+    from staging.batch import OutputOptions, ReadOptions, stage_file, write_summary
 
     try:
         labels = read_header(path).signal_labels
-        channel_map = montage_to_channel_map(montage, labels) if montage else auto_channel_map()
+        channels = montage_to_channels(montage, labels) if montage else "auto"
     except Exception as exc:
         return {"status": "failed", "reason": _reason(exc, path), "lines": []}
-    # auto_montage: with the automatic montage a matching dataset layout is used, as in inference.py.
-    options = Options(out=out, stride=stager.stride, formats=stager.formats, overwrite=True,
-                      device=stager.device, params=stager.params, auto_montage=not montage)
+    # "auto": a matching dataset layout is used, as in inference.py; an edited montage is used as shown.
+    outputs = OutputOptions(out=out, formats=loaded.formats, overwrite=True)
     out.mkdir(parents=True, exist_ok=True)
-    res = stage_file(path, name, stager.model, channel_map, options, stager.info, progress)
+    res = stage_file(path, name, loaded.stager, ReadOptions(channels=channels), outputs, progress)
     if res.status == "ok":
         write_summary(out, [res])
     return {"status": res.status, "reason": res.reason, "lines": list(res.lines), "n_epochs": res.n_epochs,

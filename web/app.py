@@ -8,12 +8,13 @@ its scripts from a CDN; the page of this service loads nothing from outside.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from . import adapter
+from . import review as reviews
 from .jobs import FINAL, JobStore
 from .uploads import UploadError, receive, safe_filename
 
@@ -60,6 +62,9 @@ class Settings:
         Window stride (``inference.py --stride``); None: its default.
     formats : tuple of str or None
         Output formats (``inference.py --formats``); None: all of them.
+    model : dict
+        Further model options of ``inference.py`` (``threads``, ``int8``, ``backend``, ``precision``,
+        ``batch_size``), passed to :class:`staging.Stager` in each worker.
     """
 
     weights: str | None = None
@@ -72,6 +77,20 @@ class Settings:
     allowed_hosts: list | None = None
     stride: int | None = None
     formats: tuple | None = None
+    model: dict = field(default_factory=dict)
+
+
+class ReviewEdit(BaseModel):
+    """Body of ``POST /api/jobs/{id}/review``: one epoch set by a scorer."""
+
+    epoch: int = Field(..., ge=0, description="0-based epoch")
+    stage: str = Field(..., description="W, N1, N2, N3 or REM", examples=["N2"])
+    note: str | None = Field(None, max_length=500, description="optional note, kept in the audit trail")
+    by: str | None = Field(None, max_length=80, description="who or which tab made the edit (audit trail)")
+
+
+OUTPUT_UPLOAD_BYTES = 64 << 20
+"""Largest hypnogram CSV / stats.json accepted when opening a night staged earlier (64 MiB)."""
 
 
 class StartRequest(BaseModel):
@@ -90,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     owned_tmp = settings.data_dir is None
     root = Path(settings.data_dir or tempfile.mkdtemp(prefix="lpsgm-web-"))
     store = JobStore(root, settings.weights, settings.device, settings.stride, settings.workers,
-                     settings.retention_s, settings.formats)
+                     settings.retention_s, settings.formats, settings.model)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -105,6 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Upload an EDF/BDF night, check the montage, stage it with LPSGM and download the "
                               "hypnogram. The same pipeline as `inference.py` (package `staging`).")
     app.state.store, app.state.settings, app.state.weights = store, settings, weights
+    review_store = reviews.ReviewStore(root / "reviews")  # kept across restarts with --data-dir
+    formats = tuple(settings.formats or adapter.all_formats())
+    nights: dict = {}  # job id -> (finished_at, night, info): the automatic night, read once
     if settings.allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     _error_handlers(app)
@@ -131,8 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/info", dependencies=[Depends(auth)], tags=["service"])
     def info():
         """Weights in use (with the demo flag), limits, canonical channels."""
-        return {"weights": weights.path, "weights_kind": weights.kind, "demo_weights": weights.demo,
-                "weights_description": weights.description, "max_upload_bytes": settings.max_upload_bytes,
+        return {"weights": Path(weights.path).name, "weights_kind": weights.kind, "demo_weights": weights.demo,
+                "weights_description": weights.description.replace(weights.path, Path(weights.path).name), "max_upload_bytes": settings.max_upload_bytes,
                 "retention_s": settings.retention_s, "workers": settings.workers,
                 "channels": adapter.canonical_channels(), "token_required": bool(settings.token)}
 
@@ -163,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except BaseException:  # client disconnect, server stop: nothing is left behind
             store.discard(job)
             raise
+        recording["night"] = await asyncio.to_thread(reviews.night_key, job.input_path)  # finds its review again
         job.size_bytes, job.recording = job.input_path.stat().st_size, recording
         job.touch()
         return {**job.public(), "recording": recording}
@@ -220,7 +243,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def stats(job_id: str):
         """``NAME.stats.json``: statistics with units, montage, weights, provenance."""
         job = _done(store, job_id)
-        return adapter.read_stats(job.out / f"{job.name}.stats.json")
+        doc = adapter.read_stats(job.out / f"{job.name}.stats.json")
+        if doc.get("source_file"):  # never a server path in the API
+            doc["source_file"] = job.filename
+        return doc
 
     @app.get("/api/jobs/{job_id}/signals", dependencies=[Depends(auth)], tags=["results"])
     def signals(job_id: str, epoch: int = Query(0, ge=0), count: int = Query(1, ge=1, le=10)):
@@ -241,6 +267,133 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if name not in listed:  # never a client-built path
             raise HTTPException(404, f"no output file {name!r}")
         return FileResponse(job.out / name, filename=Path(name).name)
+
+    # ------------------------------------------------------------------ review
+    def _night(job):
+        cached = nights.get(job.id)
+        if cached is None or cached[0] != job.finished_at:
+            try:
+                night, doc = reviews.job_night(job.out, job.name)
+            except (reviews.ReviewError, OSError) as exc:
+                raise HTTPException(409, f"cannot read this job's outputs: {exc}") from None
+            cached = nights[job.id] = (job.finished_at, night, doc)
+        return cached[1], cached[2]
+
+    def _review_doc(job) -> dict:
+        night, _ = _night(job)
+        review = review_store.load(job.recording["night"])
+        return {"night": job.recording["night"], **review.to_json(),
+                "stages": [s if s >= 0 else None for s in review.stages(night.stages).tolist()],
+                "summary": reviews.summary(night.stages, review)}
+
+    @app.get("/api/jobs/{job_id}/review", dependencies=[Depends(auth)], tags=["review"])
+    def get_review(job_id: str):
+        """The night's review: ``edits`` (epoch → stage), the audit ``trail`` (epoch, old, new, time,
+        note, by), the reviewed ``stages`` (codes 0 W … 4 REM, null unknown) and ``summary`` (epochs
+        changed, κ auto vs reviewed)."""
+        return _review_doc(_done(store, job_id))
+
+    @app.post("/api/jobs/{job_id}/review", dependencies=[Depends(auth)], tags=["review"])
+    def post_review(job_id: str, body: ReviewEdit):
+        """Set one epoch's stage; saved at once (atomic write, per-night lock). Two clients editing the
+        same night lose nothing: the later edit of an epoch wins, both are in the trail."""
+        job = _done(store, job_id)
+        night, _ = _night(job)
+        try:
+            review_store.edit(job.recording["night"], body.epoch, body.stage, night.stages, body.note or "",
+                              body.by or "", job.filename)
+        except reviews.ReviewError as exc:
+            return _error(422, str(exc))
+        job.touch()
+        return _review_doc(job)
+
+    @app.get("/api/jobs/{job_id}/reviewed", dependencies=[Depends(auth)], tags=["review"])
+    def reviewed(job_id: str):
+        """Write the reviewed outputs (every format, ``NAME.reviewed.*``, statistics recomputed, each epoch
+        auto/reviewed, κ auto vs reviewed, the audit trail) and list them with download URLs."""
+        job = _done(store, job_id)
+        review = review_store.load(job.recording["night"])
+        dest = job.folder / "reviewed"
+        reviews.write_reviewed_outputs(job.out, dest, job.name, review, formats)
+        return [{"name": p.relative_to(dest).as_posix(), "size_bytes": p.stat().st_size,
+                 "url": f"/api/jobs/{job.id}/reviewed/{quote(p.relative_to(dest).as_posix())}"}
+                for p in sorted(dest.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+
+    @app.get("/api/jobs/{job_id}/reviewed/{name:path}", dependencies=[Depends(auth)], tags=["review"])
+    def reviewed_file(job_id: str, name: str):
+        """Download one reviewed output (names from ``/reviewed`` only)."""
+        job = _done(store, job_id)
+        dest = job.folder / "reviewed"
+        listed = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()} if dest.is_dir() else set()
+        if name not in listed:
+            raise HTTPException(404, f"no reviewed file {name!r} (GET /api/jobs/{job_id}/reviewed writes them)")
+        return FileResponse(dest / name, filename=Path(name).name)
+
+    @app.get("/api/jobs/{job_id}/spectrogram", dependencies=[Depends(auth)], tags=["results"])
+    def spectrogram(job_id: str):
+        """Whole-night spectrogram (Welch, 4-s Hann segments per 30-s epoch, 0.5–25 Hz, dB) of the
+        preferred EEG channel; ``power_db[f][epoch]``, colour range ``vmin``/``vmax``."""
+        job = _done(store, job_id)
+        sp = reviews.viewer_spectrogram(job.out)
+        if sp is None:
+            return {"channel": None}
+        vmin, vmax = sp.color_range()
+        return {"channel": sp.channel, "unit": sp.unit, "freqs": [round(float(f), 3) for f in sp.freqs],
+                "power_db": [[None if v != v else round(float(v), 1) for v in row] for row in sp.power_db],  # NaN: null
+                "vmin": round(vmin, 1), "vmax": round(vmax, 1)}
+
+    @app.post("/api/jobs/{job_id}/outputs", dependencies=[Depends(auth)], tags=["review"],
+              openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
+                  "schema": {"type": "string", "format": "binary"}}}}})
+    async def upload_output(job_id: str, request: Request, filename: str = Query(..., description=
+                            "NAME.hypnogram.csv or NAME.stats.json written by inference.py for this recording")):
+        """Attach one output ``inference.py`` wrote for the uploaded recording (to open it for review
+        without staging it again); then ``POST /api/jobs/{id}/open``."""
+        job = _job(store, job_id)
+        if job.state in ("queued", "running"):
+            raise HTTPException(409, f"job is {job.state}")
+        kind = "hypnogram.csv" if filename.lower().endswith(".csv") else \
+            "stats.json" if filename.lower().endswith(".json") else None
+        if kind is None:
+            return _error(422, f"{filename}: expected NAME.hypnogram.csv or NAME.stats.json", file=filename)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > OUTPUT_UPLOAD_BYTES:
+                return _error(413, f"{filename}: larger than {OUTPUT_UPLOAD_BYTES >> 20} MiB", file=filename)
+        staged = job.folder / "opened"
+        staged.mkdir(exist_ok=True)
+        (staged / f"{job.name}.{kind}").write_bytes(bytes(body))
+        return {"file": filename, "as": f"{job.name}.{kind}"}
+
+    @app.post("/api/jobs/{job_id}/open", dependencies=[Depends(auth)], tags=["review"])
+    async def open_outputs(job_id: str):
+        """Open the uploaded recording with its attached outputs as a finished job (no staging)."""
+        job = _job(store, job_id)
+        if job.state in ("queued", "running") or not job.input_path.exists():
+            raise HTTPException(409, f"job is {job.state}" if job.input_path.exists() else "the upload was deleted")
+        staged = job.folder / "opened"
+        try:
+            night, info = reviews.job_night(staged, job.name)
+        except (reviews.ReviewError, OSError) as exc:
+            return _error(422, str(exc).replace(str(staged) + "/", ""))
+        n_rec = int(job.recording.get("n_epochs") or 0)
+        if abs(night.n_epochs - n_rec) > 1:
+            return _error(422, f"these outputs have {night.n_epochs} epochs, the recording {n_rec}: not this "
+                               f"recording's outputs")
+        shutil.rmtree(job.out, ignore_errors=True)
+        staged.rename(job.out)
+        montage = {c: v for c, v in (info.get("montage") or {}).items()}
+        try:
+            await asyncio.to_thread(adapter.write_viewer_signals, job.input_path, montage or None, job.out)
+        except Exception as exc:  # noqa: BLE001 - one line to the client
+            return _error(422, f"cannot read the recording's signals for the viewer: {exc}")
+        job.montage = montage or None
+        job.started_at = job.started_at or job.created
+        store._finish(job, "done", "", {"lines": [f"opened from outputs staged earlier ({night.n_epochs} epochs, "
+                                                  f"weights {Path(str(info.get('weights', '?'))).name})"],
+                                        "n_epochs": night.n_epochs, "opened": True})
+        return job.public()
 
     return app
 

@@ -80,6 +80,9 @@ class JobStore:
         Folder holding one sub-folder per job.
     weights, device, stride, formats
         Passed to each worker process (``formats`` None: every output format).
+    model : dict, optional
+        Further :class:`staging.Stager` keywords (``threads``, ``int8``, ``backend``, ``precision``,
+        ``batch_size``), as ``inference.py`` takes them.
     workers : int
         Worker slots (each stages one job at a time).
     retention_s : float
@@ -87,10 +90,12 @@ class JobStore:
     """
 
     def __init__(self, root: Path, weights: str | None = None, device: str = "cpu", stride: int | None = None,
-                 workers: int = 1, retention_s: float = 3600.0, formats: tuple | None = None):
+                 workers: int = 1, retention_s: float = 3600.0, formats: tuple | None = None,
+                 model: dict | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.weights, self.device, self.stride, self.formats = weights, device, stride, formats
+        self.model = dict(model or {})
         self.retention_s = retention_s
         self.jobs: dict[str, Job] = {}
         self.lock = threading.RLock()
@@ -178,13 +183,15 @@ class JobStore:
                 self._finish(job, "cancelled", "cancelled by the user")
 
     def _finish(self, job: Job, state: str, reason: str = "", result: dict | None = None) -> None:
+        # The folder goes before the final state is published: whoever sees "failed" or "cancelled"
+        # (a polling page, a test) must never still find the upload on disk.
+        if state in ("failed", "cancelled"):
+            self._delete_folder(job)
         with self.lock:
             job.state, job.reason, job.result = state, reason, result or {}
             job.finished_at = time.time()
             job.phase = state
             job.touch()
-        if state in ("failed", "cancelled"):
-            self._delete_folder(job)
 
     def _delete_folder(self, job: Job) -> None:
         shutil.rmtree(job.folder, ignore_errors=True)
@@ -243,7 +250,8 @@ class WorkerSlot:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         s = self.store
-        self.proc = ctx.Process(target=worker.main, args=(child, s.weights, s.device, s.stride, s.formats),
+        self.proc = ctx.Process(target=worker.main, args=(child, s.weights, s.device, s.stride, s.formats,
+                                                                  s.model),
                                 name=f"lpsgm-web-worker-{self.index}", daemon=True)
         self.proc.start()
         child.close()

@@ -3,10 +3,11 @@
 The body is never held in memory: chunks are appended to the job's input file as they arrive
 (at most :data:`FLUSH_BYTES` buffered). As soon as the EDF header is complete it is checked
 with the project's own header parser and montage (:func:`web.adapter.inspect_recording`): the
-file is made sparse at its announced size (``Content-Length``) for the check, so a file whose
-header declares more data than it will hold is refused as "truncated" exactly as
-``inference.py`` refuses the complete file, and a file without any EEG/EOG channel is refused
-before its body is written. The rest of a refused body is read and discarded, so HTTP clients
+file is made sparse at its announced size (``Content-Length``) for the check, so the check sees
+the file as ``inference.py`` will: one whose header declares more records than it holds is
+accepted with the reader's truncation warning (staged up to its last complete record, as
+``inference.py`` stages it), and a file without any EEG/EOG channel is refused before its body
+is written. The rest of a refused body is read and discarded, so HTTP clients
 get the JSON answer instead of a reset connection.
 """
 

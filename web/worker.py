@@ -9,21 +9,28 @@ server go through a pipe as tuples: ``("ready", None)``, ``("progress", phase, d
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
-def main(conn, weights: str | None, device: str, stride: int | None, formats: tuple | None = None) -> None:
-    """Worker loop: receive ``(path, name, out, montage)``, stage, reply; ``None`` stops it."""
+def main(conn, weights: str | None, device: str, stride: int | None, formats: tuple | None = None,
+         model: dict | None = None) -> None:
+    """Worker loop: receive ``(path, name, out, montage)``, stage, reply; ``None`` stops it.
+
+    ``model``: further :class:`staging.Stager` keywords (threads, int8, backend, precision, batch size)."""
     import logging
 
     from . import adapter
 
     logging.basicConfig(level=logging.WARNING)
     try:
-        stager = adapter.load_stager(weights, device, stride, formats)
+        stager = adapter.load_stager(weights, device, stride, formats, **(model or {}))
     except Exception as exc:  # corrupt weights, no GPU: report once, in one line
         conn.send(("fatal", f"cannot load the model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
         return
+    # No server path in what the service hands out (stats.json, summary.csv): the weights by file name,
+    # and each upload staged from its own folder under its bare name (below).
+    stager.stager.info["weights"] = Path(str(stager.stager.info.get("weights", ""))).name
     conn.send(("ready", None))
     while True:
         job = conn.recv()
@@ -35,7 +42,8 @@ def main(conn, weights: str | None, device: str, stride: int | None, formats: tu
             conn.send(("progress", "staging", done, total))
 
         conn.send(("progress", "reading, filtering, encoding", 0, 1))
-        result = adapter.stage_recording(stager, path, name, out, montage, progress)
+        os.chdir(path.parent)  # this process stages one job at a time
+        result = adapter.stage_recording(stager, Path(path.name), name, out, montage, progress)
         if result["status"] == "ok":
             conn.send(("progress", "preparing the signal viewer", 0, 1))
             adapter.write_viewer_signals(path, montage, out)

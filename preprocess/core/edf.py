@@ -6,8 +6,8 @@ memory-maps the data records (lazy loading), so a channel is read alone, at its 
 without loading the rest of the night. This module is the thin layer the pipeline needs on top:
 
 * **one-line errors** naming the file (:class:`EdfError`) for what cannot be read at all: empty
-  or foreign files, malformed headers, EDF+D/BDF+D (discontinuous), a record duration ≤ 0, no
-  complete data record;
+  or foreign files, malformed headers, EDF+D/BDF+D (discontinuous), an EDF+C whose record onsets
+  have a gap (:mod:`.continuity`), a record duration ≤ 0, no complete data record;
 * **header repairs** edfio does not do: NUL-padded fields and comma decimals (``"0,5"``) are
   read as spaces and dots;
 * **per-channel validation**: a channel whose header makes its values meaningless (digital or
@@ -425,6 +425,16 @@ def is_voltage(unit: str) -> bool:
     return not key or key in _UNIT_TO_VOLT
 
 
+def _refuse_gaps(path: Path, raw: _Raw, header: EdfHeader) -> None:
+    """Raise :class:`EdfError` when an EDF+C's record onsets have a gap (:mod:`.continuity`)."""
+    from .continuity import describe_gap, first_gap, record_onsets
+
+    onsets = record_onsets(path, len(raw.header), raw.cols["label"], raw.spr, header.n_records, raw.is_bdf)
+    gap = first_gap(onsets, raw.duration) if onsets is not None else None
+    if gap is not None:
+        raise EdfError(f"{path.name}: {describe_gap(raw.variant, gap, onsets)}")
+
+
 class EdfReader:
     """Read single channels of an EDF/BDF file at their native rate (volts for voltages).
 
@@ -452,6 +462,8 @@ class EdfReader:
         if raw.variant.endswith("+D") and not allow_discontinuous:
             raise EdfError(f"{path.name}: {raw.variant} (discontinuous) recordings are not supported")
         self.header = _header_from(path, raw)
+        if raw.variant.endswith("+C") and not allow_discontinuous:
+            _refuse_gaps(path, raw, self.header)
         # Reported once, when the signals are opened (read_header alone stays quiet).
         for note in self.header.warnings:
             log.warning("%s: %s", path.name, note)

@@ -229,7 +229,10 @@ def run_dataset(spec: DatasetSpec, src: str | os.PathLike, dst: str | os.PathLik
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: raw folder of {spec.name} does not exist")
-    records = shard(spec.find(src), shard_spec)
+    found = spec.find(src)
+    if not found:  # a wrong folder or dataset name, not "0 done": the command exits non-zero
+        raise FileNotFoundError(f"{src}: no {spec.name} recording found there (layout: {spec.layout})")
+    records = shard(found, shard_spec)
     out_dir = dst / spec.name
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob(".*.h5*.tmp"):  # left by a killed run; the final files are intact

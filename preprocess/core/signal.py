@@ -332,3 +332,122 @@ def to_epochs(signals: np.ndarray, epoch_samples: int = EPOCH_SAMPLES) -> np.nda
     n_epochs = n_samples // epoch_samples
     trimmed = signals[:, : n_epochs * epoch_samples]
     return trimmed.reshape(n_channels, n_epochs, epoch_samples).transpose(1, 0, 2)
+
+
+# ---- the causal chain (online staging) ------------------------------------------------------------
+# The offline chains above filter forward and backward and z-score over the whole night; neither is
+# possible while a night is recorded. The causal chain runs the same Butterworth design forward
+# only, a causal anti-alias low-pass before linear interpolation onto the 100-Hz grid, and a running
+# z-score (``online`` stages with it; docs/online.md says what differs and why).
+
+ANTIALIAS_HZ = 45.0
+"""Edge of the causal anti-alias low-pass before the 100-Hz grid (Nyquist 50 Hz)."""
+
+
+def butter_sos(sfreq: float, low: float | None, high: float | None, order: int) -> np.ndarray | None:
+    """Butterworth second-order sections for the usable part of ``[low, high]`` Hz (None: no filter)."""
+    low, high = usable_band(sfreq, low, high)
+    if low is None and high is None:
+        return None
+    if low is not None and high is not None:
+        return sps.butter(order, [low, high], btype="bandpass", fs=sfreq, output="sos")
+    if low is not None:
+        return sps.butter(order, low, btype="highpass", fs=sfreq, output="sos")
+    return sps.butter(order, high, btype="lowpass", fs=sfreq, output="sos")
+
+
+class CausalChain:
+    """Causal filter + resampling to 100 Hz of one channel, fed chunk by chunk.
+
+    Parameters
+    ----------
+    sfreq : float
+        Stream rate (Hz).
+    kind : {"eeg", "eog", "emg"}
+    params : SignalParams
+        Band edges and filter order (the offline chain's; run forward only here).
+
+    Notes
+    -----
+    Output sample ``k`` is the filtered signal at ``k / 100`` s after the first input sample, by
+    linear interpolation between the two input samples around it. The output of any split of the
+    input into chunks is the same as of the whole input at once (tested).
+    """
+
+    def __init__(self, sfreq: float, kind: str, params: SignalParams = SignalParams()) -> None:
+        self.sfreq = float(sfreq)
+        sections = []
+        band = butter_sos(self.sfreq, *_band(kind, params), params.filter_order)
+        if band is not None:
+            sections.append(band)
+        if self.sfreq > SFREQ:
+            aa = butter_sos(self.sfreq, None, ANTIALIAS_HZ, 8)
+            if aa is not None:
+                sections.append(aa)
+        self.sos = np.concatenate(sections) if sections else None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the filter state and the interpolation position (after a gap)."""
+        self.zi = None if self.sos is None else np.zeros((self.sos.shape[0], 2))
+        self.n_in = 0          # input samples consumed since the last reset
+        self.n_out = 0         # output samples produced since the last reset
+        self.last = 0.0        # last filtered input sample (for interpolation across chunks)
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        """Filter ``x`` (1-D, volts) and return the new 100-Hz samples it completes."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.size == 0:
+            return np.empty(0)
+        if self.sos is not None:
+            if self.n_in == 0:  # start from the first value (no step transient from zero)
+                self.zi = sps.sosfilt_zi(self.sos) * x[0]
+            x, self.zi = sps.sosfilt(self.sos, x, zi=self.zi)
+        if self.sfreq == SFREQ:
+            self.n_in += x.size
+            self.n_out += x.size
+            return x
+        # positions (in input samples since reset) of the outputs this chunk completes: an output at
+        # position p needs input samples floor(p) and floor(p)+1 (the latter only when p is not whole)
+        step = self.sfreq / SFREQ
+        first_needed = self.n_in - 1 if self.n_in else 0
+        joined = np.concatenate([[self.last], x]) if self.n_in else x
+        n_total = self.n_in + x.size
+        k_end = int(np.floor((n_total - 1) / step)) + 1  # outputs with position ≤ last input index
+        k = np.arange(self.n_out, k_end)
+        out = np.interp(k * step - first_needed, np.arange(joined.size), joined)
+        self.n_in = n_total
+        self.n_out = k_end
+        self.last = float(x[-1])
+        return out
+
+
+class RunningNorm:
+    """Z-score of one channel with statistics of the signal seen so far.
+
+    Parameters
+    ----------
+    mode : {"running", "calibration"}
+        ``running``: mean and SD of every sample up to the end of the current epoch;
+        ``calibration``: frozen after the first ``calibration_s`` seconds (running before).
+    calibration_s : float
+    """
+
+    def __init__(self, mode: str = "running", calibration_s: float = 300.0) -> None:
+        if mode not in ("running", "calibration"):
+            raise ValueError(f"--norm must be running or calibration, got {mode!r}")
+        self.mode, self.limit = mode, int(calibration_s * SFREQ)
+        self.n, self.s, self.ss = 0, 0.0, 0.0
+
+    def update(self, x: np.ndarray) -> None:
+        if self.mode == "calibration" and self.n >= self.limit:
+            return
+        self.n += x.size
+        self.s += float(x.sum())
+        self.ss += float(np.dot(x, x))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        mean = self.s / max(self.n, 1)
+        var = max(self.ss / max(self.n, 1) - mean * mean, 0.0)
+        sd = np.sqrt(var)
+        return (x - mean) / sd if sd > 0 else np.zeros_like(x)

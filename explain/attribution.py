@@ -54,7 +54,6 @@ import copy
 import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -484,7 +483,7 @@ def explain_recording(model: nn.Module, signals: np.ndarray, channels: Sequence[
     Explanation
         In the order of ``epochs``; ``meta`` holds ``epochs``, ``window_start``, ``position``.
     """
-    from .predict import encode_recording
+    from staging.predict import encode_recording
 
     m = explainable_model(model).to(device)
     feats = encode_recording(m, signals, device)  # (E, C, 512), each token once
@@ -554,154 +553,6 @@ def select_epochs(spec: str, probs: np.ndarray) -> np.ndarray:
         else:
             raise ValueError(f"--explain: cannot read {item!r} (all, 100-140, low-confidence[:P], W|N1|N2|N3|REM)")
     return np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
-
-
-def save_npz(path: Path, exp: Explanation, channel_names: Sequence[str], probs: np.ndarray | None = None,
-             info: dict | None = None) -> Path:
-    """Write ``NAME.explain.npz`` atomically (maps as float16 to halve the size).
-
-    Keys: ``epochs`` (n,), ``channels`` (C,) names, ``gradcam`` / ``guided_gradcam`` /
-    ``guided_backprop`` (n, C, 3000), ``gradcam_branch1`` (n, C, 63), ``gradcam_branch2`` (n, C, 13),
-    ``channel_attribution`` (n, C), ``target`` (n,) stage index, ``target_stage`` (n,) names,
-    ``window_start`` / ``position`` (n,), ``window_logits`` (n, 5), ``probs`` (n, 5) whole-night
-    voted probabilities of the explained epochs, ``info`` (JSON string).
-    """
-    import json
-
-    from .outputs import atomic_write
-
-    arrays = {
-        "epochs": exp.meta["epochs"], "channels": np.asarray(list(channel_names)),
-        "gradcam": exp.gradcam.astype(np.float16), "guided_gradcam": exp.guided_gradcam.astype(np.float16),
-        "guided_backprop": exp.guided_backprop.astype(np.float16),
-        "gradcam_branch1": exp.gradcam_branch1, "gradcam_branch2": exp.gradcam_branch2,
-        "channel_attribution": exp.channel_attribution, "target": exp.target,
-        "target_stage": np.asarray([STAGES[t] for t in exp.target]),
-        "window_start": exp.meta["window_start"], "position": exp.meta["position"],
-        "window_logits": exp.window_logits, "info": np.asarray(json.dumps(info or {}, default=str)),
-    }
-    if probs is not None:
-        arrays["probs"] = probs[exp.meta["epochs"]].astype(np.float32)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-
-    return atomic_write(Path(path), write)
-
-
-def render_page(path: Path, signals_epoch: np.ndarray, saliency: np.ndarray, attribution: np.ndarray,
-                channel_names: Sequence[str], title: str) -> Path:
-    """One explanation page: each channel's 30-s trace over its saliency, attribution bars at the side.
-
-    Parameters
-    ----------
-    signals_epoch : ndarray (C, 3000)
-        Z-scored signals of the epoch.
-    saliency : ndarray (C, 3000)
-        Non-negative map (normalised here by its maximum over the whole page, so channels
-        compare).
-    attribution : ndarray (C,)
-        Channel attribution (signed).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .outputs import atomic_write
-
-    C = len(channel_names)
-    t = np.arange(signals_epoch.shape[-1]) / SFREQ
-    top = float(np.max(saliency)) if saliency.size else 0.0
-    sal = saliency / top if top > 0 else np.zeros_like(saliency)
-    fig = plt.figure(figsize=(12, 0.75 * C + 1.4))
-    gs = fig.add_gridspec(C, 2, width_ratios=(6, 1), wspace=0.05, hspace=0.08)
-    for c in range(C):
-        ax = fig.add_subplot(gs[c, 0])
-        ax.imshow(sal[c][None], aspect="auto", cmap="jet", vmin=0, vmax=1, alpha=0.55,
-                  extent=(0, t[-1], -1, 1), interpolation="bilinear")
-        y = np.clip(signals_epoch[c], -6, 6) / 6.0
-        ax.plot(t, y, color="k", lw=0.5)
-        ax.set_xlim(0, t[-1])
-        ax.set_ylim(-1, 1)
-        ax.set_yticks([])
-        ax.set_ylabel(channel_names[c], rotation=0, ha="right", va="center", fontsize=9)
-        if c < C - 1:
-            ax.set_xticks([])
-        else:
-            ax.set_xlabel("time in epoch (s)")
-    axb = fig.add_subplot(gs[:, 1])
-    ypos = np.arange(C)
-    axb.barh(ypos, attribution, color=["tab:red" if a >= 0 else "tab:blue" for a in attribution])
-    axb.set_ylim(C - 0.5, -0.5)
-    axb.set_yticks(ypos, channel_names, fontsize=8)
-    axb.yaxis.tick_right()
-    axb.axvline(0, color="k", lw=0.5)
-    axb.set_xlabel("channel attribution\n(Shapley, logit units)", fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.07, right=0.93, top=1 - 0.55 / (0.75 * C + 1.4), bottom=0.7 / (0.75 * C + 1.4))
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    plt.close(fig)
-    return Path(path)
-
-
-def page_title(name: str, epoch: int, target: int, probs_row: np.ndarray | None, position: int, start: int,
-               length: int = 20, demo: bool = False) -> str:
-    """Title of an explanation page: recording, epoch and clock offset, stage and probability."""
-    sec = epoch * 30
-    clock = f"{sec // 3600:d}:{sec % 3600 // 60:02d}:{sec % 60:02d}"
-    stage = STAGES[target]
-    p = f"  p({stage}) = {probs_row[target]:.2f}" if probs_row is not None else ""
-    staged = f"  (staged {STAGES[int(np.argmax(probs_row))]})" if probs_row is not None else ""
-    return (f"{name}  epoch {epoch} (+{clock})  explaining {stage}{p}{staged}  "
-            f"[window {start}-{start + length - 1}, position {position}]" + ("  DEMO weights, simulated" if demo else ""))
-
-
-def write_explanation(out: Path, name: str, model: nn.Module, signals: np.ndarray, channel_names: Sequence[str],
-                      probs: np.ndarray, spec: str = "all", stage: str | None = None, position: str | int = "centre",
-                      batch_size: int = 8, device: str = "cpu", max_pages: int | None = 50, demo: bool = False,
-                      info: dict | None = None, map_name: str = "gradcam") -> dict:
-    """Explain the epochs named by ``spec`` and write ``NAME.explain.npz`` plus PNG pages.
-
-    Pages go to ``out/NAME.explain/epoch_00123.png`` (at most ``max_pages``, the first ones in
-    epoch order; ``None`` = all). Returns a summary dict (paths, counts, seconds per epoch).
-    """
-    import time
-
-    from .predict import channel_indices
-
-    t0, c0 = time.perf_counter(), time.process_time()
-    epochs = select_epochs(spec, probs)
-    target = None if stage is None else STAGES.index(stage.upper() if stage.upper() != "R" else "REM")
-    if target is None:
-        target = probs.argmax(1)[epochs]  # the stage the hypnogram shows
-    exp = explain_recording(model, signals, channel_indices(channel_names), epochs, target, position,
-                            batch_size, device)
-    t_explain, c_explain = time.perf_counter() - t0, time.process_time() - c0
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    npz = save_npz(out / f"{name}.explain.npz", exp, channel_names, probs,
-                   {**(info or {}), "position_policy": position, "spec": spec})
-    pages = []
-    if len(epochs) and (max_pages is None or max_pages > 0):
-        folder = out / f"{name}.explain"
-        folder.mkdir(exist_ok=True)
-        sal = getattr(exp, map_name)
-        for i, e in enumerate(epochs[: max_pages]):
-            sig = epoch_signals(signals, [e])[0]
-            title = page_title(name, int(e), int(exp.target[i]), probs[e], int(exp.meta["position"][i]),
-                               int(exp.meta["window_start"][i]), min(model.cfg.seq_len, len(probs)), demo)
-            pages.append(render_page(folder / f"epoch_{e:05d}.png", sig, sal[i], exp.channel_attribution[i],
-                                     channel_names, title))
-    n = max(len(epochs), 1)
-    return {"npz": npz, "pages": pages, "n_epochs": len(epochs), "seconds_per_epoch": t_explain / n,
-            "cpu_seconds_per_epoch": c_explain / n, "explanation": exp}
-
-
-__all__ = ["Explanation", "band_power", "branch_last_convs", "channel_shapley", "event_mask", "mass_ratio", "explain_features", "explain_recording", "explain_windows",
-           "explainable_model", "guided_envelope", "render_page", "save_npz", "select_epochs", "step_centres",
-           "upsample_steps", "window_for", "within_epoch_ratio", "write_explanation"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -789,113 +640,7 @@ def band_power(x: np.ndarray, lo: float, hi: float, sfreq: float = SFREQ) -> np.
     return p[..., (f >= lo) & (f <= hi)].sum(-1)
 
 
-# ------------------------------------------------------------------------------------------------
-# Command line: python -m staging.explain
-# ------------------------------------------------------------------------------------------------
-
-EPILOG = """\
-examples:
-  python -m staging.explain                                   # the bundled simulated night, all epochs
-  python -m staging.explain night.edf --epochs 100-140 --out expl/
-  python -m staging.explain night.edf --epochs low-confidence:0.7 --position first
-  python -m staging.explain night.edf --epochs REM --stage N1   # why is REM not N1?
-
-outputs per recording NAME (in --out): NAME.explain.npz (see staging.explain.save_npz) and
-NAME.explain/epoch_EEEEE.png, one page per explained epoch (at most --max-pages).
-"""
-
-
-def build_parser():
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m staging.explain", epilog=EPILOG,
-                                description="Grad-CAM, guided Grad-CAM and channel attribution for staged epochs.",
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="*", metavar="EDF", help="EDF/BDF files or folders (default: the bundled example)")
-    p.add_argument("--epochs", "--explain", dest="epochs", default="all", metavar="SPEC",
-                   help="epochs to explain: all, 100-140 (0-based, inclusive), 5,9,12, low-confidence[:P] "
-                        "(top probability < P, default 0.6), or a stage W|N1|N2|N3|REM (epochs staged so); "
-                        "combine with commas (default: all)")
-    p.add_argument("--stage", choices=list(STAGES) + ["R"], help="explain this stage instead of the staged one")
-    p.add_argument("--position", default="centre", metavar="centre|first|K",
-                   help="position of the explained epoch in its 20-epoch window: centre (10, default), first "
-                        "(0, the published Grad-CAM code) or an integer")
-    p.add_argument("--out", default="out", metavar="DIR")
-    p.add_argument("--weights", metavar="PATH", help="as for inference.py")
-    p.add_argument("--channels", default="auto", metavar="JSON|auto", help="montage, as for inference.py")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=8, metavar="B", help="explained epochs per backward pass (memory)")
-    p.add_argument("--max-pages", type=int, default=50, metavar="N", help="PNG pages per recording (0: none; default 50)")
-    p.add_argument("--map", default="gradcam", choices=["gradcam", "guided_gradcam"],
-                   help="saliency drawn behind the traces (default gradcam, as in the published figures)")
-    return p
-
-
-def _position_arg(text: str):
-    return int(text) if re.fullmatch(r"\d+", text) else text
-
-
-def explain_file(path: Path, name: str, model, channel_map, params, out: Path, spec: str, stage: str | None,
-                 position, batch_size: int, device: str, max_pages: int, demo: bool, info: dict,
-                 map_name: str = "gradcam") -> dict:
-    """Read, montage and preprocess one EDF exactly as ``inference.py`` does, stage it, explain it."""
-    from preprocess.core.edf import EdfReader
-    from preprocess.core.pipeline import load_montage
-
-    from .predict import channel_indices, predict_proba
-
-    reader = EdfReader(path)
-    try:
-        montaged = load_montage(reader, channel_map, params, path.name)
-    finally:
-        reader.close()
-    probs = predict_proba(model, montaged.signals, channel_indices(montaged.channels), device=device)
-    return write_explanation(out, name, model, montaged.signals, list(montaged.channels), probs, spec, stage,
-                             position, batch_size, device, max_pages, demo,
-                             {**info, "source_file": str(path), "montage": montaged.montage}, map_name)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import sys
-
-    args = build_parser().parse_args(argv)
-    from preprocess.core.signal import SignalParams
-
-    from . import EXAMPLE, resolve_device
-    from .batch import find_inputs, unique_names
-    from .montage import ChannelMapError, channel_map_from_arg
-    from .weights import WeightsError, find_weights, load_model
-
-    try:
-        device = resolve_device(args.device)
-        channel_map, origin = channel_map_from_arg(args.channels)
-        chosen = find_weights(args.weights)
-        model = load_model(chosen, device)
-        position = _position_arg(args.position)
-    except (WeightsError, ChannelMapError, RuntimeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"weights: {chosen.describe()}; montage: {origin}; device: {device}")
-    if chosen.demo:
-        print("WARNING: DEMO weights trained on SIMULATED PSG: explanations show what this demo model learned "
-              "from the simulator, nothing about real recordings.")
-    params = SignalParams.from_dict(chosen.meta.get("preprocessing", {}) or {})
-    inputs = args.inputs or [str(EXAMPLE)]
-    files = find_inputs(inputs)
-    code = 0
-    for path, name in zip(files, unique_names(files)):
-        try:
-            res = explain_file(path, name, model, channel_map, params, Path(args.out), args.epochs, args.stage,
-                               position, args.batch_size, device, args.max_pages, chosen.demo,
-                               {"weights": str(chosen.path), "demo_weights": chosen.demo}, args.map)
-        except Exception as exc:  # one bad file must not stop the batch
-            print(f"FAILED {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            code = 1
-            continue
-        print(f"ok {path} -> {res['npz']}: {res['n_epochs']} epochs explained, {len(res['pages'])} pages "
-              f"({res['seconds_per_epoch']:.2f} s wall, {res['cpu_seconds_per_epoch']:.2f} s CPU per epoch)")
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+__all__ = ["EPOCH_SAMPLES", "Explanation", "SFREQ", "STAGES", "band_power", "branch_last_convs", "channel_shapley",
+           "epoch_signals", "event_mask", "explain_features", "explain_recording", "explain_windows",
+           "explainable_model", "guided_envelope", "mass_ratio", "select_epochs", "step_centres", "upsample_steps",
+           "window_for", "within_epoch_ratio"]

@@ -1,0 +1,493 @@
+"""``Stager``: weights, signal chain and model loaded once; recordings staged in memory.
+
+The one model-loading path of the project: ``inference.py`` (through :func:`staging.stage` and
+:mod:`staging.batch`), the web worker, explanations and online staging all build a
+:class:`Stager`. Staging returns a :class:`staging.night.StagedNight`; writing files is a
+separate call (:meth:`StagedNight.write <staging.night.StagedNight.write>`).
+
+>>> import mne, staging
+>>> raw = mne.io.read_raw_edf(staging.EXAMPLE, verbose="error")
+>>> night = staging.Stager(device="cpu", stride=20).stage(raw)
+>>> night.probabilities.shape == (night.n_epochs, 5) and night.n_epochs > 100
+True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from preprocess.core.channels import MontageError
+from preprocess.core.memory_source import ArraySource, RawSource
+
+from .defaults import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_STRIDE, PRECISIONS
+from .predict import channel_indices, encode_recording, predict_proba, vote_windows
+
+log = logging.getLogger(__name__)
+
+
+class StagingInputError(ValueError):
+    """A ``source`` :meth:`Stager.stage` cannot take; the message is one line saying what it needs."""
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """``auto``/None → ``cuda`` when a GPU is visible, else ``cpu``; ``cuda`` without a GPU is an error."""
+    import torch
+
+    device = (device or "auto").lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: no CUDA GPU is visible (use --device cpu or auto)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+    return device
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a model run needs (not the outputs: see :class:`staging.batch.OutputOptions`).
+
+    Attributes
+    ----------
+    device : str
+        Torch device of the model (resolved: ``cpu`` or ``cuda[:i]``).
+    stride : int
+        Window step in epochs (1 = the published voting over every window).
+    batch_size : int
+        Windows per forward pass of the sequence encoder.
+    short : {"window", "zeros"}
+        Policy for recordings shorter than the model's window (:func:`staging.predict.vote_windows`).
+    precision : {"fp32", "bf16"}
+        ``bf16`` runs the model under ``torch.autocast(bfloat16)``; votes are summed in float64.
+    backend : {"torch", "onnxruntime"}
+    int8 : bool
+        Int8 sequence encoder on the CPU (:mod:`models.quantize`).
+    threads : int
+        torch CPU threads set when the Stager was built (0 = torch's choice).
+    """
+
+    device: str = "cpu"
+    stride: int = DEFAULT_STRIDE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    short: str = "window"
+    precision: str = "fp32"
+    backend: str = "torch"
+    int8: bool = False
+    threads: int = 0
+
+    def check(self) -> None:
+        """Raise ``ValueError`` (one line, in the CLI's words) for an impossible combination."""
+        if self.stride < 1:
+            raise ValueError(f"--stride must be >= 1, got {self.stride}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.threads < 0:
+            raise ValueError(f"--threads must be >= 0, got {self.threads}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"--backend must be torch or onnxruntime, got {self.backend!r}")
+        if self.backend == "onnxruntime" and (self.device != "cpu" or self.int8 or self.precision != "fp32"):
+            raise ValueError("--backend onnxruntime runs on the CPU in float32, without --int8 or --precision bf16")
+        if self.int8 and self.device != "cpu":
+            raise ValueError("--int8 runs on the CPU only (use --device cpu)")
+
+
+class Stager:
+    """Load weights, signal chain and model once; stage any number of recordings with them.
+
+    Parameters
+    ----------
+    weights : path, optional
+        Weights file or folder (``inference.py --weights``); default: the search order of
+        :mod:`staging.weights` (official files first, demo weights flagged).
+    device : {"auto", "cpu", "cuda"}, optional
+        None or ``auto``: CUDA when a GPU is visible.
+    stride, batch_size, short, precision, backend, int8
+        See :class:`RunOptions`.
+    threads : int
+        torch CPU threads (``torch.set_num_threads``, process-wide); 0 leaves torch's choice.
+    echo : callable, optional
+        Prints each of :attr:`notes` as it is made (the weights line before the model loads, so a
+        file that fails to load is named first).
+
+    Attributes
+    ----------
+    run : RunOptions
+    weights : staging.weights.Weights
+    model : torch.nn.Module
+        Eval-mode model (or its ONNX Runtime stand-in).
+    params : SignalParams
+        The signal chain the weights were trained on (applied to every recording).
+    info : dict
+        Provenance written into every output (weights, demo flag, software, model, chain, options).
+    notes : list of str
+        What a console should say about this model (weights, DEMO warning, options in use).
+
+    Raises
+    ------
+    WeightsError
+        No usable weights (the message says where to put them).
+    ValueError, RuntimeError
+        Impossible options (``--stride 0``, ``--device cuda`` without a GPU …).
+    """
+
+    def __init__(self, weights: str | os.PathLike | None = None, *, device: str | None = None,
+                 stride: int = DEFAULT_STRIDE, threads: int = 0, backend: str = "torch", precision: str = "fp32",
+                 int8: bool = False, batch_size: int = DEFAULT_BATCH_SIZE, short: str = "window",
+                 echo: Callable[[str], None] | None = None):
+        import torch
+
+        from preprocess.core.signal import SignalParams
+
+        from .outputs import software_version
+        from .weights import find_weights, load_model
+
+        threads = int(threads or 0)
+        pre = RunOptions("cpu", int(stride), int(batch_size), short, precision, backend, bool(int8), threads)
+        pre.check()  # before any device probe or file access
+        self.run = replace(pre, device=resolve_device(device))
+        self.run.check()
+        if threads:
+            torch.set_num_threads(threads)
+        self.weights = find_weights(weights)
+        self.notes = _Notes(echo)
+        self.notes.append(f"weights: {self.weights.describe()}")
+        if self.weights.demo:
+            self.notes.append(
+                "WARNING: these are DEMO weights trained on SIMULATED PSG only; their hypnograms are not "
+                "meaningful for real recordings. Put the official LPSGM file "
+                "ched32_seqed64_ch9_seql20_block6.pth in weights/ (or pass --weights) for real use.")
+        model = load_model(self.weights, self.run.device)
+        self.cfg = model.cfg
+        if int8:
+            from models.quantize import quantize_sequence_encoder
+
+            model = quantize_sequence_encoder(model)
+            self.notes.append("note: --int8: the sequence encoder's Linears run in int8 (opt-in; stages may "
+                              "differ from float32 on a few epochs, see docs/benchmarks.md)")
+        if backend == "onnxruntime":
+            import tempfile
+
+            from models.onnx_export import OnnxLPSGM
+
+            folder = tempfile.TemporaryDirectory(prefix="lpsgm_onnx_")
+            model = OnnxLPSGM(model, folder.name, threads=torch.get_num_threads())
+            model.folder = folder  # removed with the model
+            self.notes.append("backend: onnxruntime (model exported to ONNX for this run)")
+        if precision == "bf16":
+            self.notes.append("note: --precision bf16: the model runs under bfloat16 autocast (votes summed "
+                              "in float64)")
+        self.model = model
+        self.params = SignalParams.from_dict(self.weights.preprocessing)  # the chain travels with the weights
+        self.notes.append(f"signal chain: {self.params.chain} (the chain these weights were trained on)")
+        self.info = {"weights": str(self.weights.path), "weights_kind": self.weights.kind,
+                     "demo_weights": self.weights.demo, "software_version": software_version(),
+                     "model": self.weights.meta.get("model") or self.cfg.to_dict(),
+                     "preprocessing": self.params.to_dict()}
+        if int8:
+            self.info["int8_sequence_encoder"] = True
+        if backend != "torch":
+            self.info["backend"] = backend
+        if precision != "fp32":
+            self.info["precision"] = precision
+        self._maps: dict = {}
+
+    # ------------------------------------------------------------------ model
+    @property
+    def seq_len(self) -> int:
+        """Epochs per window of the model."""
+        return self.cfg.seq_len
+
+    def autocast(self):
+        """The precision context every forward pass of this Stager runs in."""
+        if self.run.precision != "bf16":
+            return nullcontext()
+        import torch
+
+        return torch.autocast(device_type=self.run.device.split(":")[0], dtype=torch.bfloat16)
+
+    def predict(self, signals: np.ndarray, channels, progress: Callable | None = None) -> np.ndarray:
+        """Probabilities ``(n_epochs, 5)`` of preprocessed signals (:func:`staging.predict.predict_proba`)."""
+        r = self.run
+        with self.autocast():
+            return predict_proba(self.model, signals, channels, r.stride, r.batch_size, r.device, r.short,
+                                 progress)
+
+    def channel_map(self, channels="auto", dataset: str | None = None) -> tuple[dict, str]:
+        """``(channel map, origin)`` from ``channels`` (``"auto"``, ``"published"``, a JSON file or string,
+        or a dict canonical → options), cached per value."""
+        from .montage import channel_map_from_arg
+
+        arg = json.dumps(channels) if isinstance(channels, dict) else (None if channels is None else str(channels))
+        key = (arg, dataset)
+        if key not in self._maps:
+            self._maps[key] = channel_map_from_arg(arg, dataset)
+        return self._maps[key]
+
+    # ------------------------------------------------------------------ staging
+    def stage(self, source, channels="auto", lights=None, *, sfreq: float | None = None, ch_names=None,
+              name: str | None = None, dataset: str | None = None, allow_no_eeg: bool = False,
+              lights_table: dict | None = None, progress: Callable | None = None,
+              on_signals: Callable | None = None, lines: list | None = None):
+        """Stage one recording in memory.
+
+        Parameters
+        ----------
+        source : path, mne.io.BaseRaw or array
+            A recording file (EDF/BDF, or what MNE reads: ``.fif``, ``.vhdr``, ``.set``), an MNE
+            Raw object, or a ``(channels, samples)`` array in volts (then ``sfreq`` and ``ch_names``).
+        channels : str or dict
+            ``"auto"`` (alias table, or a dataset layout the labels match), ``"published"``, a JSON
+            file path, inline JSON, or a dict canonical channel → options (``inference.py --channels``).
+        lights : (off, on), optional
+            Lights-off/on, each a clock time (``"23:10"``), seconds from the start, or None; by
+            default the recording's own lights annotations (and, for files, a scoring file beside it).
+        sfreq : float
+            Sampling rate in Hz of an array ``source``.
+        ch_names : sequence of str
+            Channel labels of an array ``source``, one per row.
+        name : str, optional
+            Output base name (default: the file stem, ``"recording"`` for objects).
+        dataset : str, optional
+            Force a dataset module's channel map.
+        allow_no_eeg : bool
+            Stage a recording without EEG from its EOG/EMG, with a warning in every output.
+        lights_table : dict, optional
+            :func:`staging.lights.read_lights_csv` output (``inference.py --lights``).
+        progress : callable(n_done, n_total), optional
+            Window progress.
+        on_signals : callable(montaged, probs) -> str, optional
+            Called with the preprocessed signals before they are freed (``--explain``); returns a line
+            for the console (or None).
+        lines : list, optional
+            Receives the montage description and warnings as they are found (kept when staging fails).
+
+        Returns
+        -------
+        StagedNight
+            Stages, probabilities, confidence, flags, statistics, montage, warnings, provenance.
+
+        Raises
+        ------
+        StagingInputError
+            ``source`` of an unsupported type, or an array without ``sfreq``/``ch_names``.
+        FileNotFoundError, EdfError, MontageError, QualityError, LightsError, MneSourceError
+            A recording that cannot be staged (one line naming it).
+        """
+        lines = [] if lines is None else lines
+        with collect_warnings() as warnings_seen:  # the reader's own warnings too (truncated file …)
+            reader, name, path = _open_source(source, sfreq, ch_names, name)
+            try:
+                return self._stage_reader(reader, name, path, channels, lights, dataset, allow_no_eeg,
+                                          lights_table, progress, on_signals, lines, warnings_seen)
+            finally:
+                if path is not None:  # opened here; an object's owner closes it
+                    reader.close()
+
+    def _stage_reader(self, reader, name, path, channels, lights, dataset, allow_no_eeg, lights_table,
+                      progress, on_signals, lines, warnings_seen):
+        from preprocess.core.channels import CHANNEL_KIND
+        from preprocess.core.edf import is_voltage
+        from preprocess.core.pipeline import load_montage
+
+        from .lights import lights_within, resolve_lights
+        from .montage import (
+            AUTO_ORIGIN,
+            applied_band,
+            derivations_text,
+            describe,
+            has_eeg,
+            match_layout,
+            montage_string,
+            montage_warnings,
+        )
+        from .night import analyse_night
+        from .quality import screen
+        from .spectrogram import night_spectrogram
+
+        params, run, model = self.params, self.run, self.model
+        channel_map, origin = self.channel_map(channels, dataset)
+        header = getattr(reader, "header", None)
+        off, on = (None, None) if lights is None else lights
+        label = path.name if path is not None else name
+        lights_notes: list[str] = []
+        night_lights, lights_line = resolve_lights(path, name, reader, off, on, lights_table, lights_notes)
+        lines.append(lights_line)
+        layout = match_layout(reader.labels) if origin == AUTO_ORIGIN else None
+        cmap = layout.channel_map if layout is not None else channel_map
+        screened, quality = screen(reader, cmap, label, params.epoch_seconds)
+        try:
+            montaged = load_montage(screened, cmap, params, label)
+        except MontageError as exc:
+            raise MontageError(quality.explain(str(exc))) from None
+        sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
+        units = {s.canonical: reader.unit(s.positive) for s in montaged.sources}
+        for canonical, why in quality.dropped_channels(montaged.channels).items():
+            montaged.dropped.setdefault(canonical, why)
+        lines += describe(montaged, sfreqs, params, layout)
+        warnings = [w.split(": ", 1)[-1] for w in warnings_seen if ": dropped " not in w]
+        warnings += [f"{c} <- {src}: unit {units[c]!r} is not a voltage" for c, src in
+                     ((s.canonical, s.describe()) for s in montaged.sources) if not is_voltage(units[c])]
+        warnings += montage_warnings(montaged, sfreqs, params, quality)
+        night_lights = lights_within(night_lights, montaged.n_epochs * params.epoch_seconds, lights_notes)
+        warnings += lights_notes
+        channels_used = list(montaged.channels)
+        try:
+            check_eeg(channels_used, allow_no_eeg, warnings)
+        except MontageError as exc:  # say why the EEG is missing when the gate dropped it
+            raise MontageError(quality.explain(str(exc))) from None
+        lines += [f"warning: {w}" for w in warnings]
+        idx = channel_indices(channels_used)
+        probs = self.predict(montaged.signals, idx, progress)
+        ep = params.epoch_samples
+        feats = {}
+
+        def predict_subset(keep, start, stop):  # epochs whose other channels are unusable
+            short = stop - start < self.seq_len
+            with self.autocast():
+                if short and run.short == "zeros":
+                    return predict_proba(model, montaged.signals[keep, start * ep:stop * ep], [idx[k] for k in keep],
+                                         run.stride, run.batch_size, run.device, run.short)
+                if "all" not in feats:  # CNN features of every (epoch, channel) once, shared by every subset
+                    feats["all"] = encode_recording(model, montaged.signals, run.device)
+                stride = max(1, min(run.stride, stop - start))  # a short span still covers every epoch
+                return vote_windows(model, feats["all"][start:stop][:, keep], [idx[k] for k in keep], stride,
+                                    run.batch_size, run.short)
+
+        night = analyse_night(probs, channels_used, quality, montaged.sources, predict_subset, night_lights,
+                              params.epoch_seconds, self.seq_len)
+        if on_signals is not None:
+            line = on_signals(montaged, probs)
+            if line:
+                lines.append(line)
+        night.spectrogram = night_spectrogram(montaged.signals, channels_used,  # drawn above the hypnogram
+                                              sources=[s.describe() for s in montaged.sources])
+        del montaged.signals
+        feats.clear()  # the features of the whole night are no longer needed
+        bands = {c: applied_band(CHANNEL_KIND[c], f, params) for c, f in sfreqs.items()}
+        start = montaged.start_time
+        night.name, night.channels, night.montage = name, channels_used, montaged.montage
+        night.montage_text, night.start_time, night.model_probs = montage_string(montaged), start, probs
+        night.channels_text = derivations_text(montaged.sources)
+        night.warnings, night.lines, night.epoch_seconds = warnings, lines, params.epoch_seconds
+        night.provenance = {
+            "recording": name, "source_file": str(path) if path is not None else None,
+            "start_time": start.isoformat() if start else None,
+            "channels": channels_used, "montage": montaged.montage, "dropped_channels": montaged.dropped,
+            "dropped_signals": dict(header.dropped) if header is not None else {},
+            "layout": layout.name if layout else None, "native_sfreq": sfreqs, "filter_bands": bands,
+            "warnings": warnings, "quality_dropped": quality.dropped,
+            "lights": {"off_s": night_lights[0], "on_s": night_lights[1], "origin": lights_line},
+            "quality": night.quality_summary(None), "stride": run.stride, **self.info}
+        night.eeg = has_eeg(channels_used)
+        return night
+
+
+class _Notes(list):
+    """A list of console lines that also prints each line as it is added (when given ``echo``)."""
+
+    def __init__(self, echo: Callable[[str], None] | None = None):
+        super().__init__()
+        self.echo = echo
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        if self.echo is not None:
+            self.echo(line)
+
+
+def _open_source(source, sfreq, ch_names, name):
+    """``(signal source, name, path or None)`` of whatever :meth:`Stager.stage` was given."""
+    if isinstance(source, (str, os.PathLike)):
+        from preprocess.core.mne_source import EDF_SUFFIXES, open_recording
+
+        path = Path(source)
+        if sfreq is not None or ch_names is not None:
+            raise StagingInputError(f"{path.name}: sfreq and ch_names are for an array source; a file has its own")
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        if path.is_dir():
+            raise StagingInputError(f"{path}: is a folder; Stager.stage takes one recording "
+                                    "(staging.stage or inference.py stage folders)")
+        if path.suffix.lower() in EDF_SUFFIXES:
+            from preprocess.core.edf import read_header
+
+            if not read_header(path).labels:
+                raise MontageError(f"{path.name}: annotation-only EDF+ (no signals to stage)")
+        return open_recording(path), name or path.stem, path
+    if _is_raw(source):
+        if sfreq is not None or ch_names is not None:
+            raise StagingInputError("sfreq and ch_names are for an array source; an mne Raw has its own")
+        files = [f for f in (getattr(source, "filenames", None) or []) if f]
+        name = name or (Path(str(files[0])).stem if files else "recording")
+        return RawSource(source, name), name, None
+    if isinstance(source, np.ndarray) or (hasattr(source, "__array__") and not isinstance(source, (dict, bytes))):
+        if sfreq is None or ch_names is None:
+            raise StagingInputError("an array source needs sfreq= (Hz) and ch_names= (one label per row): "
+                                    "stage(data, sfreq=256, ch_names=['C3-M2', ...]) with data in volts")
+        name = name or "array"
+        return ArraySource(source, sfreq, ch_names, name=name), name, None
+    raise StagingInputError(f"cannot stage a {type(source).__name__}: give a file path, an mne.io.BaseRaw, "
+                            "or a (channels, samples) array in volts with sfreq= and ch_names=")
+
+
+def _is_raw(obj) -> bool:
+    """Whether ``obj`` is an ``mne.io.BaseRaw`` (without importing mne for other inputs)."""
+    import sys
+
+    mne = sys.modules.get("mne")
+    return mne is not None and isinstance(obj, mne.io.BaseRaw)
+
+
+@contextmanager
+def collect_warnings(logger_name: str = "preprocess"):
+    """Capture the signal chain's log warnings (NaN replaced, resampling…) for our own report."""
+    records: list[str] = []
+
+    class _Handler(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = logging.getLogger(logger_name)
+    handler, propagate, level = _Handler(logging.WARNING), logger.propagate, logger.level
+    logger.addHandler(handler)
+    logger.propagate = False
+    # The report must not depend on how the caller configured logging: a "preprocess" logger left at
+    # ERROR (by a preprocessing worker, or a user silencing the console) would drop these warnings
+    # from the outputs they belong in.
+    logger.setLevel(logging.WARNING)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        logger.setLevel(level)
+
+
+def check_eeg(channels: list[str], allow_no_eeg: bool, warnings: list[str]) -> None:
+    """Refuse a montage without EEG (or, with ``allow_no_eeg``, add the warning every output carries)."""
+    from .montage import has_eeg, has_eeg_or_eog
+
+    if has_eeg(channels):
+        return
+    found = ", ".join(channels)
+    if not has_eeg_or_eog(channels):
+        raise MontageError(f"no usable EEG or EOG channel (only {found}); "
+                           "pass --channels with an explicit map if the labels are unusual")
+    if not allow_no_eeg:
+        raise MontageError(f"no EEG channel (only {found}): a hypnogram from EOG/EMG alone is not reliable; "
+                           "pass --allow-no-eeg to stage it anyway, or --channels/--dataset if the EEG "
+                           "has unusual labels")
+    warnings.append(f"staged WITHOUT EEG, from {found} only (--allow-no-eeg): less reliable than an EEG montage")
+
+
+__all__ = ["RunOptions", "Stager", "StagingInputError", "check_eeg", "collect_warnings", "resolve_device"]
