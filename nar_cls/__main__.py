@@ -1,23 +1,28 @@
 """Command line: ``python -m nar_cls --data ROOT --out RUN [options]``.
 
-Subject-wise stratified K-fold cross-validation of a narcolepsy / disorder classifier fine-tuned
-from LPSGM. See ``nar_cls/cv.py`` for the run-folder layout and ``nar_cls/run_nar.sh``.
+Subject-wise stratified K-fold cross-validation of a disorder classifier (narcolepsy, sleep
+apnoea, depression, any labelled group) fine-tuned from LPSGM. See ``nar_cls/cv.py`` for the
+run-folder layout, ``nar_cls/run_nar.sh`` and docs/diagnosis.md.
 
 Examples
 --------
-# MNC, 3 classes, frozen official backbone (partial), 5 folds
-python -m nar_cls --data /data/h5 --datasets mnc-cnc mnc-dhc --init weights/ched32_seqed64_ch9_seql20_block4.pth \\
-    --task 3class --strategy partial --out runs/nar/3class_partial
-# type 1 narcolepsy vs all others, full fine-tuning
-python -m nar_cls --data /data/h5 --init weights/lpsgm.safetensors --merge_NT1 --strategy full --out runs/nar/nt1_full
+# MNC, type 1 narcolepsy vs all others, full fine-tuning from the shipped demo weights
+python -m nar_cls --data /data/h5 --datasets mnc-cnc mnc-dhc --init weights/lpsgm-small-demo.safetensors \\
+    --merge-nt1 --strategy full --out runs/nar/nt1_full
+# APPLES, severe OSA (AHI >= 30) vs not, labels joined from the NSRR subject tables
+python -m nar_cls --data /data/h5 --datasets apples --task osa \\
+    --subject-table apples=apples-harmonized-dataset-0.1.0.csv,apples-dataset-0.1.0.csv \\
+    --init weights/lpsgm-small-demo.safetensors --out runs/osa
 # any dataset with a subject label column in a CSV
 python -m nar_cls --data /data/h5 --datasets mydata --labels-csv labels.csv --task custom --classes control insomnia \\
-    --init weights/lpsgm.safetensors --out runs/insomnia
+    --init weights/lpsgm-small-demo.safetensors --out runs/insomnia
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from preprocess.core.version import add_version_argument
 
@@ -35,22 +40,36 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("data and labels")
     g.add_argument("--data", nargs="+", help="harmonized root(s) or dataset folder(s) (read via manifest.csv)")
     g.add_argument("--datasets", nargs="+", help="dataset folders to use under the roots (default: all)")
-    g.add_argument("--label-key", default="diagnosis",
-                   help="key of the HDF5 'labels' attribute (or CSV column) holding the subject label")
+    g.add_argument("--label-key",
+                   help="key of the HDF5 'labels' attribute (or CSV column / table value) holding the subject "
+                        "label (default: diagnosis; osa: ahi; depression: depression)")
+    g.add_argument("--subject-table", action="append", metavar="DATASET=FILE[,FILE2]",
+                   help="NSRR subject table(s) of a dataset, joined by subject id (apples: harmonized,source; "
+                        "shhs, cfs, ccshs, mesa, mros: one CSV); repeatable")
+    g.add_argument("--ahi-column", help="AHI variable of the subject tables (default: per dataset, see "
+                                         "preprocess/core/subject_tables.py)")
     g.add_argument("--labels-csv", help="CSV with columns subject,<label-key> (or subject,label); overrides the files")
     g.add_argument("--channels", nargs="+", help="canonical channels to use (default: all in each recording)")
     g.add_argument("--stride", type=int, default=20, help="evaluation window stride in epochs (20 = no overlap)")
     g = p.add_argument_group("task")
     g.add_argument("--task", default="3class", choices=sorted(TASKS) + ["custom"],
                    help="3class: control / NT1 / other hypersomnia; merge_NT1: NT1 vs all others; "
-                        "normal_vs_abnormal: controls vs both patient groups; custom: see --classes")
-    g.add_argument("--merge_NT1", "--merge-NT1", dest="merge_nt1", action="store_true",
+                        "normal_vs_abnormal: controls vs both patient groups; osa: AHI classes (--ahi-cuts); "
+                        "depression: control vs depressed; custom: see --classes")
+    g.add_argument("--ahi-cuts", type=float, nargs="+", metavar="AHI",
+                   help="osa: AHI thresholds in events/h (default 30: severe vs not; 5 15 30: none/mild/"
+                        "moderate/severe)")
+    g.add_argument("--merge-nt1", "--merge_NT1", "--merge-NT1", dest="merge_nt1", action="store_true",
                    help="same as --task merge_NT1 (type 1 narcolepsy vs all others)")
     g.add_argument("--classes", nargs="+", help="--task custom: label values, one class each (last = positive)")
     g = p.add_argument_group("model")
     g.add_argument("--strategy", default="partial", choices=STRATEGIES,
                    help="partial: frozen backbone + new head; full: all weights (backbone LR << head LR); "
-                        "scratch: random backbone")
+                        "joint: full + the staging loss on epochs with a hypnogram (--stage-weight); "
+                        "scratch: random backbone. Every run also reports a linear probe on frozen subject "
+                        "features")
+    g.add_argument("--stage-weight", type=float, default=0.5,
+                   help="joint: weight of the staging cross-entropy next to the diagnosis loss")
     g.add_argument("--init", help="backbone checkpoint: ours (NAME.safetensors + NAME.json) or official .pth")
     g.add_argument("--model", default="lpsgm", help="preset for scratch / no --init (lpsgm, lpsgm-small, lpsgm-6)")
     g.add_argument("--head-hidden", type=int, default=0, help="hidden width of an MLP head (0 = linear)")
@@ -72,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, default=30)
     g.add_argument("--batch-size", type=int, default=32)
     g.add_argument("--eval-batch-size", type=int, default=64)
-    g.add_argument("--lr", type=float, default=1e-3, help="head learning rate (and backbone's for scratch)")
-    g.add_argument("--backbone-lr", type=float, default=1e-5, help="backbone learning rate for full")
+    g.add_argument("--lr", "--lr-head", dest="lr", type=float, default=1e-3,
+                   help="head learning rate (and the backbone's for scratch)")
+    g.add_argument("--lr-backbone", "--backbone-lr", dest="lr_backbone", type=float, default=1e-5,
+                   help="backbone learning rate for full / joint")
     g.add_argument("--weight-decay", type=float, default=0.01)
     g.add_argument("--warmup-epochs", type=float, default=1.0)
     g.add_argument("--grad-clip", type=float, default=1.0)
@@ -92,20 +113,52 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_args(args) -> str | None:
+    """The first problem with the arguments that can be seen before any data is read, or None."""
+    if args.merge_nt1:
+        if args.task not in ("3class", "merge_NT1"):
+            return "--merge-nt1 conflicts with --task " + args.task
+        args.task = "merge_NT1"
+    if not args.out:
+        return "--out RUN is required"
+    if args.pool_only:
+        return None
+    if not args.data:
+        return "--data ROOT is required"
+    if args.folds < 2:
+        return f"--folds must be at least 2, got {args.folds}"
+    if args.fold is not None and any(not 0 <= k < args.folds for k in args.fold):
+        return f"--fold values must be in [0, {args.folds})"
+    for root in args.data:
+        if not Path(root).exists():
+            return f"{root}: --data folder not found"
+    if args.init and not Path(args.init).exists():
+        alt = Path(args.init).with_suffix(".safetensors")
+        if not alt.exists():
+            return (f"{args.init}: --init checkpoint not found (shipped: weights/lpsgm-small-demo.safetensors; "
+                    "official .pth: python -m staging.weights or docs/published-weights.md)")
+    if args.strategy == "scratch" and args.init:
+        return "--strategy scratch trains a new backbone: do not pass --init"
+    for path in (args.labels_csv, *[f for spec in args.subject_table or [] for f in spec.partition("=")[2].split(",")]):
+        if path and not Path(path).is_file():
+            return f"{path}: file not found"
+    if args.ahi_cuts and args.task != "osa":
+        return "--ahi-cuts applies to --task osa only"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_args(argv)
-    if args.merge_nt1:
-        if args.task not in ("3class", "merge_NT1"):
-            p.error("--merge_NT1 conflicts with --task " + args.task)
-        args.task = "merge_NT1"
-    if not args.out:
-        p.error("--out RUN is required")
-    if not args.pool_only and not args.data:
-        p.error("--data ROOT is required")
-    if args.fold is not None and any(not 0 <= k < args.folds for k in args.fold):
-        p.error(f"--fold values must be in [0, {args.folds})")
-    result = run(args)
+    problem = check_args(args)
+    if problem:
+        print(f"nar_cls: {problem}", file=sys.stderr)
+        return 2
+    try:
+        result = run(args)
+    except (ValueError, FileNotFoundError, KeyError) as exc:  # input problems: one line, no traceback
+        print(f"nar_cls: {exc}", file=sys.stderr)
+        return 2
     if args.pool_only:
         if result is None:
             print("not every fold has finished: nothing pooled")

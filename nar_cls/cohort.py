@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from data.manifest import load_recordings
 from data.windows import SEQ_LEN, WindowDataset, cover_starts, max_offset, train_starts
+from preprocess.core.subject_tables import join
 
 from .labels import Task, assign_labels, subject_key
 
@@ -36,13 +37,16 @@ class LabelledWindows(Dataset):
     def __init__(self, windows: WindowDataset, rec_class: np.ndarray):
         self.windows = windows
         self.rec_class = np.asarray(rec_class, dtype=np.int64)
+        #: ``joint`` strategy: ``labels`` = [subject class, stage of each epoch (−1 unscored)]
+        self.with_stages = False
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, key) -> dict:
         item = self.windows[key]
-        item["labels"] = self.rec_class[int(key[0])]
+        cls = self.rec_class[int(key[0])]
+        item["labels"] = np.concatenate([[cls], item["labels"]]) if self.with_stages else cls
         return item
 
 
@@ -76,6 +80,7 @@ class Cohort:
     win_rec: np.ndarray
     win_start: np.ndarray
     simulated: bool
+    excluded: list = field(default_factory=list)
 
     @property
     def rows(self) -> list[dict]:
@@ -116,9 +121,10 @@ class Cohort:
 
 
 def build_cohort(roots: str | os.PathLike | Sequence[str | os.PathLike], task: Task,
-                 datasets: Sequence[str] | None = None, label_key: str = "diagnosis",
+                 datasets: Sequence[str] | None = None, label_key: str | None = None,
                  labels_csv: dict[str, str] | None = None, channels: Sequence[str] | None = None,
-                 stride: int = SEQ_LEN, channel_dropout: float = 0.0, seq_len: int = SEQ_LEN) -> Cohort:
+                 stride: int = SEQ_LEN, channel_dropout: float = 0.0, seq_len: int = SEQ_LEN,
+                 tables: dict | None = None) -> Cohort:
     """List the labelled recordings under harmonized roots and their evaluation windows.
 
     Parameters
@@ -131,6 +137,9 @@ def build_cohort(roots: str | os.PathLike | Sequence[str | os.PathLike], task: T
         Dataset folders to use (default: all under the roots).
     label_key, labels_csv
         Where the subject label comes from (see :func:`nar_cls.labels.assign_labels`).
+    tables : dict, optional
+        Dataset → :class:`preprocess.core.subject_tables.SubjectTable`: labels joined by subject id
+        (a recording whose subject is absent is reported in ``Cohort.excluded``, never labelled).
     channels : sequence of str, optional
         Canonical channels to use (default: every channel of each recording).
     stride : int
@@ -145,7 +154,13 @@ def build_cohort(roots: str | os.PathLike | Sequence[str | os.PathLike], task: T
     Cohort
     """
     rows = load_recordings(roots, datasets, scored_only=False)
-    classes, raw = assign_labels(rows, task, label_key, labels_csv)
+    excluded: list[dict] = []
+    table_values = None
+    if tables:
+        table_values, missing = join(rows, tables)
+        for m in missing:
+            excluded.append({"subject": f"{m['dataset']}/{m['subject']}", "reason": m["reason"]})
+    classes, raw = assign_labels(rows, task, label_key, labels_csv, table_values, excluded)
     short = [r["recording"] for r in rows if int(r["n_epochs"]) < seq_len]
     if short:
         warnings.warn(f"{len(short)} recordings shorter than {seq_len} epochs left out: {short[:5]}", stacklevel=2)
@@ -168,4 +183,14 @@ def build_cohort(roots: str | os.PathLike | Sequence[str | os.PathLike], task: T
     return Cohort(data=LabelledWindows(windows, y[rec_subject]), subjects=subjects, y=y,
                   raw_labels=[raw[s] for s in subjects], rec_subject=rec_subject,
                   win_rec=np.array(win_rec, dtype=np.int64), win_start=np.array(win_start, dtype=np.int64),
-                  simulated=simulated)
+                  simulated=simulated, excluded=_dedup(excluded))
+
+
+def _dedup(rows: list[dict]) -> list[dict]:
+    """One exclusion row per subject (its first reason), in first-seen order."""
+    seen, out = set(), []
+    for r in rows:
+        if r["subject"] not in seen:
+            seen.add(r["subject"])
+            out.append(r)
+    return out

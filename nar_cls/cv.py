@@ -13,6 +13,10 @@ Run folder (``--out RUN``)::
     RUN/metrics.json         pooled over the test folds (window and subject level), per fold, mean ± std
     RUN/predictions.csv      all subjects' out-of-fold predictions (same columns as above)
     RUN/fold_K/tb/           TensorBoard scalars (with --tensorboard)
+    RUN/fold_K/probe_predictions.csv  test subjects scored by the linear probe (:mod:`nar_cls.probe`)
+    RUN/fold_K/explanations.csv       per test subject: decision shares by stage and part of night
+    RUN/probe_predictions.csv, RUN/explanations.csv   the same, all folds
+    RUN/excluded.csv         subjects left out and why (no table row, no label, label outside the task)
 
 The pooled metrics are computed on the concatenated out-of-fold predictions (every subject is
 predicted exactly once, by the fold that did not train on it).
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import json
 import math
 import time
@@ -32,14 +37,17 @@ import numpy as np
 import torch
 
 from engine.logger import provenance
+from engine.loop import train_steps
 from engine.metrics import json_safe
 from models import save_checkpoint
 from preprocess.core.atomic import atomic_write_csv, atomic_write_text
+from preprocess.core.subject_tables import dataset_key, read_subject_table
 
 from .cohort import Cohort, build_cohort
-from .features import cohort_embeddings
+from .explain import subject_explanations
+from .features import cohort_embeddings, extract_embeddings
 from .labels import DIAGNOSIS_MAP, Task, get_task, read_labels_csv
-from .metrics import aggregate_subjects, classification_metrics, summarize_folds
+from .metrics import aggregate_subjects, calibration, classification_metrics, summarize_folds
 from .model import (
     NarModel,
     WindowHead,
@@ -49,12 +57,14 @@ from .model import (
     set_strategy,
     train_mode,
 )
+from .probe import fit_probe, probe_probabilities, subject_features
 from .splits import class_weights, inner_validation, stratified_subject_folds
 from .train import (
     HeadOnEmbeddings,
     TrainConfig,
     embedding_batches,
     fit,
+    joint_train_steps,
     predict_embeddings,
     predict_windows,
     weighted_nll,
@@ -133,13 +143,19 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
         from torch.utils.tensorboard import SummaryWriter
 
         tb = SummaryWriter(str(out / "tb"))
+    loop = (functools.partial(joint_train_steps, stage_weight=cfg.stage_weight) if args.strategy == "joint"
+            else train_steps)
+    cohort.data.with_stages = args.strategy == "joint"
     with _head_threads(emb is not None and device.type == "cpu"):
         result = fit(runner, trainable, groups, batches, steps, validate, cfg, weights, device,
-                     lambda: train_mode(model, args.strategy), out / "history.csv", log, tb)
+                     lambda: train_mode(model, args.strategy), out / "history.csv", log, tb, steps=loop)
+        cohort.data.with_stages = False
         prob = predict(win["test"])
     if tb is not None:
         tb.close()
     test_ev = evaluate(prob, win["test"], cohort, y, task, args.subject_agg, weights)
+    probe_rows, probe_metrics = _linear_probe(k, args, cohort, y, split, win, emb, model, task, cfg, device)
+    explain_rows = subject_explanations(prob, win["test"], cohort, task.classes, task.positive)
     metrics = {
         "fold": k, "task": task.name, "classes": list(task.classes), "strategy": args.strategy,
         "subject_aggregation": args.subject_agg, "simulated": cohort.simulated,
@@ -149,12 +165,44 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
         "epochs_run": result["epochs_run"],
         "val": {key: result["best_val"][key] for key in ("loss", "window", "subject")},
         "test": {key: test_ev[key] for key in ("loss", "window", "subject")},
+        "test_probe": probe_metrics,
     }
+    if args.strategy == "joint":
+        metrics["stage_weight"] = cfg.stage_weight
     _write_fold(out, k, args, metrics, test_ev, prob, win, cohort, y, task, model, backbone_source)
+    _write_csv(out / "probe_predictions.csv", probe_rows)
+    _write_csv(out / "explanations.csv", explain_rows)
     s = test_ev["subject"]
     log(f"fold {k}: best epoch {result['best_epoch']}; test subjects: AUC {_f(s['roc_auc'])} "
-        f"bacc {_f(s['balanced_accuracy'])} acc {_f(s['accuracy'])} macro-F1 {_f(s['macro_f1'])}")
+        f"bacc {_f(s['balanced_accuracy'])} acc {_f(s['accuracy'])} macro-F1 {_f(s['macro_f1'])}; "
+        f"linear probe AUC {_f(probe_metrics['subject']['roc_auc'])}")
     return metrics
+
+
+def _linear_probe(k: int, args, cohort: Cohort, y: np.ndarray, split: dict, win: dict, emb: np.ndarray | None,
+                  model: NarModel, task: Task, cfg: TrainConfig, device: torch.device) -> tuple[list[dict], dict]:
+    """Second stage: StandardScaler + balanced logistic regression on frozen subject features.
+
+    Fitted on the fold's training and validation subjects, scored on its test subjects; the
+    features are the mean window embedding of each subject (:mod:`nar_cls.probe`).
+    """
+    if emb is None:  # the fold's fine-tuned backbone, frozen now
+        every = np.concatenate([win["train"], win["val"], win["test"]])
+        feats = extract_embeddings(model.backbone, cohort, every, device, cfg.eval_batch_size, cfg.workers,
+                                   cfg.bf16, progress=False)
+        emb_all = np.zeros((len(cohort.win_rec), feats.shape[1]), np.float32)
+        emb_all[every] = feats
+    else:
+        emb_all = emb
+    x = subject_features(emb_all, cohort.win_subject, len(cohort.subjects))
+    fit_on = np.concatenate([split["train"], split["val"]])
+    probe = fit_probe(x[fit_on], y[fit_on], seed=args.seed + k)
+    test = split["test"]
+    p = probe_probabilities(probe, x[test], task.n_classes)
+    rows = [{"subject": cohort.subjects[s], "fold": k, "true": task.classes[y[s]],
+             "pred": task.classes[int(np.argmax(q))], **{f"p_{c}": f"{v:.6f}" for c, v in zip(task.classes, q)}}
+            for s, q in zip(test, p)]
+    return rows, {"subject": classification_metrics(y[test], p, task.classes, task.positive)}
 
 
 def _fold_split(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, task: Task, out: Path, log):
@@ -177,7 +225,7 @@ def _fold_model(k: int, args, backbone, task: Task, cfg: TrainConfig, device: to
     torch.manual_seed(args.seed * 1000 + k)
     if args.strategy == "scratch":
         backbone, _ = load_backbone(None, args.model)
-    elif args.strategy == "full":
+    elif args.strategy in ("full", "joint"):
         backbone = copy.deepcopy(backbone)
     head = WindowHead(backbone.cfg.d_model, task.n_classes, args.head_hidden, args.head_dropout)
     model = NarModel(backbone, head).to(device)
@@ -260,13 +308,23 @@ def pool(run_dir: str | Path) -> dict | None:
     """
     run = Path(run_dir)
     config = json.loads((run / "config.json").read_text())
-    task = get_task(config["task"], config.get("classes") if config["task"] == "custom" else None)
+    task = get_task(config["task"], config.get("classes") if config["task"] == "custom" else None,
+                    config.get("ahi_cuts"))
     n_folds = config["folds"]
     fold_dirs = [run / f"fold_{k}" for k in range(n_folds)]
     if not all((d / "predictions.csv").exists() and (d / "metrics.json").exists() for d in fold_dirs):
         return None
     subj_rows, ys, ps, yw, pw, per_fold = [], [], [], [], [], []
+    probe_rows, yp, pp, explain_rows = [], [], [], []
     for d in fold_dirs:
+        if (d / "probe_predictions.csv").exists():
+            rows, y, p = _read_probs(d / "probe_predictions.csv", task.classes)
+            probe_rows += rows
+            yp.append(y)
+            pp.append(p)
+        if (d / "explanations.csv").exists():
+            with open(d / "explanations.csv", newline="") as fh:
+                explain_rows += list(csv.DictReader(fh))
         rows, y, p = _read_probs(d / "predictions.csv", task.classes)
         subj_rows += rows
         ys.append(y)
@@ -286,17 +344,39 @@ def pool(run_dir: str | Path) -> dict | None:
         "folds": per_fold,
         "mean_over_folds": {level: summarize_folds([f[level] for f in per_fold]) for level in ("window", "subject")},
     }
+    metrics["subject_calibration"] = calibration(np.concatenate(ys), np.concatenate(ps), task.positive)
+    if yp:
+        y_probe, p_probe = np.concatenate(yp), np.concatenate(pp)
+        metrics["linear_probe"] = {
+            "model": "StandardScaler + LogisticRegression(class_weight='balanced') on mean window embeddings",
+            "subject": classification_metrics(y_probe, p_probe, task.classes, task.positive),
+            "subject_calibration": calibration(y_probe, p_probe, task.positive)}
+        _write_csv(run / "probe_predictions.csv", probe_rows)
+    if explain_rows:
+        _write_csv(run / "explanations.csv", explain_rows)
     write_json(run / "metrics.json", metrics)
     _write_csv(run / "predictions.csv", subj_rows)
     return metrics
 
 
 def train_config(args) -> TrainConfig:
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.backbone_lr,
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, backbone_lr=args.lr_backbone,
+                       stage_weight=args.stage_weight,
                        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
                        select=args.select, patience=args.patience, steps_per_epoch=args.steps_per_epoch,
                        bf16=not args.no_bf16, workers=args.workers, eval_batch_size=args.eval_batch_size,
                        seed=args.seed)
+
+
+def read_tables(specs, ahi_column: str | None = None) -> dict:
+    """``--subject-table DATASET=FILE[,FILE2]`` values → dataset → SubjectTable."""
+    tables = {}
+    for spec in specs or []:
+        dataset, _, files = spec.partition("=")
+        if not files:
+            raise ValueError(f"--subject-table {spec!r}: expected DATASET=FILE[,FILE2]")
+        tables[dataset] = read_subject_table(dataset_key(dataset) or dataset.lower(), files.split(","), ahi_column)
+    return tables
 
 
 def run(args, log=print) -> dict | None:
@@ -306,10 +386,20 @@ def run(args, log=print) -> dict | None:
         return pool(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    task = get_task(args.task, args.classes)
-    labels_csv = read_labels_csv(args.labels_csv, args.label_key) if args.labels_csv else None
-    cohort = build_cohort(args.data, task, args.datasets, args.label_key, labels_csv, args.channels,
-                          args.stride, args.channel_dropout)
+    task = get_task(args.task, args.classes, args.ahi_cuts)
+    label_key = args.label_key or task.label_key
+    labels_csv = read_labels_csv(args.labels_csv, label_key) if args.labels_csv else None
+    tables = read_tables(args.subject_table, args.ahi_column)
+    cohort = build_cohort(args.data, task, args.datasets, label_key, labels_csv, args.channels,
+                          args.stride, args.channel_dropout, tables=tables)
+    if cohort.excluded:
+        _write_csv(out / "excluded.csv", cohort.excluded)
+        log(f"{len(cohort.excluded)} subjects left out (reasons in {out / 'excluded.csv'}), e.g. "
+            f"{cohort.excluded[0]['subject']}: {cohort.excluded[0]['reason']}")
+    if len(cohort.subjects) < args.folds:
+        raise ValueError(f"{len(cohort.subjects)} labelled subjects are fewer than --folds {args.folds}")
+    if args.strategy == "joint" and all((st < 0).all() for st in cohort.data.windows.stages):
+        raise ValueError("--strategy joint needs hypnograms ('stages' in the files); none of the recordings has one")
     y = cohort.y.copy()
     if args.permute_labels is not None:  # chance-level control: labels shuffled across subjects
         y = np.random.default_rng(args.permute_labels).permutation(y)
@@ -336,7 +426,10 @@ def run(args, log=print) -> dict | None:
               "folds": args.folds, "subject_agg": args.subject_agg, "simulated": cohort.simulated,
               "permute_labels": args.permute_labels, "backbone": source, "subject_counts": counts,
               "n_recordings": len(cohort.rows), "n_windows": int(len(cohort.win_rec)),
-              "label_key": args.label_key, "diagnosis_map": DIAGNOSIS_MAP if task.name != "custom" else None,
+              "label_key": label_key, "ahi_cuts": list(task.ahi_cuts) if task.ahi_cuts else None,
+              "subject_tables": {ds: t.source for ds, t in tables.items()},
+              "n_excluded": len(cohort.excluded),
+              "diagnosis_map": DIAGNOSIS_MAP if task.name not in ("custom", "osa", "depression") else None,
               "args": {k: v for k, v in vars(args).items()}, "provenance": provenance()}
     write_json(out / "config.json", config)
     n_rec = np.bincount(cohort.rec_subject, minlength=len(cohort.subjects))
@@ -363,4 +456,7 @@ def run(args, log=print) -> dict | None:
         log(f"pooled over {args.folds} folds, {pooled['n_subjects']} subjects{sim}: AUC {_f(s['roc_auc'])} "
             f"bacc {_f(s['balanced_accuracy'])} acc {_f(s['accuracy'])} kappa {_f(s['kappa'])} "
             f"macro-F1 {_f(s['macro_f1'])} -> {out / 'metrics.json'} ({time.time() - t0:.0f} s)")
+        if "linear_probe" in pooled:
+            log(f"linear probe on frozen subject features{sim}: AUC {_f(pooled['linear_probe']['subject']['roc_auc'])} "
+                f"bacc {_f(pooled['linear_probe']['subject']['balanced_accuracy'])}")
     return pooled

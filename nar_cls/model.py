@@ -13,8 +13,11 @@ Strategies:
 ``partial``  backbone frozen (eval mode, no gradients); only the new head is trained. Window
              embeddings are computed once and reused by every fold (:mod:`nar_cls.features`).
 ``full``     backbone initialised from a checkpoint and trained with the head; backbone LR
-             (``--backbone-lr``) ≪ head LR (``--lr``).
+             (``--lr-backbone``) ≪ head LR (``--lr``).
 ``scratch``  randomly initialised backbone (``--model`` preset) trained with the head at ``--lr``.
+``joint``    as ``full``, and the backbone's own sleep-staging classifier keeps training on the
+             epochs that have a hypnogram: loss = diagnosis CE + ``stage_weight`` × staging CE
+             (default 0.5; the paper's joint paradigm; epochs without a stage, −1, add nothing).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from torch import nn
 from engine.optim import param_groups
 from models import LPSGM, build_model, load_checkpoint, save_checkpoint
 
-STRATEGIES = ("full", "partial", "scratch")
+STRATEGIES = ("full", "joint", "partial", "scratch")
 
 
 class WindowHead(nn.Module):
@@ -87,6 +90,11 @@ class NarModel(nn.Module):
     def forward(self, x: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
         return self.head(window_embedding(self.backbone, x, channels))
 
+    def joint_forward(self, x: torch.Tensor, channels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(diagnosis logits (B, K), staging logits (B, L, 5))`` from one backbone pass."""
+        stage_logits, cls = self.backbone(x, channels, return_cls=True)
+        return self.head(cls.float().mean(dim=1)), stage_logits
+
 
 def load_backbone(init: str | os.PathLike | None, model: str = "lpsgm") -> tuple[LPSGM, dict]:
     """Backbone from a checkpoint (ours or official ``.pth``) or freshly initialised.
@@ -121,10 +129,10 @@ def set_strategy(model: NarModel, strategy: str) -> None:
 
 
 def optimizer_groups(model: NarModel, strategy: str, lr: float, backbone_lr: float, weight_decay: float) -> list[dict]:
-    """AdamW parameter groups: head at ``lr``; backbone at ``backbone_lr`` (full), ``lr`` (scratch) or none."""
+    """AdamW parameter groups: head at ``lr``; backbone at ``backbone_lr`` (full, joint), ``lr`` (scratch) or none."""
     groups = param_groups(model.head.named_parameters(), lr, weight_decay, "head")
     if strategy != "partial":
-        blr = backbone_lr if strategy == "full" else lr
+        blr = backbone_lr if strategy in ("full", "joint") else lr
         groups += param_groups(model.backbone.named_parameters(), blr, weight_decay, "backbone")
     return groups
 

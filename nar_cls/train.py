@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.loop import LossMeter, autocast, make_loader, train_steps
+from engine.loop import LossMeter, autocast, make_loader, train_steps, weighted_cross_entropy
 from engine.optim import WarmupCosine, build_optimizer
 from preprocess.core.atomic import atomic_write_csv
 
@@ -55,6 +55,7 @@ class TrainConfig:
     workers: int = 0
     eval_batch_size: int = 64
     seed: int = 0
+    stage_weight: float = 0.5
 
 
 class HeadOnEmbeddings(nn.Module):
@@ -67,6 +68,34 @@ class HeadOnEmbeddings(nn.Module):
 
     def forward(self, x: torch.Tensor, channels: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(x)
+
+
+def joint_train_steps(model: NarModel, batches: Iterable[dict], optimizer, scheduler, device: torch.device,
+                      class_weights: torch.Tensor | None = None, grad_clip: float = 1.0, bf16: bool = True,
+                      stage_weight: float = 0.5):
+    """The ``joint`` optimisation loop: diagnosis CE + ``stage_weight`` × staging CE per batch.
+
+    Batches come from a :class:`nar_cls.cohort.LabelledWindows` with ``with_stages``: ``labels``
+    (B, 1 + L) = subject class, then the stage of each epoch (−1 = none; such epochs add no
+    staging loss). The staging CE is unweighted (stage classes as scored). Yields like
+    :func:`engine.loop.train_steps`.
+    """
+    for batch in batches:
+        x = batch["x"].to(device, non_blocking=True)
+        channels = batch["channels"].to(device, non_blocking=True)
+        labels = batch["labels"].to(device, non_blocking=True)
+        with autocast(device, bf16):
+            diag, stages = model.joint_forward(x, channels)
+        loss = weighted_cross_entropy(diag[:, None].float(), labels[:, :1], class_weights)
+        if stage_weight > 0:
+            loss = loss + stage_weight * weighted_cross_entropy(stages.float(), labels[:, 1:])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip and grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+        optimizer.step()
+        scheduler.step()
+        yield batch, {"loss": loss.detach()}
 
 
 def embedding_batches(emb: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterable[dict]:
@@ -133,7 +162,7 @@ def selection_score(val: dict, select: str) -> tuple[float, float]:
 def fit(model: nn.Module, trainable: nn.Module, groups: list[dict], batches: Callable[[int], Iterable[dict]],
         steps_per_epoch: int, validate: Callable[[], dict], cfg: TrainConfig, class_weights: np.ndarray,
         device: torch.device, set_train_mode: Callable[[], None], history: str | Path | None = None,
-        log: Callable[[str], None] = print, tb=None) -> dict:
+        log: Callable[[str], None] = print, tb=None, steps: Callable = train_steps) -> dict:
     """Train for ``cfg.epochs`` epochs, keep the best epoch's weights in ``trainable``.
 
     Parameters
@@ -164,6 +193,8 @@ def fit(model: nn.Module, trainable: nn.Module, groups: list[dict], batches: Cal
         Where progress lines go.
     tb : SummaryWriter, optional
         TensorBoard writer.
+    steps : callable
+        The optimisation loop (:func:`engine.loop.train_steps`, or :func:`joint_train_steps`).
 
     Returns
     -------
@@ -182,8 +213,8 @@ def fit(model: nn.Module, trainable: nn.Module, groups: list[dict], batches: Cal
     for epoch in range(1, cfg.epochs + 1):
         set_train_mode()
         meter = LossMeter()
-        for _, stats in train_steps(model, islice(batches(epoch), steps_per_epoch), optimizer, scheduler,
-                                    device, weights, cfg.grad_clip, cfg.bf16):
+        for _, stats in steps(model, islice(batches(epoch), steps_per_epoch), optimizer, scheduler,
+                              device, weights, cfg.grad_clip, cfg.bf16):
             meter.add(stats["loss"])
         train_loss = meter.mean()
         val = validate()

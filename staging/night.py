@@ -165,14 +165,14 @@ class StagedNight:
 
         Raises
         ------
-        ImportError
-            yasa is not installed (it is optional: ``pip install yasa``).
+        preprocess.core.extras.MissingPackageError
+            yasa (in requirements.txt) is not installed here; one line with the install command.
         """
-        try:
-            import yasa
-        except ImportError:
-            raise ImportError("StagedNight.to_yasa needs the optional package yasa: pip install yasa") from None
+        from preprocess.core.extras import YASA, check
+
+        check(YASA)
         import pandas as pd
+        import yasa
 
         values = [YASA_STAGES[s] if s >= 0 else "UNS" for s in self.stages]
         proba = None

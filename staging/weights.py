@@ -5,7 +5,7 @@ Search order:
 1. ``--weights PATH``: a file (official ``.pth``/``.pt``, or ours ``NAME.safetensors`` /
    ``NAME.json``) or a folder searched as in 2–3;
 2. the official LPSGM files in ``weights/``: ``ched32_seqed64_ch9_seql20_block6.pth`` (the
-   released inference model), then ``..._block4.pth``;
+   released inference model), then ``..._block4.pth``, then ``..._block1.pth``;
 3. our shipped ``weights/*.safetensors`` with their ``.json`` (weights trained on real data before
    demo weights, then by name).
 

@@ -174,15 +174,17 @@ def test_hdf5_attributes_as_documented(tmp_path):
     assert written <= documented and documented - written <= optional, (written, documented)
 
 
-def test_one_flag_vocabulary_across_training_entry_points():
-    """train.py, finetune.py and nar_cls: every option has a lower-case kebab spelling, and options made of the
-    same words (``--lr-backbone`` / ``--backbone-lr``, ``--merge-nt1`` / ``--merge_NT1``) share one spelling;
+def check_one_vocabulary(keys: tuple[str, ...]) -> None:
+    """Every option of these entry points has a lower-case kebab spelling, and options made of the same
+    words (``--lr-backbone`` / ``--backbone-lr``, ``--merge-nt1`` / ``--merge_NT1``) share one spelling;
     other spellings live on only as aliases of it."""
     from tests.entry_points import entry_points, parser_of
 
     kebab = re.compile(r"--[a-z0-9]+(-[a-z0-9]+)*")
     by_words: dict[frozenset, list[set[str]]] = {}
-    for entry in (e for e in entry_points() if e.key in ("train", "finetune", "nar_cls")):
+    found = [e for e in entry_points() if e.key in keys]
+    assert {e.key for e in found} == set(keys)
+    for entry in found:
         for action in parser_of(entry)._actions:
             names = {o for o in action.option_strings if o.startswith("--")} - {"--help", "--version"}
             if names:
@@ -192,3 +194,11 @@ def test_one_flag_vocabulary_across_training_entry_points():
     for words, spellings in by_words.items():
         shared = set.intersection(*spellings)
         assert any(kebab.fullmatch(n) for n in shared), (sorted(words), spellings)
+
+
+def test_one_flag_vocabulary_in_train_and_finetune():
+    check_one_vocabulary(("train", "finetune"))
+
+
+def test_one_flag_vocabulary_with_nar_cls():
+    check_one_vocabulary(("train", "finetune", "nar_cls"))

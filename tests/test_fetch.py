@@ -15,13 +15,13 @@ import threading
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from models.official_spec import official_shapes
 from staging.weights import main as weights_main
 from tests.conftest import write_edf
+from tests.robust_corpus import base_night
 
 
 def fake_official(path: Path, blocks: int = 1, wrong: str | None = None) -> Path:
@@ -91,9 +91,9 @@ def test_fetch_verifies_records_installs_and_inference_uses_it(tmp_path, server,
     assert fetch_cli(capsys, f"{base}/LPSGM_small.pth", dest, "--quiet")[0] == 0
     import inference
 
-    rng = np.random.default_rng(1)
-    night = write_edf(tmp_path / "night.edf", {"C3-M2": (rng.normal(0, 20, 22 * 3000), 100.0),
-                                               "E1-M2": (rng.normal(0, 20, 22 * 3000), 100.0)})
+    signals = base_night()  # 20 epochs of the bundled example: they pass the signal-quality gate
+    night = write_edf(tmp_path / "night.edf", {"C3-M2": (signals["EEG C3-M2"], 100.0),
+                                               "E1-M2": (signals["EOG E1-M2"], 100.0)})
     out_dir = tmp_path / "out"
     assert inference.main([str(night), "--weights", str(dest), "--out", str(out_dir), "--no-progress",
                            "--formats", "csv,stats"]) == 0

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import ast
 import re
-import runpy
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from preprocess.core.extras import DISTRIBUTIONS
+from tests.entry_points import entry_points
 
 ROOT = Path(__file__).resolve().parents[1]
 UNSHIPPED = {"tests", "bench"}
@@ -123,51 +122,26 @@ def test_test_and_bench_imports_are_in_the_requirement_files():
 # --- an optional feature whose package is missing: one line, exit 2, before any file is read ---
 
 
-def cli_module(*candidates: str) -> str:
-    """The first importable module name among ``candidates`` (entry points may move between packages)."""
-    import importlib.util
-
-    for name in candidates:
-        try:
-            if importlib.util.find_spec(name) is not None:
-                return name
-        except ImportError:
-            continue
-    raise AssertionError(f"none of {candidates} exists")
-
-
-def run_entry(module: str, argv: list[str]) -> int:
-    """``python -m module *argv`` in this process; its exit code."""
-    old = sys.argv
-    sys.argv = [module, *argv]
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=False)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    return 0
-
-
 @pytest.mark.parametrize("entry, argv, blocked, package", [
     ("inference", ["NIGHT", "--explain", "40-41"], "captum", "captum"),
     ("inference", ["NIGHT", "--backend", "onnxruntime"], "onnxruntime", "onnxruntime"),
     ("inference", ["NIGHT", "--backend", "onnxruntime"], "onnx", "onnx"),
     ("inference", ["NIGHT", "--formats", "csv,bids"], "mne_bids", "mne-bids"),
-    (("explain", "staging.explain"), ["NIGHT"], "captum", "captum"),
-    (("online", "staging.online"), ["--replay", "NIGHT"], "mne_lsl", "mne-lsl"),
+    ("explain", ["NIGHT"], "captum", "captum"),
+    ("online", ["--replay", "NIGHT"], "mne_lsl", "mne-lsl"),
     ("web", ["--port", "8765"], "fastapi", "fastapi"),
+    ("web", ["--port", "8765", "--backend", "onnxruntime"], "onnxruntime", "onnxruntime"),
 ])
 def test_missing_optional_package_is_one_line_before_any_file(tmp_path, monkeypatch, capsys, entry, argv,
                                                               blocked, package):
+    """``entry`` is an entry point's name without its package (tests/entry_points.py), so the test follows
+    a CLI that moves (``staging.explain`` → ``explain``)."""
     night = tmp_path / "night.edf"
     night.write_bytes(b"not read: a missing package must be reported before any input is opened")
     monkeypatch.setitem(sys.modules, blocked, None)  # as if the package were not installed
     monkeypatch.chdir(tmp_path)  # outputs (there must be none) would land here
-    module = entry if isinstance(entry, str) else cli_module(*entry)
-    if module == "inference":
-        monkeypatch.syspath_prepend(str(ROOT))
-    code = run_entry(module, [str(night) if a == "NIGHT" else a for a in argv])
+    (found,) = [e for e in entry_points() if e.key == entry]
+    code = found.run([str(night) if a == "NIGHT" else a for a in argv])
     out, err = capsys.readouterr()
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: ") and f"package {package}" in err, err
@@ -191,11 +165,12 @@ def test_import_error_while_staging_a_file_stops_the_batch(tmp_path, tiny_weight
     stops with the ImportError instead of reporting the recording as failed and going on."""
     from staging import stage
     from tests.conftest import write_edf
+    from tests.robust_corpus import base_night
 
-    rng = np.random.default_rng(0)
     (tmp_path / "in").mkdir()
+    c3 = base_night()["EEG C3-M2"]  # 20 epochs of the bundled example: passes the signal-quality gate
     for name in ("a", "b"):
-        write_edf(tmp_path / "in" / f"{name}.edf", {"C3-M2": (rng.normal(0, 20, 25 * 3000), 100.0)})
+        write_edf(tmp_path / "in" / f"{name}.edf", {"C3-M2": (c3, 100.0)})
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="matplotlib.pyplot"):
         stage([tmp_path / "in"], out=tmp_path / "out", weights=tiny_weights, formats=("csv", "png"),

@@ -71,3 +71,30 @@ def test_training_provenance_carries_the_version():
     p = provenance()
     assert p["version"] == version.__version__ and p["software_version"] == version.software_version()
     assert p["git_commit"] == version.software_info()["git_commit"]
+
+
+def test_every_output_names_the_software(tmp_path, tiny_weights):
+    """One staged night, every format: each file that can carry text carries the version string."""
+    import edfio
+    import numpy as np
+    from PIL import Image
+
+    from staging import stage
+    from tests.conftest import write_edf
+    from tests.robust_corpus import base_night
+
+    write_edf(tmp_path / "n.edf", {"C3-M2": (base_night()["EEG C3-M2"], 100.0)})  # passes the quality gate
+    out = tmp_path / "out"
+    results, code = stage([tmp_path / "n.edf"], out=out, weights=tiny_weights, stride=20, echo=lambda line: None,
+                          formats=("csv", "stats", "png", "sta", "edf", "bids", "npz", "hypnodensity"))
+    assert code == 0
+    sv = version.software_version()
+    assert f"software: {sv};" in (out / "n.hypnogram.csv").read_text().splitlines()[0]
+    assert json.loads((out / "n.stats.json").read_text())["software_version"] == sv
+    assert str(np.load(out / "n.hypnodensity.npz")["software_version"]) == sv
+    assert Image.open(out / "n.png").info["Software"] == sv
+    for name in ("n.annotations.edf", "n.hypnodensity.edf"):
+        assert edfio.read_edf(out / name).recording.equipment_code == sv.replace(" ", "_")[:28]
+    (sidecar,) = [f for f in (out / "bids").rglob("*_events.json")]
+    assert json.loads(sidecar.read_text())["LPSGM"]["software"] == sv
+    assert f",{sv}" in (out / "summary.csv").read_text()

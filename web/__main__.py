@@ -55,7 +55,7 @@ def _is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    require(WEB, *staging_features(formats=args.formats or ()))  # before anything starts
+    require(WEB, *staging_features(backend=args.backend, formats=args.formats or ()))  # before anything starts
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     import uvicorn
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "mne_lsl": "mne-lsl", "mne_bids": "mne-bids"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "mne_lsl": "mne-lsl", "mne_bids": "mne-bids", "PIL": "pillow"}
 """Import name → distribution name (``pip install NAME``) where the two differ; otherwise they are equal."""
 
 EXPLAIN = "explanations (--explain)"
@@ -32,6 +32,7 @@ ONNXRUNTIME = "the ONNX Runtime backend (--backend onnxruntime)"
 BIDS = "BIDS outputs (--formats bids)"
 FETCH = "fetching the official weights"
 ONNX_EXPORT = "the ONNX export (python -m models.onnx_export)"
+YASA = "the yasa conversion (StagedNight.to_yasa)"
 
 FEATURES = {
     EXPLAIN: ("captum",),
@@ -41,6 +42,7 @@ FEATURES = {
     BIDS: ("mne_bids",),
     FETCH: ("gdown",),
     ONNX_EXPORT: ("onnx",),
+    YASA: ("yasa", "pandas"),
 }
 """Optional feature (as the user names it; the constants above) → the modules it needs beyond the core ones."""
 

@@ -1,0 +1,46 @@
+"""Linear probe on frozen subject features: the second stage reported next to the fine-tuned head.
+
+A subject's feature vector is the mean of its window embeddings (the backbone's per-epoch
+outputs after its final LayerNorm, averaged over the window, then over all windows of all the
+subject's recordings). The probe is ``StandardScaler`` + ``LogisticRegression(class_weight=
+"balanced")`` (the published LPSGM second stage), fitted on the fold's training and validation
+subjects and applied to its test subjects. For ``partial`` the features come from the frozen
+initial backbone; for ``full`` / ``joint`` / ``scratch`` from the fold's fine-tuned backbone,
+frozen after training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+def subject_features(emb: np.ndarray, win_subject: np.ndarray, n_subjects: int) -> np.ndarray:
+    """Mean window embedding per subject, shape (n_subjects, d); rows of absent subjects are NaN.
+
+    Examples
+    --------
+    >>> subject_features(np.array([[1., 2.], [3., 4.], [5., 6.]]), np.array([0, 0, 2]), 3).tolist()
+    [[2.0, 3.0], [nan, nan], [5.0, 6.0]]
+    """
+    sums = np.zeros((n_subjects, emb.shape[1]))
+    np.add.at(sums, win_subject, emb)
+    counts = np.bincount(win_subject, minlength=n_subjects).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts[:, None]
+
+
+def fit_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, c: float = 1.0) -> Pipeline:
+    """``StandardScaler`` + ``LogisticRegression(class_weight="balanced", C=c)`` fitted on (x, y)."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000,
+                                                               random_state=seed))
+    return model.fit(x, y)
+
+
+def probe_probabilities(model: Pipeline, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities (n, n_classes) in task class order (a class absent from training gets 0)."""
+    out = np.zeros((len(x), n_classes))
+    out[:, model.classes_] = model.predict_proba(x)
+    return out
