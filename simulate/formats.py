@@ -436,6 +436,61 @@ class GenericProfile(EdfProfile):
                                      self.patient(plan, subject), self.recording(plan))]
 
 
+# What users have beyond the generic layouts: ipsilateral references, bipolar leads, unreferenced
+# electrodes without mastoids, a DREAMS-like ipsilateral A1 montage, any rate from 50 to 512 Hz.
+_FIELD_STYLES = {
+    **_GENERIC_STYLES,
+    "ipsi": [("EEG F3-M1", "F3-M1"), ("EEG F4-M2", "F4-M2"), ("EEG C3-M1", "C3-M1"), ("EEG C4-M2", "C4-M2"),
+             ("EEG O1-M1", "O1-M1"), ("EEG O2-M2", "O2-M2"), ("EOG E1-M1", "E1-M1"), ("EOG E2-M2", "E2-M2"),
+             ("EMG Chin", "CHIN")],
+    "dreams": [("C3-A1", "C3-M1"), ("O1-A1", "O1-M1"), ("EOG1-A1", "E1-M1"), ("EOG2-A1", "E2-M1"), ("EMG1", "CHIN")],
+    "bipolar": [("EEG Fpz-Cz", "FPZ-CZ"), ("EEG Pz-Oz", "PZ-OZ"), ("EOG LOC-ROC", "E1-E2"), ("EMG submental", "CHIN")],
+    "unref": [("C3", "C3"), ("C4", "C4"), ("O1", "O1"), ("O2", "O2"), ("F3", "F3"), ("F4", "F4"),
+              ("E1", "E1"), ("E2", "E2"), ("Chin", "CHIN")],
+}
+_FIELD_RATES = (50.0, 64.0, 100.0, 128.0, 200.0, 250.0, 256.0, 500.0, 512.0)
+_REFERENCES = ("M1", "M2")
+
+
+class FieldProfile(GenericProfile):
+    """``field`` - training data for what users have: the generic layout (same files, read by
+    ``python -m preprocess generic``) with more montages (``_FIELD_STYLES``), a native rate from 50 to
+    512 Hz (50-Hz recordings carry nothing above 25 Hz), a random subset of 1-9 of the montage's
+    signals (at least one EEG; unreferenced mastoids stay), and 35 % of recordings cut to a 30-min
+    excerpt (``plan.extra["excerpt_epochs"]``, taken where the sleeper is asleep)."""
+
+    name = "field"
+    styles = _FIELD_STYLES
+
+    def plan(self, index, rng):
+        style = sorted(self.styles)[int(rng.integers(len(self.styles)))]
+        fs = float(rng.choice(_FIELD_RATES))
+        fs_eog = fs if rng.random() < 0.75 else float(rng.choice(_FIELD_RATES))
+        fs_emg = fs if rng.random() < 0.7 else float(rng.choice(_FIELD_RATES))
+        unit = str(rng.choice(["uV", "uV", "uV", "mV", "V"]))
+        rows = self.styles[style]
+        refs = [r for r in rows if parse_site(r[1])[0] in _REFERENCES]
+        sig = [r for r in rows if r not in refs]
+        eeg = [r for r in sig if parse_site(r[1])[0] not in ("E1", "E2", "CHIN")]
+        k = int(rng.integers(1, len(sig) + 1))
+        first = eeg[int(rng.integers(len(eeg)))]
+        rest = [r for r in sig if r != first]
+        keep = {first} | {rest[i] for i in rng.permutation(len(rest))[: k - 1]}
+        ch = []
+        for label, site in rows:
+            if (label, site) not in keep and (label, site) not in refs:
+                continue
+            a = parse_site(site)[0]
+            rate = fs_emg if a == "CHIN" else fs_eog if a in ("E1", "E2") else fs
+            ch.append(ChannelSpec(label, site, rate, unit, "AgAgCl electrode", ""))
+        rec_id = f"SIM{index + 1:04d}"
+        extra = {"label_style": style, "n_signals": k}
+        if rng.random() < 0.35:
+            extra["excerpt_epochs"] = 60
+        return RecordingPlan(rec_id, rec_id, ch, _start_time(rng, (2015, 2023)), index,
+                             line_freq=float(rng.choice([50.0, 60.0])), extra=extra)
+
+
 PROFILES: dict[str, Profile] = {}
 
 
@@ -444,7 +499,7 @@ def register_profile(profile: Profile, name: str | None = None) -> Profile:
     return profile
 
 
-for _p in (SleepEDFProfile(), HMCProfile(), GenericProfile()):
+for _p in (SleepEDFProfile(), HMCProfile(), GenericProfile(), FieldProfile()):
     register_profile(_p)
 
 

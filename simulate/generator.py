@@ -12,6 +12,7 @@ from .formats import RecordingPlan, _aux_signal, emg_envelope, get_profile
 from .hypnogram import (
     EPOCH_SEC,
     MARKOV_STAGE4_FRACTION,
+    N1,
     N3,
     STAGE_NAMES,
     Hypnogram,
@@ -64,6 +65,18 @@ def _ensure_movement(hyp: Hypnogram, rng: np.random.Generator, min_count: int = 
     s4 = hyp.stage4.copy()
     s4[pick] = False
     return Hypnogram(st, s4, hyp.source, {**hyp.meta, "added_movement": pick.tolist()})
+
+
+def _excerpt(hyp: Hypnogram, n: int, rng: np.random.Generator) -> Hypnogram:
+    """An ``n``-epoch piece of the night starting in sleep (like the scored excerpts users share:
+    the file's own SD, which the signal chain normalises by, then comes mostly from N2/N3)."""
+    if len(hyp) <= n:
+        return hyp
+    asleep = np.flatnonzero(hyp.stages >= N1)
+    starts = asleep[asleep <= len(hyp) - n] if len(asleep) else np.arange(len(hyp) - n + 1)
+    a = int(starts[int(rng.integers(len(starts)))]) if len(starts) else 0
+    return Hypnogram(hyp.stages[a : a + n], hyp.stage4[a : a + n], hyp.source,
+                     {**hyp.meta, "excerpt_start_epoch": a})
 
 
 def _channel_requests(plan: RecordingPlan) -> dict[str, tuple[str, float]]:
@@ -121,6 +134,8 @@ def generate(
             hyp = _ensure_movement(load_real_hypnogram(sources[order[i % len(sources)]]), rng)
         else:
             hyp = choose_hypnogram(rng, hours=hours if hours is not None else 8.0, sources=[])
+        if plan.extra.get("excerpt_epochs"):
+            hyp = _excerpt(hyp, int(plan.extra["excerpt_epochs"]), rng)
         hyp = _ensure_stage4(hyp, rng)
         events: list[dict] = []
         sig = simulate_sites(hyp.stages, _channel_requests(plan), rng, subject, n3_depth=_n3_depth(hyp, rng),

@@ -100,7 +100,7 @@ def _eye_gain(electrode: str) -> tuple[float, float]:
     side = _side(electrode)
     return {
         "E": (-1.0, -0.45) if side < 0 else (1.0, 0.6),  # E1 below-left, E2 above-right: opposite polarity
-        "FP": (0.0, 1.0),
+        "FP": (0.0, 1.3),
         "F": (0.12 * side, 0.3),
         "C": (0.03 * side, 0.05),
         "M": (0.05 * side, 0.0),
@@ -180,7 +180,7 @@ _TOPO = {  # per component: anterior, central, posterior patch weights
 #                      W     N1    N2    N3    REM
 _STAGE_AMP = {
     "pink": (5.0, 5.0, 2.0, 2.5, 4.5),
-    "slow": (3.0, 3.5, 7.0, 36.0, 4.0),
+    "slow": (3.0, 3.5, 6.0, 36.0, 4.0),
     "theta": (2.5, 4.5, 8.0, 9.0, 5.0),
     "alpha": (7.0, 4.5, 3.5, 4.0, 3.0),
     "sigma": (1.0, 1.0, 2.5, 1.5, 0.8),
@@ -188,6 +188,16 @@ _STAGE_AMP = {
     "steep": (9.0, 8.0, 15.5, 14.0, 9.0),
 }
 _EMG_RMS = (18.0, 8.0, 6.5, 5.5, 2.0)  # chin EMG, µV RMS, W/N1/N2/N3/REM
+# movement bursts in wake (calibrated on the real files, bench/simulator_amplitude.py): probability
+# per 2-s block after sleep onset, median level (µV, log-normal), electrode-local share in derivations
+_WASO_BURST_P = 0.12
+_BURST_UV = 40.0
+_BURST_LOCAL = 0.6
+# rapid eye movements per second of REM at phasic level 1 (the real REM LOC/ROC snippet: ~25 µV SD)
+_REM_EM_RATE = 0.7
+# sd of the vertical (oblique) part of a rapid eye movement relative to its horizontal part: sets the
+# LOC-ROC anti-correlation (real: -0.84, bench/simulator_realism.py)
+_REM_OBLIQUE = 0.5
 
 
 def draw_subject_params(rng: np.random.Generator, seed: int | None = None, spread: float = 1.0) -> dict:
@@ -651,18 +661,18 @@ class _Night:
         rng, g, fs = self._rng("rem-movements"), self.p["eog_scale"], self.fs
         bs = self.block_stage
         rem_b = np.repeat(self.rem_phasic, self.bpe)
-        counts = rng.poisson(np.where(bs == REM, 0.45 * rem_b, 0.0) * HOP_SEC)
+        counts = rng.poisson(np.where(bs == REM, _REM_EM_RATE * rem_b, 0.0) * HOP_SEC)
         blk = np.repeat(np.arange(len(bs)), counts)
         self._log["rem"] = []
         for t0 in np.sort((blk + rng.random(len(blk))) * HOP_SEC):
-            amp = rng.choice([-1.0, 1.0]) * rng.lognormal(np.log(75.0), 0.35) * g
+            amp = rng.choice([-1.0, 1.0]) * rng.lognormal(np.log(82.0), 0.35) * g
             rise, hold, back = rng.uniform(0.12, 0.35), rng.uniform(0.05, 0.4), rng.uniform(0.4, 1.2)
             tt = np.arange(int((rise + hold + back) * fs)) / fs
             w = np.where(tt < rise, 0.5 - 0.5 * np.cos(np.pi * tt / rise), 1.0)
             w = np.where(tt > rise + hold, np.exp(-(tt - rise - hold) / (back / 3)), w)
             i0 = int(t0 * fs)
             _add(h, i0, (amp * w).astype(np.float32))
-            _add(v, i0, (amp * rng.normal(0.0, 0.35) * w).astype(np.float32))
+            _add(v, i0, (amp * rng.normal(0.0, _REM_OBLIQUE) * w).astype(np.float32))
             self._note("rem", t0, rise + hold, "rem", ("eyes", "h"))
 
     # -- heart ------------------------------------------------------------------------------------
@@ -711,8 +721,14 @@ class _Night:
         if self._movement_level is None:
             raw = np.repeat(self.stages, self.bpe)
             lvl = np.where(raw == UNKNOWN, 80.0, 0.0)
-            burst = (self.block_stage == W) & (self.rng_art.random(len(lvl)) < 0.02) & (raw != UNKNOWN)
-            lvl = np.where(burst, 25.0, lvl)
+            # wake after sleep onset is restless (arousal movements: the real DREAMS in-sleep wake
+            # epochs are ~17 µV median with some > 50 µV at C3-A1), wake before it mostly quiet
+            sleep = np.flatnonzero(self.block_stage >= N2)  # sleep onset: first N2/N3/REM
+            waso = (np.arange(len(lvl)) > sleep[0]) if len(sleep) else np.zeros(len(lvl), bool)
+            p_burst = np.where(waso, _WASO_BURST_P, 0.02)
+            burst = (self.block_stage == W) & (self.rng_art.random(len(lvl)) < p_burst) & (raw != UNKNOWN)
+            size = self.rng_art.lognormal(np.log(_BURST_UV), 0.9, len(lvl))
+            lvl = np.where(burst, size, lvl)
             for a0, a1 in _runs(burst):
                 self._note("movement", a0 * HOP_SEC, (a1 - a0) * HOP_SEC, "movement", ("all",))
             self._movement_level = _smooth_blocks(lvl, 3)
@@ -731,8 +747,8 @@ class _Night:
         hop = int(round(HOP_SEC * fs))
         f = np.fft.rfftfreq(2 * hop, 1.0 / fs)
         shapes = np.stack([_bandpass_mag(f, 0.3, 4.0, 1), _bandpass_mag(f, 4.0, min(60.0, 0.45 * fs), 1)])
-        if rng is not None:  # electrode-specific part: only in movement (-1) epochs
-            lvl = np.where(np.repeat(self.stages, self.bpe) == UNKNOWN, lvl, 0.0)
+        if rng is not None:  # electrode-specific part: full in movement (-1) epochs, partial in bursts
+            lvl = np.where(np.repeat(self.stages, self.bpe) == UNKNOWN, lvl, _BURST_LOCAL * lvl)
             if not lvl.any():
                 return np.zeros(n, np.float32)
         x = block_noise(rng or self.rng_art, np.stack([lvl * 2.0, lvl], axis=1), shapes, hop, n)

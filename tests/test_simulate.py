@@ -417,3 +417,62 @@ def test_spread_widens_variation_deterministically():
     assert a[3] == physiology.draw_subject_params(np.random.default_rng(3), spread=2.0)
     assert np.std([x["tilt"] for x in a]) > 1.5 * np.std([x["tilt"] for x in b])
     assert max(x["noise_uv"] for x in a) > max(x["noise_uv"] for x in b)
+
+
+# --- what users have (issue 24): the field profile, excerpts, restless wake after sleep onset ---
+
+
+def test_field_profile_covers_rates_montages_and_channel_counts():
+    profile = formats.get_profile("field")
+    plans = [profile.plan(i, np.random.default_rng([7, i])) for i in range(300)]
+    rates = {c.sfreq for p in plans for c in p.channels}
+    assert {50.0, 512.0} <= rates and rates <= {50.0, 64.0, 100.0, 128.0, 200.0, 250.0, 256.0, 500.0, 512.0}
+    assert {"ipsi", "bipolar", "unref", "dreams"} <= {p.extra["label_style"] for p in plans}
+    counts = set()
+    for p in plans:
+        sites = [physiology.parse_site(c.site) for c in p.channels]
+        signals = [s for s in sites if s[0] not in ("M1", "M2")]  # unreferenced mastoids are references
+        assert len(signals) == p.extra["n_signals"]
+        assert any(a not in ("E1", "E2", "CHIN") for a, _ in signals), p.extra  # at least one EEG
+        if any(b is None and a not in ("CHIN", "M1", "M2") for a, b in sites) and p.extra["label_style"] != "unref":
+            assert {"M1", "M2"} <= {a for a, _ in sites}, p.extra  # raw styles keep their mastoids
+        counts.add(len(signals))
+    assert counts == set(range(1, 10))
+    share = np.mean(["excerpt_epochs" in p.extra for p in plans])
+    assert 0.25 < share < 0.45  # 35 % of recordings are 30-min excerpts
+
+
+def test_excerpt_starts_asleep_and_keeps_length():
+    from simulate.generator import _excerpt
+
+    st = np.array([0] * 50 + [1] * 5 + [2] * 100 + [0] * 20, dtype=np.int8)
+    hyp = hypnogram.Hypnogram(st, np.zeros(len(st), bool))
+    for s in range(20):
+        ex = _excerpt(hyp, 60, np.random.default_rng(s))
+        a = ex.meta["excerpt_start_epoch"]
+        assert len(ex) == 60 and st[a] >= 1 and np.array_equal(ex.stages, st[a : a + 60])
+    short = hypnogram.Hypnogram(st[:40], np.zeros(40, bool))
+    assert _excerpt(short, 60, np.random.default_rng(0)) is short
+
+
+def test_wake_after_sleep_onset_is_louder_than_wake_before():
+    # real DREAMS C3-A1: wake before sleep ~8 µV, wake inside the excerpts ~17 µV (0.3-20 Hz SD)
+    st = np.r_[np.zeros(20, int), np.full(20, 2), np.zeros(20, int)]
+    sos = butter(4, [0.3, 20.0], "bandpass", fs=100, output="sos")
+    before, after = [], []
+    for s in range(4):
+        rng = np.random.default_rng([1, s])
+        x = physiology.simulate_sites(st, {"x": ("C3-M1", 100.0)}, rng, physiology.draw_subject_params(rng))["x"]
+        sd = sosfiltfilt(sos, x * 1e6).reshape(60, 3000).std(axis=1)
+        before.append(sd[:20])
+        after.append(sd[40:])
+    assert np.median(np.concatenate(after)) > 1.5 * np.median(np.concatenate(before))
+
+
+def test_field_recordings_preprocess_with_the_generic_reader(tmp_path):
+    from preprocess.__main__ import main as preprocess_main
+
+    recs = simulate.generate(tmp_path / "raw", 4, seed=3, dataset="field", hours=0.5)
+    assert preprocess_main(["generic", "--src", str(tmp_path / "raw"), "--dst", str(tmp_path / "h5")]) in (0, None)
+    rows = (tmp_path / "h5" / "generic" / "manifest.csv").read_text().splitlines()[1:]
+    assert len(rows) == len(recs)
