@@ -11,11 +11,10 @@ time (``preload=False``).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
-import numpy as np
+from .memory_source import RawSource
 
 EDF_SUFFIXES = (".edf", ".bdf")
 MNE_SUFFIXES = (".fif", ".fif.gz", ".vhdr", ".set", ".cnt", ".mff", ".gdf", ".bdf", ".edf")
@@ -26,8 +25,11 @@ class MneSourceError(ValueError):
     """A recording MNE cannot open; the message is one line naming the file."""
 
 
-class MneSource:
+class MneSource(RawSource):
     """One recording opened with ``mne.io.read_raw``, read one channel at a time.
+
+    The channel access is :class:`~preprocess.core.memory_source.RawSource`'s (a file MNE opened is a
+    Raw object like one a notebook holds); this class adds the opening and the closing.
 
     Parameters
     ----------
@@ -39,44 +41,11 @@ class MneSource:
 
         self.path = Path(path)
         try:
-            self.raw = mne.io.read_raw(self.path, preload=False, verbose="error")
+            raw = mne.io.read_raw(self.path, preload=False, verbose="error")
         except Exception as exc:  # mne raises many types for unreadable files
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise MneSourceError(f"{self.path.name}: cannot be read by MNE ({text})") from None
-        self.labels = list(self.raw.ch_names)
-        meas = self.raw.info.get("meas_date")
-        # meas_date is UTC-aware; the pipeline's start times are naive wall clock like EDF's
-        self.start_time = meas.replace(tzinfo=None) if isinstance(meas, dt.datetime) else None
-        self._sfreq = float(self.raw.info["sfreq"])
-
-    def sfreq(self, label: str) -> float:
-        self._index(label)
-        return self._sfreq
-
-    def unit(self, label: str) -> str:
-        """``"V"`` for channels MNE stores in volts (EEG, EOG, EMG, ECG …), else the MNE unit."""
-        import mne
-
-        ch = self.raw.info["chs"][self._index(label)]
-        return "V" if ch["unit"] == mne.io.constants.FIFF.FIFF_UNIT_V else str(ch["unit"])
-
-    def _index(self, label: str) -> int:
-        try:
-            return self.labels.index(label)
-        except ValueError:
-            raise KeyError(f"{self.path.name}: no channel {label!r}") from None
-
-    def read(self, label: str) -> tuple[np.ndarray, float]:
-        """``(signal in the channel's SI unit — volts for electrophysiology — as float64, Hz)``."""
-        i = self._index(label)
-        x = self.raw.get_data(picks=[i], reject_by_annotation=None)[0].astype(np.float64)
-        return x, self._sfreq
-
-    def annotations(self) -> list[tuple[float, float, str]]:
-        """``(onset s from the first sample, duration s, text)`` of the file's annotations."""
-        first = self.raw.first_samp / self._sfreq
-        a = self.raw.annotations
-        return [(float(o) - first, float(d), str(t)) for o, d, t in zip(a.onset, a.duration, a.description)]
+        super().__init__(raw, name=self.path.name)
 
     def close(self) -> None:
         self.raw.close()
