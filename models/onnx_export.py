@@ -14,7 +14,6 @@ refuses padded channel rows instead of computing them wrongly.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from preprocess.core.digest import files_sha256
 from preprocess.core.extras import ONNX_EXPORT, ONNXRUNTIME, check, require
 from preprocess.core.version import add_version_argument
 
@@ -78,14 +78,8 @@ def export_onnx(model: nn.Module, folder: str | Path) -> tuple[Path, Path]:
 def weights_digest(path: str | Path) -> str:
     """SHA-256 (hex, first 16 digits) of a weights file and of the architecture JSON beside it (if
     any): the key of its cached ONNX graphs."""
-    h = hashlib.sha256()
     path = Path(path)
-    for part in (path, path.with_suffix(".json")):
-        if part.is_file():
-            with open(part, "rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    h.update(block)
-    return h.hexdigest()[:16]
+    return files_sha256([p for p in (path, path.with_suffix(".json")) if p.is_file()])[:16]
 
 
 def cache_folder(weights: str | Path) -> Path:

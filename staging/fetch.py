@@ -15,7 +15,6 @@ Steps, each stopping with one line on a problem, nothing installed before the la
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from typing import Callable
 
 from models.weights import WEIGHTS_DIR
 from preprocess.core.atomic import atomic_write, atomic_write_text
+from preprocess.core.digest import files_sha256
 from preprocess.core.extras import FETCH, check
 from preprocess.core.version import software_version
 
@@ -50,11 +50,7 @@ def official_name(n_blocks: int) -> str:
 
 def sha256(path: Path) -> str:
     """Hex sha256 of a file, read in 1-MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return files_sha256([path])
 
 
 def download(url: str, folder: Path, quiet: bool = False) -> Path:

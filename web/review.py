@@ -14,7 +14,6 @@ audit trail (:class:`staging.review.Review`).
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import re
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from preprocess.core.atomic import atomic_write_text
+from preprocess.core.digest import files_sha256
 from staging.review import Review, ReviewError, summary
 
 NIGHT_KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -31,11 +31,7 @@ NIGHT_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 def night_key(path: Path) -> str:
     """SHA-256 (hex) of a file's bytes: the identity of a night."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return files_sha256([path])
 
 
 class ReviewStore:
