@@ -104,7 +104,11 @@ def test_load_montage_model_input_equals_whole_chain(tmp_path, small_blocks, cha
                 x = x - r.read(src.negative)[0]
             kind = {"Chin": "emg", "E1": "eog", "E2": "eog"}.get(src.canonical, "eeg")
             ref = S.process_channel_whole(x, fs, kind, params)[: 30 * 3000].astype(np.float64)
-            # the published (b, a) filter at 256 Hz amplifies rounding (docs/preprocessing.md): its
-            # blocks differ from the whole night by up to 2.4e-6 here, against 1e-5 for fidelity
-            tol = 1e-6 if chain == "antialiased" else 3e-6
-            assert np.max(np.abs(row - ref)) <= tol, src.canonical
+            # Compared as model input: the model clamps to +-10 (models/lpsgm.py), and float32 cannot
+            # hold |z| of 16-40 (the simulator's wake movement bursts reach that since issue 24) to 1e-6.
+            # The published (b, a) filter at 256 Hz amplifies rounding with the signal's range
+            # (docs/preprocessing.md): its blocks differ from the whole night by up to 6.2e-6 on this
+            # night (2.4e-6 on the night before the bursts), within the 1e-5 of the fidelity tests.
+            tol = 1e-6 if chain == "antialiased" else 1e-5
+            diff = np.abs(np.clip(row, -10, 10) - np.clip(ref, -10, 10))
+            assert np.max(diff) <= tol, src.canonical

@@ -14,6 +14,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -176,6 +177,38 @@ def _expected_length(source, src, span, rate, params: SignalParams) -> int:
     return 0  # unknown before reading: the channel is read whole once to learn it
 
 
+def _chain_whole(source, src: Source, params: SignalParams, rate):
+    """One channel read whole and chained (sources that cannot read spans)."""
+    read, n, sfreq = _whole_input(source, src, params, rate)
+    return run_chain(read, n, sfreq, CHANNEL_KIND[src.canonical], params)
+
+
+def _chain_one(name: str, src: Source, dropped: dict, run: Callable, *args):
+    """``run(*args)`` for one canonical channel, its warnings logged with the channel named.
+
+    Returns ``run(*args)``'s result, or None when the channel is dropped (:class:`ChannelDropped`): the
+    reason then goes into ``dropped`` and the log.
+    """
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = run(*args)
+    except ChannelDropped as exc:
+        dropped[src.canonical] = f"{src.describe()}: {exc}"
+        log.warning("%s: dropped %s (%s): %s", name, src.canonical, src.describe(), exc)
+        return None
+    for w in caught:
+        log.warning("%s: %s (%s): %s", name, src.canonical, src.describe(), w.message)
+    return out
+
+
+def _require_some(name: str, kept: list, dropped: dict) -> None:
+    """Raise :class:`MontageError` listing every drop when no channel was kept."""
+    if not kept:
+        reasons = "; ".join(f"{k}: {v}" for k, v in dropped.items())
+        raise MontageError(f"{name}: no usable channel ({reasons})")
+
+
 def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalParams = SignalParams(),
                  name: str = "") -> Montaged:
     """Resolve the montage and run the signal chain of ``params.chain`` on every canonical channel.
@@ -201,19 +234,11 @@ def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalPa
     kept, dropped, n_outs = [], {}, []
     for src, span, rate in inputs:
         row = signals[len(kept)]
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                n_outs.append(_run_channel(source, src, span, rate, params, row))
-            for w in caught:
-                log.warning("%s: %s (%s): %s", name, src.canonical, src.describe(), w.message)
+        n_out = _chain_one(name, src, dropped, _run_channel, source, src, span, rate, params, row)
+        if n_out is not None:
+            n_outs.append(n_out)
             kept.append(src)
-        except ChannelDropped as exc:
-            dropped[src.canonical] = f"{src.describe()}: {exc}"
-            log.warning("%s: dropped %s (%s): %s", name, src.canonical, src.describe(), exc)
-    if not kept:
-        reasons = "; ".join(f"{k}: {v}" for k, v in dropped.items())
-        raise MontageError(f"{name}: no usable channel ({reasons})")
+    _require_some(name, kept, dropped)
     n = min(min(n_outs), width)
     n -= n % EPOCH_SAMPLES
     if n == 0:
@@ -233,20 +258,11 @@ def _load_montage_whole(source: SignalSource, sources: list[Source], params: Sig
         rate = max(_rate(source, lab) for lab in labels)
     kept, outs, dropped = [], [], {}
     for src in sources:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                read, n, sfreq = _whole_input(source, src, params, rate)
-                outs.append(run_chain(read, n, sfreq, CHANNEL_KIND[src.canonical], params))
-            for w in caught:
-                log.warning("%s: %s (%s): %s", name, src.canonical, src.describe(), w.message)
+        out = _chain_one(name, src, dropped, _chain_whole, source, src, params, rate)
+        if out is not None:
+            outs.append(out)
             kept.append(src)
-        except ChannelDropped as exc:
-            dropped[src.canonical] = f"{src.describe()}: {exc}"
-            log.warning("%s: dropped %s (%s): %s", name, src.canonical, src.describe(), exc)
-    if not kept:
-        reasons = "; ".join(f"{k}: {v}" for k, v in dropped.items())
-        raise MontageError(f"{name}: no usable channel ({reasons})")
+    _require_some(name, kept, dropped)
     n = min(len(o) for o in outs)
     n -= n % EPOCH_SAMPLES
     if n == 0:
