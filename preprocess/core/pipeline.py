@@ -205,7 +205,7 @@ def _chain_one(name: str, src: Source, dropped: dict, run: Callable, *args):
 def _require_some(name: str, kept: list, dropped: dict) -> None:
     """Raise :class:`MontageError` listing every drop when no channel was kept."""
     if not kept:
-        reasons = "; ".join(f"{k}: {v}" for k, v in dropped.items())
+        reasons = "; ".join(f"{k} {v}" for k, v in dropped.items())
         raise MontageError(f"{name}: no usable channel ({reasons})")
 
 
