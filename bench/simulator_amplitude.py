@@ -41,6 +41,8 @@ from scipy.signal import butter, sosfiltfilt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from simulator_realism import edf_uv, sleepedf_stages  # noqa: E402  (the real files, read once the same way)
+
 from preprocess.core.stages import STAGE_NAMES  # noqa: E402
 from simulate.physiology import draw_subject_params, simulate_sites  # noqa: E402
 
@@ -72,27 +74,6 @@ def stage_amplitude(x_uv: np.ndarray, fs: float, stages: np.ndarray) -> dict[str
     return out
 
 
-def _edf_uv(path: Path, label: str) -> tuple[np.ndarray, float]:
-    import edfio
-
-    sig = edfio.read_edf(path).get_signal(label)
-    scale = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6}.get(sig.physical_dimension.strip().lower(), 1.0)
-    return sig.data.astype(np.float64) * scale, float(sig.sampling_frequency)
-
-
-def _sleepedf_stages(path: Path, n_epochs: int) -> np.ndarray:
-    import mne
-
-    codes = {"Sleep stage W": 0, "Sleep stage 1": 1, "Sleep stage 2": 2, "Sleep stage 3": 3,
-             "Sleep stage 4": 3, "Sleep stage R": 4}
-    ann = mne.read_annotations(str(path))
-    st = np.full(n_epochs, -1, dtype=int)
-    for onset, dur, text in zip(ann.onset, ann.duration, ann.description):
-        a = int(np.floor(onset / 30 + 0.5))
-        st[a : min(n_epochs, a + int(round(dur / 30)))] = codes.get(text, -1)
-    return st
-
-
 def references() -> list[dict]:
     """The real signals: name, site simulated for it, rate, hypnogram and the real per-stage table."""
     from preprocess.core.annotations import read_dreams_hypnogram
@@ -103,13 +84,13 @@ def references() -> list[dict]:
     st1 = read_dreams_hypnogram(d / "Hypnogram_excerpt1.txt")
     refs.append({"name": "DREAMS 1 C3-A1", "site": "C3-M1", "fs": 100.0, "stages": st1,
                  "real": stage_amplitude(x1, 100.0, st1)})
-    x3, fs3 = _edf_uv(d / "excerpt3.edf", "C3-A1")
+    x3, fs3 = edf_uv(d / "excerpt3.edf", "C3-A1")
     st3 = read_dreams_hypnogram(d / "Hypnogram_excerpt3.txt")
     refs.append({"name": "DREAMS 3 C3-A1", "site": "C3-M1", "fs": fs3, "stages": st3,
                  "real": stage_amplitude(x3, fs3, st3)})
     se = REAL / "sleep-edf"
-    xs, fss = _edf_uv(se / "SC4001E0-first5min-PSG.edf", "EEG Fpz-Cz")
-    sts = _sleepedf_stages(se / "SC4001EC-Hypnogram.edf", len(xs) // int(30 * fss))
+    xs, fss = edf_uv(se / "SC4001E0-first5min-PSG.edf", "EEG Fpz-Cz")
+    sts = sleepedf_stages(se / "SC4001EC-Hypnogram.edf", len(xs) // int(30 * fss))
     refs.append({"name": "Sleep-EDF Fpz-Cz", "site": "FPZ-CZ", "fs": fss, "stages": sts,
                  "real": stage_amplitude(xs, fss, sts)})
     y = REAL / "yasa"

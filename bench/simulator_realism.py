@@ -126,14 +126,14 @@ def real_reference() -> dict:
     out["eeg"]["dreams3"] = stage_medians(x3, fs3, read_dreams_hypnogram(d / "Hypnogram_excerpt3.txt"))
     se = REAL / "sleep-edf"
     x, fs = edf_uv(se / "SC4001E0-first5min-PSG.edf", "EEG Fpz-Cz")
-    st = _sleepedf_stages(se / "SC4001EC-Hypnogram.edf", len(x) // int(30 * fs))
+    st = sleepedf_stages(se / "SC4001EC-Hypnogram.edf", len(x) // int(30 * fs))
     out["fpz"]["sleepedf"] = stage_medians(x, fs, st)
     z = np.load(REAL / "yasa" / "data_EOGs_REM_256Hz.npz")
     out["rem"] = rem_features(z["data"][0], z["data"][1], float(z["sf"]))
     return out
 
 
-def _sleepedf_stages(path: Path, n_epochs: int) -> np.ndarray:
+def sleepedf_stages(path: Path, n_epochs: int) -> np.ndarray:
     import mne
 
     codes = {"Sleep stage W": 0, "Sleep stage 1": 1, "Sleep stage 2": 2, "Sleep stage 3": 3,
