@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from pathlib import Path
 
-from nar_cls.__main__ import main as nar_main
-from simulate.disorders import HARMONIZED, SOURCE, write_disorder_cohort
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/diagnosis_sim.py`
+
+from nar_cls.__main__ import main as nar_main  # noqa: E402
+from simulate.disorders import HARMONIZED, SOURCE, write_disorder_cohort  # noqa: E402
 
 
 def _cpu() -> float:
