@@ -323,8 +323,8 @@ def montage_warnings(montaged, sfreqs: dict, params, quality=None) -> list[str]:
     """What the montage substituted or gave up, as warnings every output carries.
 
     Substitutions for the AASM derivation (:func:`substitution`), bands the
-    sampling rate limits (:func:`band_note`), channels the quality gate dropped,
-    and its notes on kept channels (coarse quantisation).
+    sampling rate limits (:func:`band_note`), channels the signal chain or the quality gate dropped,
+    and the gate's notes on kept channels (coarse quantisation).
     """
     out = []
     for s in montaged.sources:
@@ -335,6 +335,11 @@ def montage_warnings(montaged, sfreqs: dict, params, quality=None) -> list[str]:
         if band is not None and band_limits_staging(band):
             out.append(f"{s.canonical} <- {s.describe()}: {band_note(band, sfreqs[s.canonical])} the weights were "
                        "trained on")
+    gate = set(quality.canonical.values()) if quality is not None else set()
+    for canonical, why in montaged.dropped.items():
+        if canonical not in gate:  # dropped by the signal chain itself, e.g. a rate its filters cannot use
+            derivation, _, reason = why.partition(": ")
+            out.append(f"{canonical} {derivation} dropped: {reason}")
     if quality is not None:
         out += [f"{quality.canonical[lab]} {lab} dropped: {why}" for lab, why in quality.dropped.items()]
         out += list(quality.warnings)

@@ -355,7 +355,11 @@ def check_channel(label: str, x: np.ndarray, sfreq: float, n_epochs: int, kind: 
         q.reason, q.kind = "flat signal (no variation)", "flat"  # the signal chain's wording
         return q
     minimum = MIN_SFREQ.get(kind, 0.0)
-    if sfreq < minimum and not _chain_refuses(kind, sfreq):  # else the chain's own reason is given
+    if sfreq < minimum:
+        if _chain_refuses(kind, sfreq):
+            # the signal chain drops it with its own reason (the rate); judging the amplitude of a signal
+            # it cannot filter would give a wrong hint (Sleep-EDF's 1-Hz chin envelope is not a wrong unit)
+            return q
         q.reason, q.kind = (f"sampling rate {sfreq:g} Hz is below the {minimum:g} Hz minimum for {kind.upper()} "
                             f"(its sleep bands do not fit under the Nyquist rate)"), "rate"
         return q

@@ -218,3 +218,27 @@ def test_saturated_recording_fails_with_one_line(tmp_path, tiny_weights, capsys)
     (fail,) = [ln for ln in lines if "FAILED" in ln]
     assert "sat_raw.fif: recording entirely saturated" in fail
     assert not (tmp_path / "o" / "sat_raw.hypnogram.csv").exists()
+
+
+def test_chin_envelope_below_the_chain_rate_is_dropped_for_its_rate_in_every_output(tmp_path, tiny_weights):
+    """A 1-Hz chin channel (Sleep-EDF's submental EMG is such an envelope, a few µV): the signal chain cannot
+    high-pass it at 10 Hz, so that is the reason given, not an amplitude or unit hint, and the drop is a
+    warning in stats.json and summary.csv like any other."""
+    from tests.conftest import write_edf
+    from tests.eeg_noise import pink
+
+    rng = np.random.default_rng(3)
+    n = 10 * 30 * 100
+    path = write_edf(tmp_path / "chin1hz.edf",
+                     {"EEG C3-M2": (pink(rng, n, 20.0), 100.0), "EOG E1-M2": (pink(rng, n, 30.0), 100.0),
+                      "EMG Chin": (0.05 * np.abs(rng.standard_normal(n // 100)), 1.0)})  # µV
+    out = tmp_path / "out"
+    code = inference.main([str(path), "--out", str(out), "--weights", str(tiny_weights), "--no-progress"])
+    assert code == 0
+    warnings = json.loads((out / "chin1hz.stats.json").read_text())["warnings"]
+    chin = [w for w in warnings if w.startswith("Chin ")]
+    assert chin == ["Chin EMG Chin dropped: sampling rate 1 Hz is too low for a 10 Hz high-pass"]
+    assert not any("unit" in w for w in warnings)
+    with open(out / "summary.csv", newline="") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["name"] == "chin1hz")
+    assert chin[0] in row["warnings"]
