@@ -24,7 +24,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -33,22 +32,10 @@ sys.path.insert(0, str(REPO))
 
 
 def toy_data(root: Path, seed: int = 2) -> Path:
-    """7 small recordings over 2 datasets, stage-dependent sines in noise (SIMULATED)."""
-    from preprocess.core.channels import CANONICAL
-    from preprocess.core.hdf5 import write_manifest, write_recording
+    """7 small recordings over 2 datasets, stage-dependent sines in noise (SIMULATED): the tests' toy data."""
+    from tests.test_train import toy_root
 
-    rng = np.random.default_rng(seed)
-    t = np.arange(3000) / 100.0
-    for name, n in (("aa", 4), ("bb", 3)):
-        for s in range(n):
-            stages = rng.integers(-1, 5, 48).astype(np.int8)
-            chans = sorted(rng.choice(9, size=int(rng.integers(1, 4)), replace=False))
-            x = rng.standard_normal((48, len(chans), 3000)).astype(np.float32)
-            x += np.sin(2 * np.pi * (2 * np.maximum(stages, 0)[:, None, None] + 1) * t)
-            write_recording(root / name / f"{name}{s:02d}.h5", x, [CANONICAL[c] for c in chans], stages,
-                            dataset=name, subject=f"{name}-s{s}", recording=f"{name}{s:02d}")
-        write_manifest(root / name)
-    return root
+    return toy_root(root, {"aa": 4, "bb": 3}, n_epochs=48, seed=seed)
 
 
 def free_port() -> int:
