@@ -6,9 +6,11 @@ strategies partial, full and joint (each run also reports the linear probe), and
 per (task, cohort, strategy): pooled subject AUC of the fine-tuned head and of the linear probe,
 plus CPU and wall seconds. Backbone: the shipped demo LPSGM-Small (trained to stage simulated
 PSG; no real weights are used: these numbers show that the pipeline learns a known simulated
-effect, nothing about real patients). Effect scales as in tests/test_diagnosis.py.
+effect, nothing about real patients). Effect scales: osa 1.5 (its own magnitudes), depression 1 (the g of
+``simulate.disorders.DEPRESSION_G``); for the depression cohort one more line gives the realised
+Hedges' g per variable and the Bayes subject-AUC ceiling Φ(‖g‖/√2) those effects allow.
 
-    nice -n 10 python bench/diagnosis_sim.py --out /tmp/diag_bench --per-class 16 16 --hours 2
+    nice -n 10 python bench/diagnosis_sim.py --out /tmp/diag_bench --per-class 12 12 --hours 2 --folds 3
 """
 
 from __future__ import annotations
@@ -23,7 +25,51 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/diagnosis_sim.py`
 
 from nar_cls.__main__ import main as nar_main  # noqa: E402
-from simulate.disorders import HARMONIZED, SOURCE, write_disorder_cohort  # noqa: E402
+from simulate.disorders import (  # noqa: E402
+    DEPRESSION_G,
+    HARMONIZED,
+    SOURCE,
+    bayes_auc_ceiling,
+    hedges_g,
+    write_disorder_cohort,
+)
+
+
+def _depression_effects(root: Path, scale: float, folds: int) -> str:
+    """Realised Hedges' g of the cohort (cohort.csv: the simulation's true variables) vs the cited g."""
+    import csv
+
+    with open(root / "apples" / "cohort.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for k, g in DEPRESSION_G.items():
+        v = [[float(r[k]) if r[k] != "" else float("nan") for r in rows if (float(r["strength"]) > 0) == d]
+             for d in (False, True)]
+        out.append(f"{k} {hedges_g(*v):+.2f} (target {scale * g:+.2f})")
+    ceiling = bayes_auc_ceiling({k: scale * g for k, g in DEPRESSION_G.items()})
+    return (f"realised g: {', '.join(out)}; Bayes subject-AUC ceiling of the target g {ceiling:.3f}; "
+            f"oracle (logistic regression on the true variables, same fold count) {_oracle(rows, folds):.3f}")
+
+
+def _oracle(rows: list[dict], folds: int) -> float:
+    """Pooled out-of-fold subject AUC of a logistic regression on the cohort's TRUE night variables
+    (the labelled subjects only: the last one is absent from the tables)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rows = rows[:-1]
+    x = np.array([[float(r[k]) if r[k] != "" else np.nan for k in DEPRESSION_G] for r in rows])
+    x[np.isnan(x)] = np.nanmax(x[:, list(DEPRESSION_G).index("rem_latency_min")])  # no REM: latest seen
+    y = np.array([float(r["strength"]) > 0 for r in rows], dtype=int)
+    p = np.zeros(len(y))
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=0).split(x, y):
+        m = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced")).fit(x[tr], y[tr])
+        p[te] = m.predict_proba(x[te])[:, 1]
+    return float(roc_auc_score(y, p))
 
 
 def _cpu() -> float:
@@ -36,7 +82,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--per-class", type=int, nargs=2, default=[16, 16])
     p.add_argument("--hours", type=float, default=2.0)
-    p.add_argument("--effect-scale", type=float, nargs=2, default=[1.5, 2.5], metavar=("OSA", "DEPRESSION"))
+    p.add_argument("--effect-scale", type=float, nargs=2, default=[1.5, 1.0], metavar=("OSA", "DEPRESSION"))
     p.add_argument("--init", default="weights/lpsgm-small-demo.safetensors")
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--epochs", type=int, default=20)
@@ -56,6 +102,8 @@ def main() -> None:
         if not (root / "apples" / "manifest.csv").exists():
             write_disorder_cohort(root, cohort, args.per_class, args.hours, seed=1 if cohort == "null" else 0,
                                   effect_scale=scale[task], workers=2)
+            if cohort == "depression":
+                print(f"SIMULATED depression cohort: {_depression_effects(root, scale[task], args.folds)}", flush=True)
         tables = f"apples={root / 'apples' / HARMONIZED},{root / 'apples' / SOURCE}"
         run = out / "runs" / f"{task}_{cohort}_{strategy}"
         if not (run / "metrics.json").exists():

@@ -268,12 +268,68 @@ def test_fewer_subjects_than_folds_exit_2(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------
+# the simulated depression effects are the cited g, and the AUC they allow (known answers)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bayes_ceiling_known_answer():
+    from scipy.stats import norm
+
+    from simulate.disorders import bayes_auc_ceiling
+
+    assert bayes_auc_ceiling([0.0]) == 0.5
+    assert bayes_auc_ceiling([3.0, 4.0]) == pytest.approx(norm.cdf(5 / np.sqrt(2)))
+    # Monte Carlo: independent unit-variance features shifted by g, optimal score sum(g_i x_i)
+    rng = np.random.default_rng(0)
+    g = np.array([-0.5, 0.5, 0.5, 0.23, 0.37])
+    x0, x1 = rng.normal(size=(20000, 5)) @ g, (rng.normal(size=(20000, 5)) + g) @ g
+    from sklearn.metrics import roc_auc_score
+
+    auc = roc_auc_score(np.r_[np.zeros(20000), np.ones(20000)], np.r_[x0, x1])
+    assert auc == pytest.approx(bayes_auc_ceiling(g), abs=0.01)
+
+
+def test_depression_cohort_realises_the_cited_g_and_its_ceiling():
+    """Known answer: on 1500 + 1500 simulated subjects (true night variables, no signals) each
+    realised Hedges' g is the g of DEPRESSION_G within 0.15 (4 standard errors of g at this size),
+    and a logistic regression on those true variables reaches the Bayes ceiling Φ(‖g‖/√2)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from simulate.disorders import DEPRESSION_G, bayes_auc_ceiling, hedges_g, simulate_depression_variables
+
+    x, y, names = simulate_depression_variables(1500, 2.0, seed=0)
+    realised = {n: hedges_g(x[y == 0, i], x[y == 1, i]) for i, n in enumerate(names)}
+    print("SIMULATED depression cohort, realised g:", {k: round(v, 3) for k, v in realised.items()})
+    for n in names:
+        assert realised[n] == pytest.approx(DEPRESSION_G[n], abs=0.15), n
+    # no REM in the night -> REM latency undefined: scored as the night's end (no REM seen)
+    x[:, names.index("rem_latency_min")] = np.nan_to_num(x[:, names.index("rem_latency_min")], nan=120.0)
+    half = np.random.default_rng(1).permutation(len(y))
+    tr, te = half[: len(y) // 2], half[len(y) // 2 :]
+    model = LogisticRegression(max_iter=1000).fit(x[tr], y[tr])
+    empirical = roc_auc_score(y[te], model.predict_proba(x[te])[:, 1])
+    ceiling = bayes_auc_ceiling(DEPRESSION_G)
+    print(f"SIMULATED depression: Bayes ceiling {ceiling:.3f}, logistic regression on true variables {empirical:.3f}")
+    assert empirical == pytest.approx(ceiling, abs=0.04)  # AUC SE ~0.013 at 1500 test subjects
+    assert ceiling < 0.85  # the issue's bar is above what these effects allow (docs/simulator.md)
+
+
+# ---------------------------------------------------------------------------------------------
 # learning on SIMULATED cohorts (slow): known effect -> AUC >= 0.85; null cohort and shuffled
 # labels -> chance. Frozen shipped demo backbone (LPSGM-Small trained to stage simulated PSG, like
 # the paper's pretrained backbone), 2-h nights, C4/E1/Chin.
 # ---------------------------------------------------------------------------------------------
 
-SIM = {"per_class": (16, 16), "hours": 2.0, "effect_scale": {"osa": 1.5, "depression": 2.5, "null": 0.0}}
+# osa: the simulator's own fragmentation magnitudes at scale 1.5; depression: the g of
+# simulate.disorders.DEPRESSION_G as they are (scale 1), see docs/simulator.md
+SIM = {"per_class": (16, 16), "hours": 2.0, "effect_scale": {"osa": 1.5, "depression": 1.0, "null": 0.0}}
+# Subject-AUC bar per task. osa: the issue's 0.85. depression: the g of DEPRESSION_G allow at most
+# Φ(‖g‖/√2) = 0.753 for ANY classifier (test_depression_cohort_realises_the_cited_g_and_its_ceiling),
+# so the issue's 0.85 is out of reach by 0.10. With 31 subjects an AUC near 0.75 has a sampling SD of
+# ~0.09 (Hanley-McNeil), so a pipeline at the ceiling clears 0.65 ~87 % of the time, while chance
+# (0.5 +- 0.105) clears it ~8 % of the time for one score: both the head and the probe must clear it.
+LEARN_BAR = {"osa": (0.85, 0.70), "depression": (0.65, 0.65)}  # (best of head/probe, worst of them)
 
 
 @pytest.fixture(scope="module")
@@ -318,9 +374,9 @@ def test_learns_the_simulated_effect_and_not_shuffled_labels(tmp_path_factory, r
     print(f"SIMULATED {task}: subject AUC head {head:.3f}, linear probe {probe:.3f}; "
           f"permuted labels: head {head_p:.3f}, probe {probe_p:.3f}")
     assert r["run"]["simulated"] is True and r["run"]["n_subjects"] == sum(SIM["per_class"]) - 1
-    # osa reaches the issue's bar (>= 0.85); depression does not yet on these short nights: measured
-    # 0.80 (head) / 0.82 (probe) at effect scale 2.5, so its bar is 0.75 (see docs/simulator.md)
-    assert max(head, probe) >= (0.85 if task == "osa" else 0.75) and min(head, probe) >= 0.7
+    # the bars and why (depression: the published effects allow 0.753 at most): LEARN_BAR above
+    best, worst = LEARN_BAR[task]
+    assert max(head, probe) >= best and min(head, probe) >= worst
     assert max(head_p, probe_p) <= 0.75  # 31 subjects: chance 0.5 +- ~0.1
     # one subject is absent from the tables: reported, not classified
     excluded = (r["root"] / "run" / "excluded.csv").read_text()
