@@ -110,7 +110,7 @@ def night_variables(stages: np.ndarray) -> dict:
                 "waso_min": 0.0}
     onset, last = int(sleep[0]), int(sleep[-1])
     return {"sol_min": onset / EPOCHS_PER_MIN,
-            "rem_latency_min": (rem[0] - onset) / EPOCHS_PER_MIN if len(rem) else float("nan"),
+            "rem_latency_min": float(rem[0] - onset) / EPOCHS_PER_MIN if len(rem) else float("nan"),
             "rem_share": float(np.mean(s == REM)),
             "waso_min": float(np.sum(s[onset : last + 1] == W)) / EPOCHS_PER_MIN}
 
