@@ -205,8 +205,12 @@ def _reference(hours: float, shift: dict, nights: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     n_epochs = int(round(hours * 60 * EPOCHS_PER_MIN))
     rows = [night_variables(depression_hypnogram(n_epochs, rng, shift)) for _ in range(nights)]
-    return {k: (float(np.nanmean([r[k] for r in rows])), float(np.nanstd([r[k] for r in rows], ddof=1)))
-            for k in rows[0]}
+    out = {}
+    for k in rows[0]:  # a variable never defined at this night length (no REM in 30 min): NaN
+        v = np.array([r[k] for r in rows], dtype=float)
+        v = v[np.isfinite(v)]
+        out[k] = (float(v.mean()), float(v.std(ddof=1))) if len(v) > 1 else (float("nan"), float("nan"))
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -241,11 +245,13 @@ def _calibrated(hours: float, g: tuple, nights: int = _REFERENCE_NIGHTS, seed: i
     """
     sd = control_sd(hours, nights, seed)
     base = {k: m for k, (m, _) in _control_reference(hours, nights, seed).items()}
-    target = {k: v * sd[k] for k, v in g if k in base}
+    # a variable the night is too short to show (REM latency of a 30-min night) gets no shift
+    target = {k: v * sd[k] for k, v in g if k in base and np.isfinite(base[k]) and np.isfinite(sd[k])}
     shift = dict(target)
     for _ in range(2):
         got = _reference(hours, shift, nights, seed)
-        shift = {k: shift[k] + target[k] - (got[k][0] - base[k]) for k in shift}
+        shift = {k: shift[k] + target[k] - (got[k][0] - base[k]) if np.isfinite(got[k][0]) else shift[k]
+                 for k in shift}
     shift.update({k: v * sd[k] for k, v in g if k not in base})  # rem_density: a subject parameter, exact
     return tuple(sorted(shift.items()))
 
@@ -429,6 +435,10 @@ def main(argv: list[str] | None = None) -> int:
     root = write_disorder_cohort(args.dst, args.task, args.per_class, args.hours, args.channels, args.seed,
                                  args.effect_scale, workers=args.workers)
     print(f"simulated {args.task} cohort (SIMULATED DATA): {root} (tables {HARMONIZED}, {SOURCE})")
+    if args.task == "depression":
+        g = {k: args.effect_scale * v for k, v in DEPRESSION_G.items()}
+        print("depression effects (Hedges' g, control SDs): " + ", ".join(f"{k} {v:+.2f}" for k, v in g.items())
+              + f"; Bayes subject-AUC ceiling {bayes_auc_ceiling(g):.3f} (sources: docs/simulator.md)")
     return 0
 
 

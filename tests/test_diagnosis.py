@@ -315,6 +315,15 @@ def test_depression_cohort_realises_the_cited_g_and_its_ceiling():
     assert ceiling < 0.85  # the bar is above what these effects allow (docs/simulator.md)
 
 
+def test_depression_shift_leaves_out_what_a_short_night_cannot_show():
+    from simulate.disorders import depression_shift
+
+    short = depression_shift(0.5)  # 30 min: never any REM, so no REM latency to shift (was a NaN leak)
+    assert "rem_latency_min" not in short and short["rem_share"] == 0.0
+    assert all(np.isfinite(v) for v in short.values())
+    assert depression_shift(2.0, scale=0.0) == {}
+
+
 # ---------------------------------------------------------------------------------------------
 # learning on SIMULATED cohorts (slow): known effect -> AUC >= 0.85; null cohort and shuffled
 # labels -> chance. Frozen shipped demo backbone (LPSGM-Small trained to stage simulated PSG, like
