@@ -134,6 +134,9 @@ def depression_hypnogram(n_epochs: int, rng: np.random.Generator, shift: dict | 
     depressed night drawn from the same ``rng`` state share their base night.
     """
     shift = shift or {}
+    bad = [k for k in ("sol_min", "rem_share", "waso_min") if shift.get(k, 0.0) < 0]
+    if bad:
+        raise ValueError(f"depression shift of {', '.join(bad)} must be >= 0 (only increases are simulated)")
     r_night, r_lat, r_fx = (np.random.default_rng(int(x)) for x in rng.integers(2**63, size=3))
     stages = markov_hypnogram(n_epochs, r_night).stages.copy()
     # sleep onset latency: k wake epochs before the night

@@ -322,6 +322,10 @@ def test_depression_shift_leaves_out_what_a_short_night_cannot_show():
     assert "rem_latency_min" not in short and short["rem_share"] == 0.0
     assert all(np.isfinite(v) for v in short.values())
     assert depression_shift(2.0, scale=0.0) == {}
+    from simulate.disorders import depression_hypnogram
+
+    with pytest.raises(ValueError, match="waso_min must be >= 0"):
+        depression_hypnogram(240, np.random.default_rng(0), {"waso_min": -1.0})
 
 
 # ---------------------------------------------------------------------------------------------
