@@ -57,7 +57,7 @@ from .model import (
     set_strategy,
     train_mode,
 )
-from .probe import fit_probe, probe_probabilities, subject_features
+from .probe import fit_probe, probe_features, probe_probabilities
 from .splits import class_weights, inner_validation, stratified_subject_folds
 from .train import (
     HeadOnEmbeddings,
@@ -126,7 +126,8 @@ def window_rows(prob: np.ndarray, windows: np.ndarray, cohort: Cohort, y: np.nda
 
 
 def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, task: Task, backbone, backbone_source,
-             emb: np.ndarray | None, cfg: TrainConfig, device: torch.device, log=print) -> dict:
+             emb: np.ndarray | None, cfg: TrainConfig, device: torch.device, log=print,
+             stage_prob: np.ndarray | None = None) -> dict:
     """Train, select and test fold ``k``; write its folder; return its metrics."""
     out = Path(args.out) / f"fold_{k}"
     out.mkdir(parents=True, exist_ok=True)
@@ -154,7 +155,8 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
     if tb is not None:
         tb.close()
     test_ev = evaluate(prob, win["test"], cohort, y, task, args.subject_agg, weights)
-    probe_rows, probe_metrics = _linear_probe(k, args, cohort, y, split, win, emb, model, task, cfg, device)
+    probe_rows, probe_metrics = _linear_probe(k, args, cohort, y, split, win, emb, model, task, cfg, device,
+                                              stage_prob)
     explain_rows = subject_explanations(prob, win["test"], cohort, task.classes, task.positive)
     metrics = {
         "fold": k, "task": task.name, "classes": list(task.classes), "strategy": args.strategy,
@@ -180,21 +182,26 @@ def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, tas
 
 
 def _linear_probe(k: int, args, cohort: Cohort, y: np.ndarray, split: dict, win: dict, emb: np.ndarray | None,
-                  model: NarModel, task: Task, cfg: TrainConfig, device: torch.device) -> tuple[list[dict], dict]:
+                  model: NarModel, task: Task, cfg: TrainConfig, device: torch.device,
+                  stage_prob: np.ndarray | None = None) -> tuple[list[dict], dict]:
     """Second stage: StandardScaler + balanced logistic regression on frozen subject features.
 
     Fitted on the fold's training and validation subjects, scored on its test subjects; the
-    features are the mean window embedding of each subject (:mod:`nar_cls.probe`).
+    features are those of :func:`nar_cls.probe.probe_features` (mean window embedding + the
+    summary of the staging head's predicted hypnogram; ``scratch``: the embedding only).
     """
+    hypnogram = args.strategy != "scratch"  # a scratch backbone's staging classifier was never trained
     if emb is None:  # the fold's fine-tuned backbone, frozen now
         every = np.concatenate([win["train"], win["val"], win["test"]])
-        feats = extract_embeddings(model.backbone, cohort, every, device, cfg.eval_batch_size, cfg.workers,
-                                   cfg.bf16, progress=False)
+        feats, probs = extract_embeddings(model.backbone, cohort, every, device, cfg.eval_batch_size, cfg.workers,
+                                          cfg.bf16, progress=False, stages=True)
         emb_all = np.zeros((len(cohort.win_rec), feats.shape[1]), np.float32)
         emb_all[every] = feats
+        stage_prob = np.zeros((len(cohort.win_rec), *probs.shape[1:]), np.float32)
+        stage_prob[every] = probs
     else:
         emb_all = emb
-    x = subject_features(emb_all, cohort.win_subject, len(cohort.subjects))
+    x = probe_features(emb_all, cohort, stage_prob if hypnogram else None)
     fit_on = np.concatenate([split["train"], split["val"]])
     probe = fit_probe(x[fit_on], y[fit_on], seed=args.seed + k)
     test = split["test"]
@@ -202,7 +209,8 @@ def _linear_probe(k: int, args, cohort: Cohort, y: np.ndarray, split: dict, win:
     rows = [{"subject": cohort.subjects[s], "fold": k, "true": task.classes[y[s]],
              "pred": task.classes[int(np.argmax(q))], **{f"p_{c}": f"{v:.6f}" for c, v in zip(task.classes, q)}}
             for s, q in zip(test, p)]
-    return rows, {"subject": classification_metrics(y[test], p, task.classes, task.positive)}
+    return rows, {"subject": classification_metrics(y[test], p, task.classes, task.positive),
+                  "features": "mean window embedding" + (" + predicted-hypnogram summary" if hypnogram else "")}
 
 
 def _fold_split(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, task: Task, out: Path, log):
@@ -348,7 +356,8 @@ def pool(run_dir: str | Path) -> dict | None:
     if yp:
         y_probe, p_probe = np.concatenate(yp), np.concatenate(pp)
         metrics["linear_probe"] = {
-            "model": "StandardScaler + LogisticRegression(class_weight='balanced') on mean window embeddings",
+            "model": ("StandardScaler + LogisticRegression(class_weight='balanced') on mean window embeddings"
+                      + (" + predicted-hypnogram summary" if config["strategy"] != "scratch" else "")),
             "subject": classification_metrics(y_probe, p_probe, task.classes, task.positive),
             "subject_calibration": calibration(y_probe, p_probe, task.positive)}
         _write_csv(run / "probe_predictions.csv", probe_rows)
@@ -440,14 +449,14 @@ def run(args, log=print) -> dict | None:
         for i, s in enumerate(cohort.subjects)])
 
     cfg = train_config(args)
-    emb = None
+    emb = stage_prob = None
     if args.strategy == "partial":
-        emb = cohort_embeddings(backbone, cohort, device, args.feature_cache, args.channels,
+        emb, stage_prob = cohort_embeddings(backbone, cohort, device, args.feature_cache, args.channels,
                                 batch_size=cfg.eval_batch_size, workers=cfg.workers, bf16=cfg.bf16,
                                 progress=not args.no_progress)
         log(f"window embeddings: {emb.shape} ({time.time() - t0:.0f} s)")
     for k in (args.fold if args.fold is not None else range(args.folds)):
-        run_fold(k, args, cohort, y, folds, task, backbone, backbone_source, emb, cfg, device, log)
+        run_fold(k, args, cohort, y, folds, task, backbone, backbone_source, emb, cfg, device, log, stage_prob)
     pooled = pool(out)
     if pooled is None:
         log(f"pooled metrics are written once every fold of {out} has finished (or use --pool-only)")

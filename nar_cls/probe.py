@@ -1,8 +1,13 @@
 """Linear probe on frozen subject features: the second stage reported next to the fine-tuned head.
 
-A subject's feature vector is the mean of its window embeddings (the backbone's per-epoch
-outputs after its final LayerNorm, averaged over the window, then over all windows of all the
-subject's recordings). The probe is ``StandardScaler`` + ``LogisticRegression(class_weight=
+A subject's feature vector (:func:`probe_features`, the one place where it is assembled) is the
+mean of its window embeddings (the backbone's per-epoch outputs after its final LayerNorm,
+averaged over the window, then over all windows of all the subject's recordings) followed by the
+10 night-level values of the hypnogram the backbone's own staging classifier predicts
+(:func:`nar_cls.hypnogram.hypnogram_summary`: stage shares, sleep onset latency, REM latency from
+sleep onset with its censoring indicator, WASO, stage shifts per hour; averaged over the subject's
+recordings). ``scratch`` has no trained staging classifier: its subjects get the embedding part
+only. The probe is ``StandardScaler`` + ``LogisticRegression(class_weight=
 "balanced")`` (the published LPSGM second stage), fitted on the fold's training and validation
 subjects and applied to its test subjects. For ``partial`` the features come from the frozen
 initial backbone; for ``full`` / ``joint`` / ``scratch`` from the fold's fine-tuned backbone,
@@ -30,6 +35,36 @@ def subject_features(emb: np.ndarray, win_subject: np.ndarray, n_subjects: int) 
     counts = np.bincount(win_subject, minlength=n_subjects).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums / counts[:, None]
+
+
+def probe_features(emb: np.ndarray, cohort, stage_prob: np.ndarray | None = None) -> np.ndarray:
+    """Subject features of the linear probe, (n_subjects, d_model [+ 10]).
+
+    Parameters
+    ----------
+    emb : ndarray, shape (n_windows, d_model)
+        Window embeddings of every evaluation window of ``cohort``.
+    cohort : nar_cls.cohort.Cohort
+        Gives the windows' recordings, starts and subjects.
+    stage_prob : ndarray, shape (n_windows, L, 5), optional
+        Softmax of the staging logits of the same windows; None leaves the hypnogram part out.
+
+    Returns
+    -------
+    ndarray
+        Mean window embedding, then (with ``stage_prob``) the columns of
+        :data:`nar_cls.hypnogram.HYPNOGRAM_FEATURES` (shares 0–1, latencies and WASO in minutes,
+        censoring 0/1, shifts per hour).
+    """
+    from .hypnogram import subject_hypnogram_features
+
+    x = subject_features(emb, cohort.win_subject, len(cohort.subjects))
+    if stage_prob is None:
+        return x
+    n_epochs = np.array([cohort.data.windows.n_epochs(i) for i in range(len(cohort.rows))])
+    hyp = subject_hypnogram_features(stage_prob, cohort.win_rec, cohort.win_start, n_epochs, cohort.rec_subject,
+                                     len(cohort.subjects))
+    return np.hstack([x, hyp])
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, c: float = 1.0) -> Pipeline:

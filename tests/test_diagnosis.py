@@ -157,6 +157,61 @@ def test_linear_probe_separates_separable_subjects():
     assert model.named_steps["logisticregression"].class_weight == "balanced"
 
 
+def test_hypnogram_summary_known_answers():
+    """Hand-made 30-s hypnograms: every value counted by hand."""
+    from nar_cls.hypnogram import HYPNOGRAM_FEATURES, hypnogram_summary
+
+    W, N1, N2, N3, R = 0, 1, 2, 3, 4
+    # 4 W (2 min), N1, N2 x3, W (WASO 0.5 min), N2 x2, N3 x2, REM x3, W x2 at the end: 18 scored epochs = 9 min
+    s = [W] * 4 + [N1] + [N2] * 3 + [W] + [N2] * 2 + [N3] * 2 + [R] * 3 + [W] * 2 + [-1]
+    f = dict(zip(HYPNOGRAM_FEATURES, hypnogram_summary(s)))
+    assert f["sol_min"] == 2.0  # 4 W epochs before the first sleep epoch
+    # sleep onset at epoch 4, first REM at epoch 4 + 1 + 3 + 1 + 2 + 2 = 13: (13 - 4) x 0.5 min
+    assert f["rem_latency_min"] == 4.5 and f["rem_censored"] == 0.0
+    assert f["waso_min"] == 0.5  # the final W after the last sleep epoch is not WASO
+    assert f["w_share"] == pytest.approx(7 / 18)  # the -1 epoch counts nowhere
+    sleep = 11
+    assert [f[k] for k in ("n1_share", "n2_share", "n3_share", "rem_share")] == pytest.approx(
+        [1 / sleep, 5 / sleep, 2 / sleep, 3 / sleep])
+    # changes: W>N1, N1>N2, N2>W, W>N2, N2>N3, N3>R, R>W = 7 in 9 min
+    assert f["shifts_per_h"] == pytest.approx(7 * 60 / 9)
+    # no REM: latency censored at the night's end, flagged; a 60-s epoch doubles the minutes
+    f = dict(zip(HYPNOGRAM_FEATURES, hypnogram_summary([W, N2, N2, N3, W, N2], epoch_s=60.0)))
+    assert f["rem_censored"] == 1.0 and f["rem_latency_min"] == 5.0 and f["sol_min"] == 1.0 and f["waso_min"] == 1.0
+    # no sleep at all: onset censored at the end, nothing after it
+    f = dict(zip(HYPNOGRAM_FEATURES, hypnogram_summary([W] * 6)))
+    assert f["sol_min"] == 3.0 and f["rem_censored"] == 1.0 and f["rem_share"] == 0.0 and f["w_share"] == 1.0
+    with pytest.raises(ValueError, match="no scored epoch"):
+        hypnogram_summary([-1, -1])
+
+
+def test_probe_features_read_the_predicted_hypnogram():
+    """Two recordings of one subject and one of another: the hypnogram part of the probe features
+    is the summary of the argmax of the window staging probabilities, averaged over recordings."""
+    from nar_cls.hypnogram import HYPNOGRAM_FEATURES, hypnogram_summary
+    from nar_cls.probe import probe_features
+
+    L = 4
+    stages = [np.array([0, 2, 2, 4, 4, 2, 2, 2]), np.array([0, 0, 2, 2, 2, 2, 4, 4]), np.array([0, 2, 3, 3])]
+    win_rec, win_start, prob = [], [], []
+    for r, st in enumerate(stages):
+        for a in range(0, len(st), L):
+            p = np.full((L, 5), 0.05)
+            p[np.arange(L), st[a : a + L]] = 0.8
+            win_rec.append(r), win_start.append(a), prob.append(p)
+    windows = SimpleNamespace(n_epochs=lambda i: len(stages[i]))
+    cohort = SimpleNamespace(win_rec=np.array(win_rec), win_start=np.array(win_start), rec_subject=np.array([0, 0, 1]),
+                             subjects=["a", "b"], rows=[{}, {}, {}], data=SimpleNamespace(windows=windows))
+    cohort.win_subject = cohort.rec_subject[cohort.win_rec]
+    emb = np.arange(len(win_rec), dtype=np.float32)[:, None]
+    x = probe_features(emb, cohort, np.array(prob))
+    assert x.shape == (2, 1 + len(HYPNOGRAM_FEATURES))
+    assert x[:, 0].tolist() == [1.5, 4.0]  # mean embedding of windows 0-3 and 4
+    assert x[0, 1:] == pytest.approx((hypnogram_summary(stages[0]) + hypnogram_summary(stages[1])) / 2)
+    assert x[1, 1:] == pytest.approx(hypnogram_summary(stages[2]))
+    assert probe_features(emb, cohort, None).shape == (2, 1)  # scratch: the embedding only
+
+
 def test_explanation_shares_are_exact_occlusion_effects():
     # one subject, two windows of 2 epochs each over a 4-epoch night: stages W W | REM N2
     stages = [np.array([0, 0, 4, 2])]
