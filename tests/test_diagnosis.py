@@ -389,15 +389,16 @@ def test_depression_shift_leaves_out_what_a_short_night_cannot_show():
 # the paper's pretrained backbone), 2-h nights, C4/E1/Chin.
 # ---------------------------------------------------------------------------------------------
 
-# osa: the simulator's own fragmentation magnitudes at scale 1.5; depression: the g of
-# simulate.disorders.DEPRESSION_G as they are (scale 1), see docs/simulator.md
-SIM = {"per_class": (16, 16), "hours": 2.0, "effect_scale": {"osa": 1.5, "depression": 1.0, "null": 0.0}}
-# Subject-AUC bar per task. osa: the 0.85. depression: the g of DEPRESSION_G allow at most
-# Φ(‖g‖/√2) = 0.753 for ANY classifier (test_depression_cohort_realises_the_cited_g_and_its_ceiling),
-# so the 0.85 is out of reach by 0.10. With 31 subjects an AUC near 0.75 has a sampling SD of
-# ~0.09 (Hanley-McNeil), so a pipeline at the ceiling clears 0.65 ~87 % of the time, while chance
-# (0.5 +- 0.105) clears it ~8 % of the time for one score: both the head and the probe must clear it.
-LEARN_BAR = {"osa": (0.85, 0.70), "depression": (0.65, 0.65)}  # (best of head/probe, worst of them)
+# osa: the simulator's own fragmentation magnitudes at scale 1.5. depression: a CAPACITY test at an
+# AMPLIFIED effect, DEPRESSION_SCALE x the g of simulate.disorders.DEPRESSION_G, whose Bayes subject-AUC
+# ceiling Phi(||g||/sqrt 2) is computed below (0.957 at 2.5); at the published g (scale 1) the ceiling is
+# 0.753, below the 0.85, and 31 subjects cannot separate a pipeline near it from chance
+# reliably (sampling SD of an AUC ~0.09): that figure is a bench (bench/diagnosis_sim.py, docs/diagnosis.md).
+DEPRESSION_SCALE = 2.5
+SIM = {"per_class": (16, 16), "hours": 2.0,
+       "effect_scale": {"osa": 1.5, "depression": DEPRESSION_SCALE, "null": 0.0}}
+# Subject-AUC bar per task: the 0.85 for the best of head/probe, 0.70 for the other.
+LEARN_BAR = {"osa": (0.85, 0.70), "depression": (0.85, 0.70)}  # (best of head/probe, worst of them)
 
 
 @pytest.fixture(scope="module")
@@ -442,7 +443,12 @@ def test_learns_the_simulated_effect_and_not_shuffled_labels(tmp_path_factory, r
     print(f"SIMULATED {task}: subject AUC head {head:.3f}, linear probe {probe:.3f}; "
           f"permuted labels: head {head_p:.3f}, probe {probe_p:.3f}")
     assert r["run"]["simulated"] is True and r["run"]["n_subjects"] == sum(SIM["per_class"]) - 1
-    # the bars and why (depression: the published effects allow 0.753 at most): LEARN_BAR above
+    if task == "depression":  # the amplified effect leaves room above the bar
+        from simulate.disorders import DEPRESSION_G, bayes_auc_ceiling
+
+        ceiling = bayes_auc_ceiling({k: DEPRESSION_SCALE * g for k, g in DEPRESSION_G.items()})
+        print(f"SIMULATED depression at {DEPRESSION_SCALE} x the published g: Bayes ceiling {ceiling:.3f}")
+        assert ceiling > LEARN_BAR[task][0] + 0.05
     best, worst = LEARN_BAR[task]
     assert max(head, probe) >= best and min(head, probe) >= worst
     assert max(head_p, probe_p) <= 0.75  # 31 subjects: chance 0.5 +- ~0.1
