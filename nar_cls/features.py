@@ -23,7 +23,6 @@ from models import LPSGM
 from preprocess.core.atomic import atomic_write
 
 from .cohort import Cohort
-from .model import window_embedding
 
 
 @torch.no_grad()

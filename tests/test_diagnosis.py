@@ -391,10 +391,10 @@ def test_depression_shift_leaves_out_what_a_short_night_cannot_show():
 
 # osa: the simulator's own fragmentation magnitudes at scale 1.5. depression: a CAPACITY test at an
 # AMPLIFIED effect, DEPRESSION_SCALE x the g of simulate.disorders.DEPRESSION_G, whose Bayes subject-AUC
-# ceiling Phi(||g||/sqrt 2) is computed below (0.957 at 2.5); at the published g (scale 1) the ceiling is
+# ceiling Phi(||g||/sqrt 2) is computed below (0.980 at 3); at the published g (scale 1) the ceiling is
 # 0.753, below the 0.85, and 31 subjects cannot separate a pipeline near it from chance
 # reliably (sampling SD of an AUC ~0.09): that figure is a bench (bench/diagnosis_sim.py, docs/diagnosis.md).
-DEPRESSION_SCALE = 2.5
+DEPRESSION_SCALE = 3.0
 SIM = {"per_class": (16, 16), "hours": 2.0,
        "effect_scale": {"osa": 1.5, "depression": DEPRESSION_SCALE, "null": 0.0}}
 # Subject-AUC bar per task: the 0.85 for the best of head/probe, 0.70 for the other.
