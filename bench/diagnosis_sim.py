@@ -4,7 +4,8 @@ Writes the simulated APPLES-layout cohorts (:mod:`simulate.disorders`: osa, depr
 then runs ``python -m nar_cls`` on each with labels joined from the NSRR-layout tables, for the
 strategies partial, full and joint (each run also reports the linear probe), and prints one line
 per (task, cohort, strategy): pooled subject AUC of the fine-tuned head and of the linear probe,
-plus CPU and wall seconds. Backbone: the shipped demo LPSGM-Small (trained to stage simulated
+plus CPU and wall seconds; after each partial run one more line gives the probe on each part of its
+subject features alone (mean window embedding; summary of the predicted hypnogram), same folds. Backbone: the shipped demo LPSGM-Small (trained to stage simulated
 PSG; no real weights are used: these numbers show that the pipeline learns a known simulated
 effect, nothing about real patients). Effect scales: osa 1.5 (its own magnitudes), depression 1 (the g of
 ``simulate.disorders.DEPRESSION_G``); for the depression cohort one more line gives the realised
@@ -72,6 +73,42 @@ def _oracle(rows: list[dict], folds: int) -> float:
     return float(roc_auc_score(y, p))
 
 
+def _probe_parts(root: Path, run: Path) -> str:
+    """Pooled subject AUC of the linear probe on each part of its features alone (mean window
+    embedding; predicted-hypnogram summary), same folds as ``run`` (fit on the other folds),
+    from the partial run's feature cache: what the hypnogram summary adds."""
+    import csv
+
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from nar_cls.hypnogram import subject_hypnogram_features
+    from nar_cls.probe import fit_probe, subject_features
+
+    with np.load(root / "feat.npz") as f:
+        emb, prob, recording, start = f["emb"], f["stage_prob"], f["recording"], f["start"]
+    with open(run / "subjects.csv", newline="") as fh:
+        subjects = {r["subject"]: r for r in csv.DictReader(fh)}
+    with open(root / "apples" / "manifest.csv", newline="") as fh:
+        manifest = {f"apples/{r['recording']}": r for r in csv.DictReader(fh)}
+    names = sorted(subjects)
+    recs = list(dict.fromkeys(recording.tolist()))
+    win_rec = np.array([recs.index(r) for r in recording])
+    rec_subject = np.array([names.index(f"apples/{manifest[r]['subject']}") for r in recs])
+    n_epochs = np.array([int(manifest[r]["n_epochs"]) for r in recs])
+    y = np.array([int(subjects[s]["class"] != "control") for s in names])
+    fold = np.array([int(subjects[s]["fold"]) for s in names])
+    parts = {"mean embedding": subject_features(emb, rec_subject[win_rec], len(names)),
+             "hypnogram summary": subject_hypnogram_features(prob, win_rec, start, n_epochs, rec_subject, len(names))}
+    out = []
+    for name, x in parts.items():
+        p = np.zeros(len(y))
+        for k in np.unique(fold):
+            p[fold == k] = fit_probe(x[fold != k], y[fold != k], seed=k).predict_proba(x[fold == k])[:, 1]
+        out.append(f"{name} alone {roc_auc_score(y, p):.3f}")
+    return "linear probe on " + ", ".join(out)
+
+
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -121,6 +158,8 @@ def main() -> None:
         print(f"SIMULATED {task:10s} cohort={cohort:10s} strategy={strategy:8s} "
               f"subject AUC head {m['pooled']['subject']['roc_auc']:.3f} "
               f"linear probe {m['linear_probe']['subject']['roc_auc']:.3f} n={m['n_subjects']} {cost}", flush=True)
+        if strategy == "partial":
+            print(f"SIMULATED {task:10s} cohort={cohort:10s} {_probe_parts(root, run)}", flush=True)
 
 if __name__ == "__main__":
     main()
