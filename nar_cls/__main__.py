@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", default="lpsgm", help="preset for scratch / no --init (lpsgm, lpsgm-small, lpsgm-6)")
     g.add_argument("--head-hidden", type=int, default=0, help="hidden width of an MLP head (0 = linear)")
     g.add_argument("--head-dropout", type=float, default=0.1)
+    g.add_argument("--head-hypnogram", action="store_true",
+                   help="partial only: the head also reads the subject's predicted-hypnogram summary "
+                        "(nar_cls.hypnogram) next to each window embedding")
     g = p.add_argument_group("cross-validation")
     g.add_argument("--out", help="run folder")
     g.add_argument("--folds", type=int, default=5)
@@ -144,6 +147,8 @@ def check_args(args) -> str | None:
             return f"{path}: file not found"
     if args.ahi_cuts and args.task != "osa":
         return "--ahi-cuts applies to --task osa only"
+    if args.head_hypnogram and args.strategy != "partial":
+        return "--head-hypnogram needs --strategy partial (the frozen backbone's predicted hypnogram)"
     return None
 
 

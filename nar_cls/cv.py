@@ -57,7 +57,7 @@ from .model import (
     set_strategy,
     train_mode,
 )
-from .probe import fit_probe, probe_features, probe_probabilities
+from .probe import cohort_hypnogram_features, fit_probe, probe_features, probe_probabilities
 from .splits import class_weights, inner_validation, stratified_subject_folds
 from .train import (
     HeadOnEmbeddings,
@@ -127,13 +127,20 @@ def window_rows(prob: np.ndarray, windows: np.ndarray, cohort: Cohort, y: np.nda
 
 def run_fold(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, task: Task, backbone, backbone_source,
              emb: np.ndarray | None, cfg: TrainConfig, device: torch.device, log=print,
-             stage_prob: np.ndarray | None = None) -> dict:
-    """Train, select and test fold ``k``; write its folder; return its metrics."""
+             stage_prob: np.ndarray | None = None, head_emb: np.ndarray | None = None) -> dict:
+    """Train, select and test fold ``k``; write its folder; return its metrics.
+
+    ``emb`` / ``stage_prob``: cached window embeddings and staging probabilities (``partial``);
+    ``head_emb``: what the ``partial`` head reads per window (``emb``, or with ``--head-hypnogram``
+    ``emb`` followed by the window's subject's predicted-hypnogram summary).
+    """
+    head_emb = emb if head_emb is None else head_emb
     out = Path(args.out) / f"fold_{k}"
     out.mkdir(parents=True, exist_ok=True)
     split, win, weights = _fold_split(k, args, cohort, y, folds, task, out, log)
-    model, head, groups = _fold_model(k, args, backbone, task, cfg, device)
-    runner, trainable, steps, batches, predict = _fold_data_path(k, args, cohort, y, split["train"], win, emb,
+    model, head, groups = _fold_model(k, args, backbone, task, cfg, device,
+                                      None if head_emb is None else head_emb.shape[1])
+    runner, trainable, steps, batches, predict = _fold_data_path(k, args, cohort, y, split["train"], win, head_emb,
                                                                  model, head, cfg, device)
 
     def validate():
@@ -228,14 +235,16 @@ def _fold_split(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, 
     return split, win, weights
 
 
-def _fold_model(k: int, args, backbone, task: Task, cfg: TrainConfig, device: torch.device):
-    """``(model, head, optimiser groups)`` of fold ``k`` for the chosen strategy."""
+def _fold_model(k: int, args, backbone, task: Task, cfg: TrainConfig, device: torch.device,
+                in_dim: int | None = None):
+    """``(model, head, optimiser groups)`` of fold ``k`` for the chosen strategy (``in_dim``: the
+    head's input width when it is not the backbone's ``d_model``)."""
     torch.manual_seed(args.seed * 1000 + k)
     if args.strategy == "scratch":
         backbone, _ = load_backbone(None, args.model)
     elif args.strategy in ("full", "joint"):
         backbone = copy.deepcopy(backbone)
-    head = WindowHead(backbone.cfg.d_model, task.n_classes, args.head_hidden, args.head_dropout)
+    head = WindowHead(in_dim or backbone.cfg.d_model, task.n_classes, args.head_hidden, args.head_dropout)
     model = NarModel(backbone, head).to(device)
     set_strategy(model, args.strategy)
     return model, head, optimizer_groups(model, args.strategy, cfg.lr, cfg.backbone_lr, cfg.weight_decay)
@@ -280,7 +289,8 @@ def _write_fold(out: Path, k: int, args, metrics: dict, test_ev: dict, prob: np.
     if not args.no_save:
         save_fold_model(model, out, args.strategy, backbone_source,
                         {"task": task.name, "classes": list(task.classes), "fold": k,
-                         "subject_aggregation": args.subject_agg, "simulated": cohort.simulated})
+                         "subject_aggregation": args.subject_agg, "simulated": cohort.simulated,
+                         "head_hypnogram": bool(getattr(args, "head_hypnogram", False))})
 
 
 @contextmanager
@@ -455,8 +465,13 @@ def run(args, log=print) -> dict | None:
                                 batch_size=cfg.eval_batch_size, workers=cfg.workers, bf16=cfg.bf16,
                                 progress=not args.no_progress)
         log(f"window embeddings: {emb.shape} ({time.time() - t0:.0f} s)")
+    head_emb = emb
+    if getattr(args, "head_hypnogram", False):
+        hyp = cohort_hypnogram_features(cohort, stage_prob)[cohort.win_subject]
+        head_emb = np.hstack([emb, hyp]).astype(np.float32)
     for k in (args.fold if args.fold is not None else range(args.folds)):
-        run_fold(k, args, cohort, y, folds, task, backbone, backbone_source, emb, cfg, device, log, stage_prob)
+        run_fold(k, args, cohort, y, folds, task, backbone, backbone_source, emb, cfg, device, log, stage_prob,
+                 head_emb)
     pooled = pool(out)
     if pooled is None:
         log(f"pooled metrics are written once every fold of {out} has finished (or use --pool-only)")

@@ -177,6 +177,9 @@ def load_fold_model(fold_dir: str | os.PathLike, backbone: str | os.PathLike | N
     """
     fold_dir = Path(fold_dir)
     info = json.loads((fold_dir / "head.json").read_text())
+    if info.get("head_hypnogram"):
+        raise ValueError(f"{fold_dir}: this head also reads the subject's predicted-hypnogram summary "
+                         "(--head-hypnogram); it scores whole subjects through python -m nar_cls, not windows")
     src = backbone or info["backbone"]
     if src is None:
         raise ValueError("the run used a random frozen backbone that was not saved; pass backbone=")

@@ -56,15 +56,18 @@ def probe_features(emb: np.ndarray, cohort, stage_prob: np.ndarray | None = None
         :data:`nar_cls.hypnogram.HYPNOGRAM_FEATURES` (shares 0–1, latencies and WASO in minutes,
         censoring 0/1, shifts per hour).
     """
+    x = subject_features(emb, cohort.win_subject, len(cohort.subjects))
+    return x if stage_prob is None else np.hstack([x, cohort_hypnogram_features(cohort, stage_prob)])
+
+
+def cohort_hypnogram_features(cohort, stage_prob: np.ndarray) -> np.ndarray:
+    """:func:`nar_cls.hypnogram.subject_hypnogram_features` of every subject of ``cohort``, (n_subjects, 10),
+    from the staging probabilities (n_windows, L, 5) of its evaluation windows."""
     from .hypnogram import subject_hypnogram_features
 
-    x = subject_features(emb, cohort.win_subject, len(cohort.subjects))
-    if stage_prob is None:
-        return x
     n_epochs = np.array([cohort.data.windows.n_epochs(i) for i in range(len(cohort.rows))])
-    hyp = subject_hypnogram_features(stage_prob, cohort.win_rec, cohort.win_start, n_epochs, cohort.rec_subject,
-                                     len(cohort.subjects))
-    return np.hstack([x, hyp])
+    return subject_hypnogram_features(stage_prob, cohort.win_rec, cohort.win_start, n_epochs, cohort.rec_subject,
+                                      len(cohort.subjects))
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, c: float = 1.0) -> Pipeline:

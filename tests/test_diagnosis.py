@@ -279,6 +279,7 @@ def test_old_flag_spellings_are_aliases():
     (["--folds", "1"], "--folds must be at least 2"),
     (["--task", "depression", "--ahi-cuts", "30"], "--ahi-cuts applies to --task osa only"),
     (["--subject-table", "apples=nope.csv"], "nope.csv: file not found"),
+    (["--strategy", "full", "--head-hypnogram"], "--head-hypnogram needs --strategy partial"),
 ])
 def test_input_problems_exit_2_with_one_line(tmp_path, capsys, extra, message):
     assert nar_main(["--data", str(tmp_path), "--out", str(tmp_path / "run")] + extra) == 2
