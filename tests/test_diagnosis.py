@@ -212,6 +212,15 @@ def test_probe_features_read_the_predicted_hypnogram():
     assert probe_features(emb, cohort, None).shape == (2, 1)  # scratch: the embedding only
 
 
+def test_a_head_that_reads_the_hypnogram_is_not_loaded_as_a_window_model(tmp_path):
+    from nar_cls.model import load_fold_model
+
+    (tmp_path / "head.json").write_text(json.dumps({"head": {"in_dim": 618, "n_classes": 2}, "backbone": "x",
+                                                    "head_hypnogram": True}))
+    with pytest.raises(ValueError, match="predicted-hypnogram summary"):
+        load_fold_model(tmp_path)
+
+
 def test_explanation_shares_are_exact_occlusion_effects():
     # one subject, two windows of 2 epochs each over a 4-epoch night: stages W W | REM N2
     stages = [np.array([0, 0, 4, 2])]
