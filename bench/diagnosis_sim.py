@@ -96,7 +96,8 @@ def _probe_parts(root: Path, run: Path) -> str:
     win_rec = np.array([recs.index(r) for r in recording])
     rec_subject = np.array([names.index(f"apples/{manifest[r]['subject']}") for r in recs])
     n_epochs = np.array([int(manifest[r]["n_epochs"]) for r in recs])
-    y = np.array([int(subjects[s]["class"] != "control") for s in names])
+    classes = json.loads((run / "config.json").read_text())["classes"]  # binary tasks: class 1 is positive
+    y = np.array([classes.index(subjects[s]["class"]) for s in names])
     fold = np.array([int(subjects[s]["fold"]) for s in names])
     parts = {"mean embedding": subject_features(emb, rec_subject[win_rec], len(names)),
              "hypnogram summary": subject_hypnogram_features(prob, win_rec, start, n_epochs, rec_subject, len(names))}

@@ -210,14 +210,16 @@ def _linear_probe(k: int, args, cohort: Cohort, y: np.ndarray, split: dict, win:
         emb_all = emb
     x = probe_features(emb_all, cohort, stage_prob if hypnogram else None)
     fit_on = np.concatenate([split["train"], split["val"]])
-    probe = fit_probe(x[fit_on], y[fit_on], seed=args.seed + k)
+    blocks = [emb_all.shape[1], x.shape[1] - emb_all.shape[1]] if x.shape[1] > emb_all.shape[1] else None
+    probe = fit_probe(x[fit_on], y[fit_on], seed=args.seed + k, blocks=blocks)
     test = split["test"]
     p = probe_probabilities(probe, x[test], task.n_classes)
     rows = [{"subject": cohort.subjects[s], "fold": k, "true": task.classes[y[s]],
              "pred": task.classes[int(np.argmax(q))], **{f"p_{c}": f"{v:.6f}" for c, v in zip(task.classes, q)}}
             for s, q in zip(test, p)]
     return rows, {"subject": classification_metrics(y[test], p, task.classes, task.positive),
-                  "features": "mean window embedding" + (" + predicted-hypnogram summary" if hypnogram else "")}
+                  "features": "mean window embedding" + (" + predicted-hypnogram summary, "
+                                                           "blocks of equal weight" if hypnogram else "")}
 
 
 def _fold_split(k: int, args, cohort: Cohort, y: np.ndarray, folds: np.ndarray, task: Task, out: Path, log):
@@ -367,7 +369,8 @@ def pool(run_dir: str | Path) -> dict | None:
         y_probe, p_probe = np.concatenate(yp), np.concatenate(pp)
         metrics["linear_probe"] = {
             "model": ("StandardScaler + LogisticRegression(class_weight='balanced') on mean window embeddings"
-                      + (" + predicted-hypnogram summary" if config["strategy"] != "scratch" else "")),
+                      + (" + predicted-hypnogram summary (blocks of equal weight)"
+                         if config["strategy"] != "scratch" else "")),
             "subject": classification_metrics(y_probe, p_probe, task.classes, task.positive),
             "subject_calibration": calibration(y_probe, p_probe, task.positive)}
         _write_csv(run / "probe_predictions.csv", probe_rows)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 
 def subject_features(emb: np.ndarray, win_subject: np.ndarray, n_subjects: int) -> np.ndarray:
@@ -70,11 +70,26 @@ def cohort_hypnogram_features(cohort, stage_prob: np.ndarray) -> np.ndarray:
                                       len(cohort.subjects))
 
 
-def fit_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, c: float = 1.0) -> Pipeline:
-    """``StandardScaler`` + ``LogisticRegression(class_weight="balanced", C=c)`` fitted on (x, y)."""
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=2000,
-                                                               random_state=seed))
-    return model.fit(x, y)
+def _scale_columns(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return x * w
+
+
+def fit_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, c: float = 1.0, blocks=None) -> Pipeline:
+    """``StandardScaler`` + ``LogisticRegression(class_weight="balanced", C=c)`` fitted on (x, y).
+
+    ``blocks``: widths of consecutive column blocks (e.g. ``[608, 10]``: mean embedding, hypnogram
+    summary). After standardisation each column of a block of width ``d`` is multiplied by
+    ``1/sqrt(d)``, so every block carries the same total variance under the L2 penalty (otherwise
+    608 embedding columns drown 10 summary values); None = plain standardisation.
+    """
+    steps = [StandardScaler()]
+    if blocks is not None:
+        if sum(blocks) != x.shape[1]:
+            raise ValueError(f"probe blocks {list(blocks)} do not add up to the {x.shape[1]} feature columns")
+        w = np.concatenate([np.full(int(d), 1.0 / np.sqrt(d)) for d in blocks])
+        steps.append(FunctionTransformer(_scale_columns, kw_args={"w": w}))
+    steps.append(LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed))
+    return make_pipeline(*steps).fit(x, y)
 
 
 def probe_probabilities(model: Pipeline, x: np.ndarray, n_classes: int) -> np.ndarray:

@@ -212,6 +212,19 @@ def test_probe_features_read_the_predicted_hypnogram():
     assert probe_features(emb, cohort, None).shape == (2, 1)  # scratch: the embedding only
 
 
+def test_probe_blocks_weigh_each_block_equally():
+    """Known answer: with blocks [4, 1] the standardised columns are scaled by 1/2 and 1, so the
+    transformed block norms are equal; widths that do not add up are refused."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 5)), np.arange(30) % 2
+    model = fit_probe(x, y, blocks=[4, 1])
+    z = model[:-1].transform(x)
+    assert np.sum(z[:, :4] ** 2) == pytest.approx(np.sum(z[:, 4:] ** 2))
+    assert np.allclose(z[:, 4], (x[:, 4] - x[:, 4].mean()) / x[:, 4].std())
+    with pytest.raises(ValueError, match="do not add up"):
+        fit_probe(x, y, blocks=[4, 2])
+
+
 def test_a_head_that_reads_the_hypnogram_is_not_loaded_as_a_window_model(tmp_path):
     from nar_cls.model import load_fold_model
 
