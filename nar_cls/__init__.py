@@ -12,6 +12,7 @@ subject tables) by fine-tuning LPSGM.
 * :mod:`nar_cls.train`    per-fold training loop with validation-based epoch selection
 * :mod:`nar_cls.metrics`  window/subject metrics (accuracy, balanced accuracy, kappa, F1, confusion, AUC),
   operating point, Brier score, reliability curve
+* :mod:`nar_cls.hypnogram` night-level summary of the staging head's predicted hypnogram (subject features)
 * :mod:`nar_cls.probe`    linear probe (StandardScaler + balanced logistic regression) on frozen subject features
 * :mod:`nar_cls.explain`  per-subject decision shares by sleep stage and part of the night (occlusion)
 * :mod:`nar_cls.cv`       the cross-validation run and its output folder
