@@ -4,14 +4,18 @@ Writes the simulated APPLES-layout cohorts (:mod:`simulate.disorders`: osa, depr
 then runs ``python -m nar_cls`` on each with labels joined from the NSRR-layout tables, for the
 strategies partial, full and joint (each run also reports the linear probe), and prints one line
 per (task, cohort, strategy): pooled subject AUC of the fine-tuned head and of the linear probe,
-plus CPU and wall seconds; after each partial run one more line gives the probe on each part of its
-subject features alone (mean window embedding; summary of the predicted hypnogram), same folds. Backbone: the shipped demo LPSGM-Small (trained to stage simulated
-PSG; no real weights are used: these numbers show that the pipeline learns a known simulated
+plus CPU and wall seconds (partial runs with ``--head-hypnogram``); after each partial run one more
+line gives the probe on each part of its subject features alone (mean window embedding; summary of
+the predicted hypnogram), same folds. Backbone: the shipped demo LPSGM-Small (trained to stage
+simulated PSG; no real weights are used: these numbers show that the pipeline learns a known simulated
 effect, nothing about real patients). Effect scales: osa 1.5 (its own magnitudes), depression 1 (the g of
 ``simulate.disorders.DEPRESSION_G``); for the depression cohort one more line gives the realised
 Hedges' g per variable and the Bayes subject-AUC ceiling Φ(‖g‖/√2) those effects allow.
 
     nice -n 10 python bench/diagnosis_sim.py --out /tmp/diag_bench --per-class 12 12 --hours 2 --folds 3
+    # amplified depression cohort (3 x the published g: a capacity check)
+    nice -n 10 python bench/diagnosis_sim.py --out /tmp/diag_amp --per-class 12 12 --hours 2 --folds 3 \
+        --tasks depression --strategies partial --effect-scale 1.5 3
 """
 
 from __future__ import annotations
@@ -149,6 +153,8 @@ def main() -> None:
             argv = ["--data", str(root), "--task", task, "--subject-table", tables, "--init", str(init),
                     "--strategy", strategy, "--folds", str(args.folds), "--epochs", str(args.epochs),
                     "--out", str(run), "--no-progress", "--no-save", "--feature-cache", str(root / "feat.npz")]
+            if strategy == "partial":  # the head also reads the predicted-hypnogram summary
+                argv += ["--head-hypnogram"]
             if strategy != "partial":  # CPU budget: 2 epochs of at most 6 steps of 8 windows per fold
                 argv += ["--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "8", "--lr-backbone", "1e-4"]
             nar_main(argv)

@@ -440,7 +440,8 @@ def _cohort_and_runs(tmp_path_factory, random_pth, task: str, cohort: str, permu
                                    effect_scale=SIM["effect_scale"][cohort], workers=2)
     common = ["--data", str(root), "--task", task, "--init", str(random_pth), "--strategy", "partial",
               "--subject-table", f"apples={tables / HARMONIZED},{tables / SOURCE}", "--folds", "4",
-              "--epochs", "20", "--feature-cache", str(root / "features.npz"), "--no-progress", "--no-save"]
+              "--epochs", "20", "--feature-cache", str(root / "features.npz"), "--no-progress", "--no-save",
+              "--head-hypnogram"]
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
