@@ -255,7 +255,7 @@ def finite_subsample(x, max_samples: int = 200_000, block: int = 1 << 20) -> np.
         b = x[a: a + block]
         b = b[np.isfinite(b)]
         first = (-seen) % stride  # the first kept finite sample of this block
-        parts.append(b[first::stride])
+        parts.append(b[first::stride].copy())  # a copy: a view would keep the whole block alive
         seen += b.size
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.asarray(x[0:0]).dtype)
 

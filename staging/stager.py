@@ -28,7 +28,7 @@ from preprocess.core.channels import MontageError
 from preprocess.core.memory_source import ArraySource, RawSource
 
 from .defaults import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_STRIDE, PRECISIONS
-from .predict import channel_indices, encode_recording, predict_proba, vote_windows
+from .predict import channel_indices, encode_recording, predict_proba, vote_features, vote_windows
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +296,7 @@ class Stager:
                       progress, on_signals, lines, warnings_seen):
         from preprocess.core.channels import CHANNEL_KIND
         from preprocess.core.edf import is_voltage
+        from preprocess.core.heap import trim
         from preprocess.core.pipeline import load_montage
 
         from .lights import lights_within, resolve_lights
@@ -324,8 +325,12 @@ class Stager:
         layout = match_layout(reader.labels) if origin == AUTO_ORIGIN else None
         cmap = layout.channel_map if layout is not None else channel_map
         screened, quality = screen(reader, cmap, label, params.epoch_seconds)
+        trim()  # the gate's freed temporaries
+        # Memory (issue 23): unless --explain (or short="zeros") needs the preprocessed night, it is never
+        # held whole: each channel's CNN features are computed as soon as the chain has produced it.
+        streamed = _Streamed(self) if on_signals is None and run.short != "zeros" else None
         try:
-            montaged = load_montage(screened, cmap, params, label)
+            montaged = load_montage(screened, cmap, params, label, consume=streamed)
         except MontageError as exc:
             raise MontageError(quality.explain(str(exc))) from None
         sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
@@ -346,9 +351,20 @@ class Stager:
             raise MontageError(quality.explain(str(exc))) from None
         lines += [f"warning: {w}" for w in warnings]
         idx = channel_indices(channels_used)
-        probs = self.predict(montaged.signals, idx, progress)
         ep = params.epoch_samples
-        feats = {}
+        # Memory (issue 23): the whole-night montage is the largest array of a run; it is needed for the
+        # spectrogram and the CNN features only, so both come first and the montage is freed before the
+        # windows run (unless --explain or short="zeros" re-reads it). Probabilities equal Stager.predict's.
+        if streamed is not None:
+            feats, spectrogram = streamed.finish(montaged)
+        else:
+            spectrogram = night_spectrogram(montaged.signals, channels_used,  # drawn above the hypnogram
+                                            sources=[s.describe() for s in montaged.sources])
+            with self.autocast():
+                feats = encode_recording(model, montaged.signals, run.device)  # every (epoch, channel) once
+        trim()
+        with self.autocast():
+            probs = vote_features(model, feats, idx, run.stride, run.batch_size, run.short, progress)
 
         def predict_subset(keep, start, stop):  # epochs whose other channels are unusable
             short = stop - start < self.seq_len
@@ -356,10 +372,8 @@ class Stager:
                 if short and run.short == "zeros":
                     return predict_proba(model, montaged.signals[keep, start * ep:stop * ep], [idx[k] for k in keep],
                                          run.stride, run.batch_size, run.device, run.short)
-                if "all" not in feats:  # CNN features of every (epoch, channel) once, shared by every subset
-                    feats["all"] = encode_recording(model, montaged.signals, run.device)
                 stride = max(1, min(run.stride, stop - start))  # a short span still covers every epoch
-                return vote_windows(model, feats["all"][start:stop][:, keep], [idx[k] for k in keep], stride,
+                return vote_windows(model, feats[start:stop][:, keep], [idx[k] for k in keep], stride,
                                     run.batch_size, run.short)
 
         night = analyse_night(probs, channels_used, quality, montaged.sources, predict_subset, night_lights,
@@ -368,10 +382,10 @@ class Stager:
             line = on_signals(montaged, probs)
             if line:
                 lines.append(line)
-        night.spectrogram = night_spectrogram(montaged.signals, channels_used,  # drawn above the hypnogram
-                                              sources=[s.describe() for s in montaged.sources])
-        del montaged.signals
-        feats.clear()  # the features of the whole night are no longer needed
+        night.spectrogram = spectrogram
+        montaged.signals = None
+        del feats  # the features of the whole night are no longer needed
+        trim()
         bands = {c: applied_band(CHANNEL_KIND[c], f, params) for c, f in sfreqs.items()}
         start = montaged.start_time
         night.name, night.channels, night.montage = name, channels_used, montaged.montage
@@ -389,6 +403,53 @@ class Stager:
             "quality": night.quality_summary(None), "stride": run.stride, **self.info}
         night.eeg = has_eeg(channels_used)
         return night
+
+
+class _Streamed:
+    """``load_montage(consume=…)`` target: CNN features of each channel as the chain produces it, and a
+    copy of the one EEG channel the spectrogram shows (the preferred one so far).
+
+    The features equal :func:`~staging.predict.encode_recording` of the whole montage (each channel's
+    epochs are encoded in the same calls); the preprocessed night itself never exists whole.
+    """
+
+    def __init__(self, stager: Stager):
+        self.stager = stager
+        self.columns: list = []  # (n_epochs of the channel, 512) per kept channel
+        self.best: tuple | None = None  # (preference rank, source, signal copy)
+
+    def __call__(self, src, row: np.ndarray) -> None:
+        from preprocess.core.signal import EPOCH_SAMPLES
+
+        from .spectrogram import CHANNEL_PREFERENCE
+
+        n = len(row) // EPOCH_SAMPLES
+        with self.stager.autocast():
+            feats = encode_recording(self.stager.model, row[None, : n * EPOCH_SAMPLES], self.stager.run.device)
+        self.columns.append(feats[:, 0])
+        if src.canonical in CHANNEL_PREFERENCE:
+            rank = CHANNEL_PREFERENCE.index(src.canonical)
+            if self.best is None or rank < self.best[0]:
+                self.best = (rank, src, row[: n * EPOCH_SAMPLES].copy())
+
+    def finish(self, montaged):
+        """``(features (n_epochs, n_channels, 512), spectrogram or None)`` of the night ``montaged`` describes."""
+        import torch
+
+        from preprocess.core.signal import EPOCH_SAMPLES
+
+        from .spectrogram import night_spectrogram
+
+        n = montaged.n_epochs
+        columns, self.columns = self.columns, []
+        feats = torch.stack([c[:n] for c in columns], dim=1)
+        del columns
+        spectrogram = None
+        if self.best is not None:
+            _, src, x = self.best
+            self.best = None
+            spectrogram = night_spectrogram(x[None, : n * EPOCH_SAMPLES], [src.canonical], sources=[src.describe()])
+        return feats, spectrogram
 
 
 class _Notes(list):
