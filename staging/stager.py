@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -282,39 +283,44 @@ class Stager:
         FileNotFoundError, EdfError, MontageError, QualityError, LightsError, MneSourceError
             A recording that cannot be staged (one line naming it).
         """
+        prepared = self.prepare(source, channels, lights, sfreq=sfreq, ch_names=ch_names, name=name, dataset=dataset,
+                                allow_no_eeg=allow_no_eeg, lights_table=lights_table, lines=lines,
+                                stream=on_signals is None)
+        return self.finish(prepared, progress, on_signals)
+
+    def prepare(self, source, channels="auto", lights=None, *, sfreq: float | None = None, ch_names=None,
+                name: str | None = None, dataset: str | None = None, allow_no_eeg: bool = False,
+                lights_table: dict | None = None, lines: list | None = None, stream: bool = True) -> PreparedNight:
+        """The part of :meth:`stage` before the model: read, lights, quality gate, montage, signal chain.
+
+        Arguments as :meth:`stage`. With ``stream`` (and ``short="window"``) the CNN features of each
+        channel are computed here as soon as the chain has produced it, so the preprocessed night never
+        exists whole (the memory of a run does not grow with the night); ``stream=False`` keeps the
+        preprocessed night and leaves every model call to :meth:`finish` (batch staging reads and chains
+        the next file on a thread while the caller's thread runs the model: :mod:`staging.batch`).
+        Raises what :meth:`stage` raises for the recording; the file is closed on return.
+        """
         lines = [] if lines is None else lines
         with collect_warnings() as warnings_seen:  # the reader's own warnings too (truncated file …)
             reader, name, path = _open_source(source, sfreq, ch_names, name)
             try:
-                return self._stage_reader(reader, name, path, channels, lights, dataset, allow_no_eeg,
-                                          lights_table, progress, on_signals, lines, warnings_seen)
+                return self._prepare_reader(reader, name, path, channels, lights, dataset, allow_no_eeg,
+                                            lights_table, lines, warnings_seen, stream)
             finally:
                 if path is not None:  # opened here; an object's owner closes it
                     reader.close()
 
-    def _stage_reader(self, reader, name, path, channels, lights, dataset, allow_no_eeg, lights_table,
-                      progress, on_signals, lines, warnings_seen):
-        from preprocess.core.channels import CHANNEL_KIND
+    def _prepare_reader(self, reader, name, path, channels, lights, dataset, allow_no_eeg, lights_table,
+                        lines, warnings_seen, stream):
         from preprocess.core.edf import is_voltage
         from preprocess.core.heap import trim
         from preprocess.core.pipeline import load_montage
 
         from .lights import lights_within, resolve_lights
-        from .montage import (
-            AUTO_ORIGIN,
-            applied_band,
-            derivations_text,
-            describe,
-            has_eeg,
-            match_layout,
-            montage_string,
-            montage_warnings,
-        )
-        from .night import analyse_night
+        from .montage import AUTO_ORIGIN, describe, match_layout, montage_warnings
         from .quality import screen
-        from .spectrogram import night_spectrogram
 
-        params, run, model = self.params, self.run, self.model
+        params, run = self.params, self.run
         channel_map, origin = self.channel_map(channels, dataset)
         header = getattr(reader, "header", None)
         off, on = (None, None) if lights is None else lights
@@ -328,7 +334,7 @@ class Stager:
         trim()  # the gate's freed temporaries
         # Memory (issue 23): unless --explain (or short="zeros") needs the preprocessed night, it is never
         # held whole: each channel's CNN features are computed as soon as the chain has produced it.
-        streamed = _Streamed(self) if on_signals is None and run.short != "zeros" else None
+        streamed = _Streamed(self) if stream and run.short != "zeros" else None
         try:
             montaged = load_montage(screened, cmap, params, label, consume=streamed)
         except MontageError as exc:
@@ -350,14 +356,38 @@ class Stager:
         except MontageError as exc:  # say why the EEG is missing when the gate dropped it
             raise MontageError(quality.explain(str(exc))) from None
         lines += [f"warning: {w}" for w in warnings]
-        idx = channel_indices(channels_used)
-        ep = params.epoch_samples
-        # Memory (issue 23): the whole-night montage is the largest array of a run; it is needed for the
-        # spectrogram and the CNN features only, so both come first and the montage is freed before the
-        # windows run (unless --explain or short="zeros" re-reads it). Probabilities equal Stager.predict's.
+        feats = spectrogram = None
         if streamed is not None:
             feats, spectrogram = streamed.finish(montaged)
-        else:
+        return PreparedNight(name, path, montaged, quality, layout, sfreqs, warnings, lines, night_lights,
+                             lights_line, dict(header.dropped) if header is not None else {}, feats, spectrogram)
+
+    def finish(self, prepared: PreparedNight, progress: Callable | None = None,
+               on_signals: Callable | None = None):
+        """The model part of :meth:`stage` on what :meth:`prepare` returned: a :class:`~staging.night.StagedNight`.
+
+        ``progress`` and ``on_signals`` as in :meth:`stage` (``on_signals`` needs a night prepared with
+        ``stream=False``).
+        """
+        from preprocess.core.channels import CHANNEL_KIND
+        from preprocess.core.heap import trim
+
+        from .montage import applied_band, derivations_text, has_eeg, montage_string
+        from .night import analyse_night
+        from .spectrogram import night_spectrogram
+
+        params, run, model = self.params, self.run, self.model
+        p = prepared
+        montaged, quality, layout, sfreqs, warnings, lines = p.montaged, p.quality, p.layout, p.sfreqs, p.warnings, p.lines
+        name, path, night_lights, lights_line = p.name, p.path, p.lights, p.lights_line
+        feats, spectrogram = p.feats, p.spectrogram
+        p.feats = p.spectrogram = None
+        if on_signals is not None and montaged.signals is None:
+            raise ValueError("on_signals needs the preprocessed night: prepare(..., stream=False)")
+        channels_used = list(montaged.channels)
+        idx = channel_indices(channels_used)
+        ep = params.epoch_samples
+        if feats is None:
             spectrogram = night_spectrogram(montaged.signals, channels_used,  # drawn above the hypnogram
                                             sources=[s.describe() for s in montaged.sources])
             with self.autocast():
@@ -384,7 +414,7 @@ class Stager:
                 lines.append(line)
         night.spectrogram = spectrogram
         montaged.signals = None
-        del feats  # the features of the whole night are no longer needed
+        feats = None  # the features of the whole night are no longer needed
         trim()
         bands = {c: applied_band(CHANNEL_KIND[c], f, params) for c, f in sfreqs.items()}
         start = montaged.start_time
@@ -396,13 +426,32 @@ class Stager:
             "recording": name, "source_file": str(path) if path is not None else None,
             "start_time": start.isoformat() if start else None,
             "channels": channels_used, "montage": montaged.montage, "dropped_channels": montaged.dropped,
-            "dropped_signals": dict(header.dropped) if header is not None else {},
+            "dropped_signals": p.dropped_signals,
             "layout": layout.name if layout else None, "native_sfreq": sfreqs, "filter_bands": bands,
             "warnings": warnings, "quality_dropped": quality.dropped,
             "lights": {"off_s": night_lights[0], "on_s": night_lights[1], "origin": lights_line},
             "quality": night.quality_summary(None), "stride": run.stride, **self.info}
         night.eeg = has_eeg(channels_used)
         return night
+
+
+@dataclass
+class PreparedNight:
+    """A recording read, gated, montaged and chained (:meth:`Stager.prepare`), waiting for the model."""
+
+    name: str
+    path: Path | None
+    montaged: object
+    quality: object
+    layout: object
+    sfreqs: dict
+    warnings: list
+    lines: list
+    lights: tuple
+    lights_line: str
+    dropped_signals: dict
+    feats: object = None  # CNN features when streamed (torch.Tensor), else None
+    spectrogram: object = None
 
 
 class _Streamed:
@@ -508,29 +557,48 @@ def _is_raw(obj) -> bool:
     return mne is not None and isinstance(obj, mne.io.BaseRaw)
 
 
+_CAPTURE_LOCK = threading.Lock()
+_CAPTURING: dict = {}  # logger name -> [open captures, saved (propagate, level)]
+
+
 @contextmanager
 def collect_warnings(logger_name: str = "preprocess"):
-    """Capture the signal chain's log warnings (NaN replaced, resampling…) for our own report."""
+    """Capture the signal chain's log warnings (NaN replaced, resampling…) for our own report.
+
+    Only records logged by the calling thread are captured (batch staging prepares the next file on
+    another thread while this one stages: each recording gets its own warnings), and the logger's
+    state is restored when the last of several concurrent captures ends.
+    """
     records: list[str] = []
+    me = threading.get_ident()
 
     class _Handler(logging.Handler):
         def emit(self, record):
-            records.append(record.getMessage())
+            if record.thread == me:
+                records.append(record.getMessage())
 
     logger = logging.getLogger(logger_name)
-    handler, propagate, level = _Handler(logging.WARNING), logger.propagate, logger.level
-    logger.addHandler(handler)
-    logger.propagate = False
-    # The report must not depend on how the caller configured logging: a "preprocess" logger left at
-    # ERROR (by a preprocessing worker, or a user silencing the console) would drop these warnings
-    # from the outputs they belong in.
-    logger.setLevel(logging.WARNING)
+    handler = _Handler(logging.WARNING)
+    with _CAPTURE_LOCK:
+        entry = _CAPTURING.setdefault(logger_name, [0, None])
+        if entry[0] == 0:
+            entry[1] = (logger.propagate, logger.level)
+            logger.propagate = False
+            # The report must not depend on how the caller configured logging: a "preprocess" logger left at
+            # ERROR (by a preprocessing worker, or a user silencing the console) would drop these warnings
+            # from the outputs they belong in.
+            logger.setLevel(logging.WARNING)
+        entry[0] += 1
+        logger.addHandler(handler)
     try:
         yield records
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-        logger.setLevel(level)
+        with _CAPTURE_LOCK:
+            logger.removeHandler(handler)
+            entry[0] -= 1
+            if entry[0] == 0:
+                logger.propagate, level = entry[1]
+                logger.setLevel(level)
 
 
 def check_eeg(channels: list[str], allow_no_eeg: bool, warnings: list[str]) -> None:
@@ -550,4 +618,4 @@ def check_eeg(channels: list[str], allow_no_eeg: bool, warnings: list[str]) -> N
     warnings.append(f"staged WITHOUT EEG, from {found} only (--allow-no-eeg): less reliable than an EEG montage")
 
 
-__all__ = ["RunOptions", "Stager", "StagingInputError", "check_eeg", "collect_warnings", "resolve_device"]
+__all__ = ["PreparedNight", "RunOptions", "Stager", "StagingInputError", "check_eeg", "collect_warnings", "resolve_device"]
