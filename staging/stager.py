@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -66,8 +66,10 @@ class RunOptions:
         Windows per forward pass of the sequence encoder.
     short : {"window", "zeros"}
         Policy for recordings shorter than the model's window (:func:`staging.predict.vote_windows`).
-    precision : {"fp32", "bf16"}
-        ``bf16`` runs the model under ``torch.autocast(bfloat16)``; votes are summed in float64.
+    precision : {"fp32", "bf16", "tf32"}
+        ``bf16`` runs the model under ``torch.autocast(bfloat16)``; ``tf32`` (CUDA only) lets matmuls and
+        convolutions use TensorFloat-32; ``fp32`` on CUDA turns TensorFloat-32 off while the model runs
+        (cuDNN allows it by default). Votes are summed in float64 in every case.
     backend : {"torch", "onnxruntime"}
     int8 : bool
         Int8 sequence encoder on the CPU (:mod:`models.quantize`).
@@ -157,6 +159,9 @@ class Stager:
         pre.check()  # before any device probe or file access
         self.run = replace(pre, device=resolve_device(device))
         self.run.check()
+        if self.run.precision == "tf32" and not self.run.device.startswith("cuda"):
+            raise ValueError("--precision tf32 is for CUDA GPUs (TensorFloat-32 tensor cores); on the CPU use fp32 "
+                             "or bf16")
         if threads:
             torch.set_num_threads(threads)
         self.weights = find_weights(weights)
@@ -186,6 +191,9 @@ class Stager:
         if precision == "bf16":
             self.notes.append("note: --precision bf16: the model runs under bfloat16 autocast (votes summed "
                               "in float64)")
+        if precision == "tf32":
+            self.notes.append("note: --precision tf32: matmuls and convolutions use TensorFloat-32 on the GPU "
+                              "(votes summed in float64)")
         self.model = model
         self.params = SignalParams.from_dict(self.weights.preprocessing)  # the chain travels with the weights
         self.notes.append(f"signal chain: {self.params.chain} (the chain these weights were trained on)")
@@ -208,12 +216,8 @@ class Stager:
         return self.cfg.seq_len
 
     def autocast(self):
-        """The precision context every forward pass of this Stager runs in."""
-        if self.run.precision != "bf16":
-            return nullcontext()
-        import torch
-
-        return torch.autocast(device_type=self.run.device.split(":")[0], dtype=torch.bfloat16)
+        """The precision context every forward pass of this Stager runs in (:func:`precision_context`)."""
+        return precision_context(self.run.precision, self.run.device)
 
     def predict(self, signals: np.ndarray, channels, progress: Callable | None = None) -> np.ndarray:
         """Probabilities ``(n_epochs, 5)`` of preprocessed signals (:func:`staging.predict.predict_proba`)."""
@@ -501,6 +505,33 @@ class _Streamed:
         return feats, spectrogram
 
 
+@contextmanager
+def precision_context(precision: str, device: str):
+    """Run the model in ``precision`` on ``device`` (see :class:`RunOptions`).
+
+    ``bf16``: ``torch.autocast(bfloat16)``. On CUDA, ``tf32`` turns TensorFloat-32 on for matmuls and cuDNN
+    convolutions and ``fp32`` turns it off (cuDNN's default is on), each only inside the context: the
+    process's own settings are restored after. On the CPU, ``fp32`` changes nothing.
+    """
+    import torch
+
+    kind = str(device).split(":")[0]
+    if precision == "bf16":
+        with torch.autocast(device_type=kind, dtype=torch.bfloat16):
+            yield
+        return
+    if kind != "cuda":
+        yield
+        return
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (matmul.allow_tf32, cudnn.allow_tf32)
+    matmul.allow_tf32 = cudnn.allow_tf32 = precision == "tf32"
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved
+
+
 class _Notes(list):
     """A list of console lines that also prints each line as it is added (when given ``echo``)."""
 
@@ -618,4 +649,4 @@ def check_eeg(channels: list[str], allow_no_eeg: bool, warnings: list[str]) -> N
     warnings.append(f"staged WITHOUT EEG, from {found} only (--allow-no-eeg): less reliable than an EEG montage")
 
 
-__all__ = ["PreparedNight", "RunOptions", "Stager", "StagingInputError", "check_eeg", "collect_warnings", "resolve_device"]
+__all__ = ["PreparedNight", "RunOptions", "Stager", "precision_context", "StagingInputError", "check_eeg", "collect_warnings", "resolve_device"]
