@@ -267,6 +267,7 @@ def test_gate_on_calibrated_slices_decides_as_on_the_float64_channel(tmp_path):
     (per-epoch masks, drop reason and kind, quantisation note; the whole screen) is the one the whole
     float64 channel gives. The night spans more than one gate block (120 epochs) and more than 2^20 samples."""
     from preprocess.core.edf import EdfReader
+    from staging.quality import _finite_range, finite_subsample
     from tests.conftest import write_edf
     from tests.eeg_noise import pink
 
@@ -290,6 +291,9 @@ def test_gate_on_calibrated_slices_decides_as_on_the_float64_channel(tmp_path):
             assert sf == sf2 and len(lazy) == whole.size == n
             for a, b in ((0, 10), (12345, 1 << 20), (n - 7, n + 5), (0, n)):
                 assert np.array_equal(lazy[a:b], whole[a:b])
+            # the shortcuts from the digital samples (extremes, strided subsample) give the same numbers
+            assert lazy.finite_range() == _finite_range(whole) == _finite_range(lazy)
+            assert np.array_equal(finite_subsample(lazy, 1000), finite_subsample(whole, 1000))
             limits = reader.physical_range(label)
             q1 = check_channel(label, whole, sf, n_ep, kind, True, 30.0, limits, "uV")
             q2 = check_channel(label, lazy, sf, n_ep, kind, True, 30.0, limits, "uV")

@@ -482,6 +482,25 @@ class CalibratedChannel:
             raise TypeError("a CalibratedChannel is read by contiguous slices only (ch[a:b])")
         return self._calibrate(self._digital[key])
 
+    def strided(self, step: int) -> np.ndarray:
+        """``whole[::step]`` of the calibrated channel (only those samples are calibrated)."""
+        return self._calibrate(self._digital[::step])
+
+    def finite_range(self) -> tuple[float, float] | None:
+        """``(min, max)`` of the calibrated samples from the digital extremes, or None when a calibrated
+        extreme is not finite (then nothing can be said without the samples).
+
+        The calibration ``d·g + o`` is the same monotone float64 function for every sample, so it maps the
+        digital minimum and maximum to the calibrated ones exactly (swapped when ``g < 0``); every sample
+        in between is then finite too.
+        """
+        if self._digital.size == 0:
+            return None
+        ends = self._calibrate(np.array([self._digital.min(), self._digital.max()], dtype=self._digital.dtype))
+        if not np.isfinite(ends).all():
+            return None
+        return float(ends.min()), float(ends.max())
+
 
 class EdfReader:
     """Read single channels of an EDF/BDF file at their native rate (volts for voltages).
