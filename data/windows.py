@@ -14,7 +14,10 @@ contiguous slab of all stored channels into a persistent per-process buffer (h5p
 indexing on the channel axis costs ~20× more than the bytes it saves) and the channel subset is
 selected in memory; ``dtype="stored"`` keeps the file's float16 up to the model, which casts on
 its device (half the bytes through collate, pinning and the host-to-device copy, and no
-host-side conversion at all). Batches are identical in content either way.
+host-side conversion at all). Batches are identical in content either way. A DataLoader batch
+(``__getitems__``) is read straight into the batch array, and the plain layout of the harmonized
+files is read from the file's bytes (:class:`RawRows`, ``os.preadv``) rather than through HDF5's
+selection machinery.
 """
 
 from __future__ import annotations

@@ -605,7 +605,7 @@ def collect_warnings(logger_name: str = "preprocess"):
 
     class _Handler(logging.Handler):
         def emit(self, record):
-            if record.thread == me:
+            if record.thread in (me, None):  # None: logging.logThreads turned off, nothing to tell apart
                 records.append(record.getMessage())
 
     logger = logging.getLogger(logger_name)
