@@ -53,9 +53,9 @@ PY
 step "inference end to end (EDF -> outputs), N=6 and N=1"
 run 420 python bench/inference_speed.py --device cuda --configs 6:10,6:1,1:10 --no-yasa --no-launches --cache "$CACHE"
 
-step "inference.py whole process on the GPU: fp32 and --precision bf16 (stage agreement vs fp32)"
+step "inference.py whole process on the GPU: fp32, --precision bf16 and tf32 (stage agreement vs fp32)"
 EDF=$(ls "$CACHE"/night_8h_seed*/SIM0001.edf | head -1)
-for P in fp32 bf16; do
+for P in fp32 bf16 tf32; do
   /usr/bin/time -f "gpu_inference precision=$P wall_s=%e cpu_s=%U+%S peak_rss_kb=%M" \
     timeout 300 python inference.py "$EDF" --device cuda --precision "$P" --out "$CACHE/gpu_$P" --overwrite \
     --formats csv --no-progress > /dev/null || echo "FAILED: inference.py --precision $P"
@@ -67,9 +67,33 @@ def stages(p):
     f = next(Path(p).glob("*.hypnogram.csv"))
     return [r[2] for r in csv.reader(l for l in open(f) if not l.startswith("#"))][1:]
 ref = stages(f"{sys.argv[1]}/gpu_fp32")
-for p in ("bf16",):
+for p in ("bf16", "tf32"):
     s = stages(f"{sys.argv[1]}/gpu_{p}")
     print(f"gpu_inference precision={p} stage_agreement_vs_fp32={sum(a == b for a, b in zip(ref, s)) / len(ref):.4f} epochs={len(ref)}")
+PY
+
+step "batch of 3 nights: file k+1 read and chained on a CPU thread while the GPU stages file k (prefetch)"
+timeout 600 python - "$EDF" "$CACHE" <<'PY' || echo "FAILED: prefetch batch"
+import shutil, sys, time
+from pathlib import Path
+sys.path.insert(0, ".")
+import numpy as np
+from staging import Stager, stage
+src, cache = Path(sys.argv[1]), Path(sys.argv[2]) / "prefetch_in"
+cache.mkdir(exist_ok=True)
+for k in range(3):
+    if not (cache / f"n{k}.edf").exists():
+        shutil.copy(src, cache / f"n{k}.edf")
+stager = Stager(device="cuda")
+res = {}
+for ahead in (False, True, False, True):  # twice each: the first pass warms the page cache and cuDNN
+    t0 = time.perf_counter()
+    results, code = stage([cache], out=cache.parent / f"prefetch_out_{ahead}", stager=stager, overwrite=True,
+                          formats=["csv"], echo=lambda s: None, progress_bar=False, prefetch=ahead)
+    res[ahead] = (time.perf_counter() - t0, [r.night.probabilities for r in results])
+    assert code == 0
+same = all(np.array_equal(a, b) for a, b in zip(res[True][1], res[False][1]))
+print(f"gpu_batch nights=3 wall_s_plain={res[False][0]:.1f} wall_s_prefetch={res[True][0]:.1f} identical={same}")
 PY
 
 step "inference from HDF5 (model only; best/median of 3)"

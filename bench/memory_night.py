@@ -11,7 +11,7 @@ Usage::
 
     nice -n 10 python bench/memory_night.py                          # 1:all, 8:all, 24:all, 36:C4+E1+Chin
     nice -n 10 python bench/memory_night.py --ab /tmp/old_checkout   # the same configs on old code too
-    python bench/memory_night.py --configs 8:all --stride 1 --chain published
+    python bench/memory_night.py --configs 8:all --stride 0            # the default stride (1)
 """
 
 from __future__ import annotations

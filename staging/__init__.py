@@ -62,7 +62,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
           review_threshold: float | None = None, int8: bool = False, backend: str = "torch",
           precision: str = "fp32", threads: int = 0, stager: Stager | None = None,
           on_signals: Callable | None = None, shard: str | None = None,
-          claim_timeout: float | None = None) -> tuple[list[FileResult], int]:
+          claim_timeout: float | None = None, prefetch: bool | None = None) -> tuple[list[FileResult], int]:
     """Stage files and folders into ``out``; the Python form of ``inference.py``.
 
     Parameters
@@ -97,6 +97,9 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     claim_timeout : float, optional
         Seconds after which another process's claim on a recording is taken over (default
         :data:`staging.sharing.DEFAULT_CLAIM_TIMEOUT_S`); see :mod:`staging.sharing`.
+    prefetch : bool, optional
+        Read and chain file k+1 on a CPU thread while the model stages file k (default: on a GPU
+        only); see :func:`staging.batch.run_batch`.
 
     Returns
     -------
@@ -148,7 +151,7 @@ def stage(inputs: Sequence[str | Path], out: str | Path = "out", weights: str | 
     read = ReadOptions(channels, dataset, allow_no_eeg, lights_off, lights_on, lights_table)
     outputs = OutputOptions(out, tuple(formats or DEFAULT_FORMATS), overwrite, keep_going, review_threshold, shard,
                             DEFAULT_CLAIM_TIMEOUT_S if claim_timeout is None else claim_timeout)
-    results = run_batch(files, stager, read, outputs, echo, progress_bar, on_signals)
+    results = run_batch(files, stager, read, outputs, echo, progress_bar, on_signals, prefetch)
     return results, exit_code(results)
 
 

@@ -268,7 +268,7 @@ def _reason(exc: BaseException, path: Path) -> str:
 
 def stage_file(path: Path, name: str, stager: Stager, read: ReadOptions = ReadOptions(),
                outputs: OutputOptions = OutputOptions(), progress=None,
-               on_signals: Callable | None = None) -> FileResult:
+               on_signals: Callable | None = None, prepared: Prefetched | None = None) -> FileResult:
     """Stage one file and write its outputs; never raises for bad input (status ``failed``).
 
     Parameters
@@ -286,6 +286,9 @@ def stage_file(path: Path, name: str, stager: Stager, read: ReadOptions = ReadOp
         Window progress.
     on_signals : callable(stager, name, montaged, probs) -> str, optional
         Called with the preprocessed signals before they are freed (``--explain``); its line is reported.
+    prepared : Prefetched, optional
+        This file already read and chained on another thread (:class:`Prefetcher`): its result (or its
+        error, reported here as if this call had met it) is used instead of reading the file again.
     """
     t0 = time.perf_counter()
     info = stager.info
@@ -311,9 +314,12 @@ def stage_file(path: Path, name: str, stager: Stager, read: ReadOptions = ReadOp
                 res.status, res.reason = "skipped", "annotation-only EDF+ (no signals to stage)"
                 return res
         hook = None if on_signals is None else (lambda montaged, probs: on_signals(stager, name, montaged, probs))
-        night = stager.stage(path, read.channels, (read.lights_off, read.lights_on), name=name,
-                             dataset=read.dataset, allow_no_eeg=read.allow_no_eeg, lights_table=read.lights_table,
-                             progress=progress, on_signals=hook, lines=res.lines)
+        if prepared is None:
+            night = stager.stage(path, read.channels, (read.lights_off, read.lights_on), name=name,
+                                 dataset=read.dataset, allow_no_eeg=read.allow_no_eeg, lights_table=read.lights_table,
+                                 progress=progress, on_signals=hook, lines=res.lines)
+        else:
+            night = stager.finish(prepared.result(res.lines), progress, hook)
         res.night, res.stats, res.n_epochs = night, night.stats, night.n_epochs
         res.channels, res.montage, res.warnings = list(night.channels), night.montage_text, night.warnings
         if outputs.review_threshold is not None:
@@ -416,7 +422,8 @@ def format_result(i: int, n: int, res: FileResult) -> str:
 
 def run_batch(files: list[Path], stager: Stager, read: ReadOptions = ReadOptions(),
               outputs: OutputOptions = OutputOptions(), echo: Callable[[str], None] = print,
-              progress_bar: bool | None = None, on_signals: Callable | None = None) -> list[FileResult]:
+              progress_bar: bool | None = None, on_signals: Callable | None = None,
+              prefetch: bool | None = None) -> list[FileResult]:
     """Stage every file; print the montage and one status line per file; write ``summary.csv``.
 
     Several processes (on any hosts) may run this on the same files and ``outputs.out``: each
@@ -437,6 +444,10 @@ def run_batch(files: list[Path], stager: Stager, read: ReadOptions = ReadOptions
         None: a bar only on an interactive terminal.
     on_signals : callable(stager, name, montaged, probs) -> str, optional
         See :func:`stage_file`.
+    prefetch : bool, optional
+        Read and chain the next file on a CPU thread while the model stages this one (one file ahead,
+        :class:`Prefetcher`); results, their order and each file's errors are those of a plain run.
+        Default (None): on when the model runs on a GPU, whose nights would otherwise wait for the CPU.
 
     Returns
     -------
@@ -460,12 +471,24 @@ def run_batch(files: list[Path], stager: Stager, read: ReadOptions = ReadOptions
                disable=None if progress_bar is None else not progress_bar)
     say = echo if bar.disable else bar.write
 
+    if prefetch is None:
+        prefetch = str(getattr(getattr(stager, "run", None), "device", "cpu")).startswith("cuda")
+    ahead = Prefetcher(stager, read, outputs) if prefetch else None
+    following: dict = {}  # (path, name) -> the file after it in this pass
+
     def stage(path: Path, name: str) -> FileResult:
-        return stage_file(path, name, stager, read, outputs, on_signals=on_signals)
+        prepared = None
+        if ahead is not None:
+            prepared = ahead.take(path, name)
+            nxt = following.get((path, name))
+            if nxt is not None:  # the next file is read and chained while the model stages this one
+                ahead.start(*nxt)
+        return stage_file(path, name, stager, read, outputs, on_signals=on_signals, prepared=prepared)
 
     try:
         while todo:
             held = []
+            following = {tuple(a): tuple(b) for (_, a), (_, b) in zip(todo, todo[1:])}
             for i, (path, name) in todo:
                 bar.set_postfix_str(path.name)
                 res = _stage_claimed(path, name, stage, shared)
@@ -489,6 +512,8 @@ def run_batch(files: list[Path], stager: Stager, read: ReadOptions = ReadOptions
                 _wait_for_others(min(CLAIM_POLL_S, outputs.claim_timeout))
             todo = held
     finally:  # also on Ctrl-C: the files finished so far are in summary.csv
+        if ahead is not None:
+            ahead.close()
         bar.close()
         try:
             shared.write_summary()
@@ -496,6 +521,72 @@ def run_batch(files: list[Path], stager: Stager, read: ReadOptions = ReadOptions
             say(f"summary.csv not written to {outputs.out}: {exc.strerror or exc}")
         shared.tidy()
     return [done[k] for k in sorted(done)]
+
+
+class Prefetched:
+    """A file being read and chained on the prefetch thread (:meth:`Prefetcher.start`)."""
+
+    def __init__(self, future, lines: list):
+        self._future, self._lines = future, lines
+
+    def result(self, lines: list):
+        """The :class:`~staging.stager.PreparedNight` (waiting for it), its console lines appended to
+        ``lines`` first; the file's own error is raised here, after the lines it produced."""
+        try:
+            prepared = self._future.result()
+        except BaseException:
+            lines.extend(self._lines)
+            raise
+        lines.extend(self._lines)
+        prepared.lines = lines  # later lines (explanations) go where a plain run puts them
+        return prepared
+
+
+class Prefetcher:
+    """Reads and chains one file ahead on a thread, for :func:`run_batch` (``prefetch``).
+
+    The thread runs :meth:`Stager.prepare <staging.stager.Stager.prepare>` with ``stream=False``
+    (no model call: the model stays on the caller's thread) and nothing else: no output, no claim,
+    no console line. A file whose outputs all exist (without ``overwrite``) is not read ahead.
+    Bounded: at most one file is prepared ahead, and one not taken is dropped.
+    """
+
+    def __init__(self, stager: Stager, read: ReadOptions, outputs: OutputOptions):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.stager, self.read, self.outputs = stager, read, outputs
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lpsgm-prefetch")
+        self._pending: tuple | None = None  # (path, name, Prefetched)
+
+    def start(self, path: Path, name: str) -> bool:
+        """Begin preparing ``path`` (False when one is already pending or its outputs all exist)."""
+        if self._pending is not None:
+            return False
+        paths = output_paths(self.outputs.out, name, self.outputs.formats)
+        if not self.outputs.overwrite and all(p.exists() for p in paths.values()):
+            return False
+        r, lines = self.read, []
+        future = self._pool.submit(self.stager.prepare, path, r.channels, (r.lights_off, r.lights_on), name=name,
+                                   dataset=r.dataset, allow_no_eeg=r.allow_no_eeg, lights_table=r.lights_table,
+                                   lines=lines, stream=False)
+        self._pending = (path, name, Prefetched(future, lines))
+        return True
+
+    def take(self, path: Path, name: str) -> Prefetched | None:
+        """The file prepared ahead when it is ``(path, name)``; otherwise drop whatever is pending."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        if pending[:2] == (path, name):
+            return pending[2]
+        pending[2]._future.cancel()  # not taken (claimed by another process meanwhile): dropped
+        return None
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending[2]._future.cancel()
+            self._pending = None
+        self._pool.shutdown(wait=True)
 
 
 CLAIM_POLL_S = 5.0
@@ -531,6 +622,6 @@ def exit_code(results: list[FileResult]) -> int:
     return 0 if results and all(r.status != "failed" for r in results) else 1
 
 
-__all__ = ["FileResult", "OutputOptions", "OutputWriteError", "ReadOptions", "STOP_ERRNOS", "check_output_folder",
+__all__ = ["FileResult", "OutputOptions", "OutputWriteError", "Prefetched", "Prefetcher", "ReadOptions", "STOP_ERRNOS", "check_output_folder",
            "exit_code", "find_inputs", "format_result", "input_problem", "run_batch", "stage_file",
            "unique_names", "write_summary"]

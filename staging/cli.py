@@ -51,8 +51,9 @@ def add_model_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
                         help="opt-in int8 sequence encoder on the CPU: faster, stages may differ from float32 on "
                              "a few epochs (measured agreement in docs/benchmarks.md); noted in every stats.json")
     parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                        help="fp32 (default) or bf16: the model runs under bfloat16 autocast (CPU or CUDA; votes "
-                             "summed in float64); noted in every stats.json")
+                        help="fp32 (default; on a GPU TensorFloat-32 is off while the model runs), bf16: the model "
+                             "runs under bfloat16 autocast (CPU or CUDA), or tf32: TensorFloat-32 matmuls and "
+                             "convolutions (CUDA only); votes summed in float64; noted in every stats.json")
 
 
 def stager_kwargs(args: argparse.Namespace) -> dict:

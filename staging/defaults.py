@@ -16,8 +16,10 @@ events, NumPy hypnodensity, hypnodensity EDF, one-page PDF sleep report (see :mo
 
 DEFAULT_FORMATS = ("csv", "stats", "png")
 
-PRECISIONS = ("fp32", "bf16")
-"""Model precisions: float32, or bfloat16 autocast (``--precision bf16``; votes still summed in float64)."""
+PRECISIONS = ("fp32", "bf16", "tf32")
+"""Model precisions: float32 (on a GPU too: TensorFloat-32 off while the model runs), bfloat16 autocast
+(``--precision bf16``, CPU or CUDA), or TensorFloat-32 matmuls and convolutions (``--precision tf32``, CUDA
+only); votes are summed in float64 in every case."""
 
 BACKENDS = ("torch", "onnxruntime")
 """Model runtimes: torch, or the model exported to ONNX and run by ONNX Runtime on the CPU."""

@@ -110,11 +110,11 @@ def file_lights(path: Path, source) -> tuple[float | None, float | None]:
 
 
 def _edf_lights(path: Path, start: dt.datetime | None) -> tuple[float | None, float | None]:
-    import mne
-
     found = _edfio_lights(path, start)
     if found is not None:
         return found
+    import mne  # only when edfio cannot read the file
+
     try:
         ann = mne.read_annotations(path)
     except Exception:  # no annotation signal, or unreadable: no lights from this file

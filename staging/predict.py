@@ -111,15 +111,17 @@ def encode_recording(model, signals: np.ndarray, device: str | torch.device = "c
     if chunk is None:
         chunk = GPU_TOKENS_PER_CALL if device.type == "cuda" else CPU_TOKENS_PER_CALL
     n_epochs, n_channels, blocks = _token_blocks(signals)
-    table = torch.empty(n_epochs * n_channels, FEATURE_DIM, device=device)
-    for tokens, where in blocks:
+    if len(blocks) == 1 and np.asarray(signals).ndim == 3:  # epoch-major tokens already
+        table = torch.empty(n_epochs * n_channels, FEATURE_DIM, device=device)
+        columns = [table]
+    else:  # one channel's epochs per block, written straight into its column of the epoch-major table
+        table = torch.empty(n_epochs, n_channels, FEATURE_DIM, device=device)  # (no transposed copy after)
+        columns = [table[:, c] for c in range(n_channels)]
+    for (tokens, _), rows in zip(blocks, columns):
         tokens = tokens.to(device, non_blocking=True)
-        rows = table[where]
         for s in range(0, tokens.shape[0], chunk):
             rows[s:s + chunk] = model.encode_epochs(tokens[s:s + chunk].float())
-    if len(blocks) == 1 and np.asarray(signals).ndim == 3:
-        return table.view(n_epochs, n_channels, -1)  # epoch-major already
-    return table.view(n_channels, n_epochs, -1).transpose(0, 1).contiguous()
+    return table.view(n_epochs, n_channels, FEATURE_DIM)
 
 
 @torch.inference_mode()
@@ -172,8 +174,10 @@ def vote_windows(model, feats: torch.Tensor, channels: Sequence[int], stride: in
         batch_size = max(batch_size, GPU_MIN_WINDOWS_PER_CALL)
     total = torch.zeros(n_epochs, model.cfg.n_classes, dtype=torch.float64, device=device)
     offsets = torch.arange(win, device=device)
+    # the starts cross to the device once: a copy from host memory per batch would make a GPU stream wait
+    starts_dev = torch.as_tensor(starts, device=device)
     for b in range(0, len(starts), batch_size):
-        s = torch.as_tensor(starts[b:b + batch_size], device=device)
+        s = starts_dev[b:b + batch_size]
         logits = _window_logits(model, feats[s[:, None] + offsets], ch)  # (B, win, n_classes)
         add_window_votes(total, s, logits)
         if progress is not None:
@@ -217,9 +221,19 @@ def predict_proba(model, signals: np.ndarray, channels: Sequence[str] | Sequence
         Probabilities of W, N1, N2, N3, REM; rows sum to 1.
     """
     idx = [c if isinstance(c, (int, np.integer)) else channel_indices([c])[0] for c in channels]
-    feats = encode_recording(model, signals, device)
+    return vote_features(model, encode_recording(model, signals, device), idx, stride, batch_size, short, progress)
+
+
+@torch.inference_mode()
+def vote_features(model, feats: torch.Tensor, channels: Sequence[int], stride: int = DEFAULT_STRIDE,
+                  batch_size: int = DEFAULT_BATCH_SIZE, short: str = "window", progress=None) -> np.ndarray:
+    """:func:`predict_proba` from the features of :func:`encode_recording` (the signals may be freed
+    in between: the staging pipeline drops the whole-night montage before the windows run).
+
+    ``short="zeros"`` on a night shorter than the window encodes one all-zero epoch as the padding.
+    """
     pad_feature = None
     if short == "zeros" and feats.shape[0] < model.cfg.seq_len:
         zero = torch.zeros(1, EPOCH_SAMPLES, device=feats.device)
         pad_feature = model.encode_epochs(zero).expand(feats.shape[1], -1)
-    return vote_windows(model, feats, idx, stride, batch_size, short, pad_feature, progress)
+    return vote_windows(model, feats, channels, stride, batch_size, short, pad_feature, progress)

@@ -199,9 +199,9 @@ def epoch_masks(x: np.ndarray, sfreq: float, n_epochs: int, kind: str = "eeg", v
     >>> [describe_mask(m) for m in epoch_masks(x, 100.0, 3)]
     ['ok', 'flat', 'ok']
     """
-    x = np.asarray(x, dtype=np.float64)
-    if not np.isfinite(x).any():
-        return _epoch_masks_block(x, sfreq, n_epochs, kind, volts, epoch_seconds, (0.0, 0.0))
+    x = _float64(x)
+    if not _any_finite(x):
+        return _epoch_masks_block(x[0:len(x)], sfreq, n_epochs, kind, volts, epoch_seconds, (0.0, 0.0))
     lo, hi = limits if limits is not None else _finite_range(x)
     # blocks of epochs: the per-epoch arrays below hold several copies of the signal, so a whole
     # night at once grew the gate's memory with the night's length (1 GB at 36 h)
@@ -228,8 +228,55 @@ def _epoch_step(sfreq: float, epoch_seconds: float) -> int:
     return int(round(epoch_seconds * sfreq)) // seg * seg
 
 
+def _float64(x):
+    """``x`` as float64 slices: a :class:`~preprocess.core.edf.CalibratedChannel` as it is (it
+    calibrates each slice), anything else as a float64 array (copied only when it is not one)."""
+    from preprocess.core.edf import CalibratedChannel
+
+    return x if isinstance(x, CalibratedChannel) else np.asarray(x, dtype=np.float64)
+
+
+def _known_range(x) -> tuple[float, float] | None:
+    """``(min, max)`` of a :class:`~preprocess.core.edf.CalibratedChannel` whose samples are all finite (from
+    its digital extremes, no pass over the samples), else None."""
+    from preprocess.core.edf import CalibratedChannel
+
+    return x.finite_range() if isinstance(x, CalibratedChannel) else None
+
+
+def _any_finite(x, block: int = 1 << 20) -> bool:
+    """Whether ``x`` has a finite sample, a block at a time."""
+    if _known_range(x) is not None:
+        return True
+    return any(np.isfinite(x[a: a + block]).any() for a in range(0, len(x), block))
+
+
+def finite_subsample(x, max_samples: int = 200_000, block: int = 1 << 20) -> np.ndarray:
+    """``f[::max(1, f.size // max_samples)]`` of ``f = x[np.isfinite(x)]`` without ``f`` (a block at a time).
+
+    >>> x = np.array([1.0, np.nan, 2.0, 3.0, np.inf, 4.0, 5.0])
+    >>> finite_subsample(x, 2).tolist(), x[np.isfinite(x)][::2].tolist()
+    ([1.0, 3.0, 5.0], [1.0, 3.0, 5.0])
+    """
+    if _known_range(x) is not None:  # every sample finite: the strided samples themselves
+        return x.strided(max(1, len(x) // max_samples))
+    n = sum(int(np.isfinite(x[a: a + block]).sum()) for a in range(0, len(x), block))
+    stride = max(1, n // max_samples)
+    parts, seen = [], 0  # seen: finite samples before this block
+    for a in range(0, len(x), block):
+        b = x[a: a + block]
+        b = b[np.isfinite(b)]
+        first = (-seen) % stride  # the first kept finite sample of this block
+        parts.append(b[first::stride].copy())  # a copy: a view would keep the whole block alive
+        seen += b.size
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.asarray(x[0:0]).dtype)
+
+
 def _finite_range(x: np.ndarray, block: int = 1 << 20) -> tuple[float, float]:
     """``(min, max)`` of the finite samples of ``x``, a block at a time (no whole-length copy)."""
+    known = _known_range(x)
+    if known is not None:
+        return known
     lo, hi = np.inf, -np.inf
     for a in range(0, len(x), block):
         b = x[a: a + block]
@@ -295,7 +342,7 @@ def spectral_shape(x: np.ndarray, sfreq: float, n_epochs: int, epoch_seconds: fl
     """
     from scipy.signal import welch
 
-    x = np.asarray(x, dtype=np.float64)
+    x = _float64(x)
     per = int(round(epoch_seconds * sfreq))
     ratio = np.full(n_epochs, np.nan)
     line_share = np.full(n_epochs, np.nan)
@@ -343,11 +390,15 @@ def check_channel(label: str, x: np.ndarray, sfreq: float, n_epochs: int, kind: 
                   limits: tuple[float, float] | None = None, unit: str = "") -> ChannelQuality:
     """Per-epoch masks of one raw channel and whether the whole channel must be dropped
     (``limits``: header physical range, see :func:`epoch_masks`; ``unit``: the header's unit,
-    quoted in the reasons). The order of the whole-channel checks is the module docstring's."""
+    quoted in the reasons). The order of the whole-channel checks is the module docstring's.
+
+    ``x`` may be a :class:`~preprocess.core.edf.CalibratedChannel` (what :func:`screen` reads): every
+    check below works on slices of it, so no whole-channel float64 copy exists."""
+    x = _float64(x)  # once (a float32 array was converted by each check below in turn)
     spectrum = spectral_shape(x, sfreq, n_epochs, epoch_seconds) if kind in ("eeg", "eog") else None
     masks = epoch_masks(x, sfreq, n_epochs, kind, volts, epoch_seconds, limits, spectrum)
     q = ChannelQuality(label, masks)
-    lo, hi = _finite_range(np.asarray(x, dtype=np.float64))
+    lo, hi = _finite_range(x)
     if lo > hi:
         q.reason, q.kind = "every sample is NaN", "nan"
         return q
@@ -392,7 +443,7 @@ def check_channel(label: str, x: np.ndarray, sfreq: float, n_epochs: int, kind: 
         q.reason, q.kind = f"no physiological signal in {share:.0%} of its epochs: {what}", "nonphysio"
         return q
     if kind in ("eeg", "eog"):
-        q.note = _quantisation_note(x[np.isfinite(x)], sd, volts, unit)
+        q.note = _quantisation_note(finite_subsample(x, QUANTISATION_SAMPLES), sd, volts, unit)
     return q
 
 
@@ -407,7 +458,11 @@ def _chain_refuses(kind: str, sfreq: float) -> bool:
     return False
 
 
-def quantisation_step(x: np.ndarray, max_samples: int = 200_000) -> float:
+QUANTISATION_SAMPLES = 200_000
+"""Finite samples (evenly strided) from which :func:`quantisation_step` judges a channel's steps."""
+
+
+def quantisation_step(x: np.ndarray, max_samples: int = QUANTISATION_SAMPLES) -> float:
     """Typical step between neighbouring values of ``x`` (its quantisation), from a strided subsample.
 
     >>> float(quantisation_step(np.round(np.sin(np.arange(5000) / 7.0) * 8) / 8))
@@ -564,7 +619,7 @@ def screen(source, channel_map, name: str, epoch_seconds: float = 30.0) -> tuple
         for canonical, label in todo:
             if label in checked:  # a reference shared by two derivations
                 continue
-            x, sf = source.read(label)
+            x, sf = _read_for_gate(source, label)
             n_epochs = int(len(x) / float(sf) // epoch_seconds)  # one channel in memory at a time
             if n_epochs == 0:  # nothing to judge per epoch; the same reason the signal chain gives
                 raise MontageError(f"{name}: recording shorter than one {epoch_seconds:g}-s epoch")
@@ -593,6 +648,14 @@ def screen(source, channel_map, name: str, epoch_seconds: float = 30.0) -> tuple
     return FilteredSource(source, report.dropped), report
 
 
+def _read_for_gate(source, label: str):
+    """``(signal, sfreq)`` of one label: an EDF/BDF channel as digital samples calibrated a slice at a
+    time (:meth:`~preprocess.core.edf.EdfReader.read_calibrated`: a quarter of the memory of a float64
+    read, the same values), any other source's ``read``."""
+    lazy = getattr(source, "read_calibrated", None)
+    return lazy(label) if callable(lazy) else source.read(label)
+
+
 def _unit(source, label: str) -> str:
     unit = getattr(source, "unit", None)
     try:
@@ -605,7 +668,7 @@ def _signature(x: np.ndarray, sfreq: float, n_epochs: int, epoch_seconds: float)
     """Up to :data:`DUPLICATE_EPOCHS` epochs spread over the night, each minus its mean (float32)."""
     per = int(round(epoch_seconds * sfreq))
     picks = np.unique(np.linspace(0, n_epochs - 1, min(n_epochs, DUPLICATE_EPOCHS)).astype(int))
-    rows = np.asarray(x[: n_epochs * per], dtype=np.float64).reshape(n_epochs, per)[picks]
+    rows = np.stack([np.asarray(x[p * per:(p + 1) * per], dtype=np.float64) for p in picks])
     rows = np.nan_to_num(rows - np.nanmean(rows, axis=1, keepdims=True))
     return rows.astype(np.float32).ravel()
 

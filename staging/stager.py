@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from contextlib import contextmanager, nullcontext
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -28,7 +29,7 @@ from preprocess.core.channels import MontageError
 from preprocess.core.memory_source import ArraySource, RawSource
 
 from .defaults import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_STRIDE, PRECISIONS
-from .predict import channel_indices, encode_recording, predict_proba, vote_windows
+from .predict import channel_indices, encode_recording, predict_proba, vote_features, vote_windows
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,10 @@ class RunOptions:
         Windows per forward pass of the sequence encoder.
     short : {"window", "zeros"}
         Policy for recordings shorter than the model's window (:func:`staging.predict.vote_windows`).
-    precision : {"fp32", "bf16"}
-        ``bf16`` runs the model under ``torch.autocast(bfloat16)``; votes are summed in float64.
+    precision : {"fp32", "bf16", "tf32"}
+        ``bf16`` runs the model under ``torch.autocast(bfloat16)``; ``tf32`` (CUDA only) lets matmuls and
+        convolutions use TensorFloat-32; ``fp32`` on CUDA turns TensorFloat-32 off while the model runs
+        (cuDNN allows it by default). Votes are summed in float64 in every case.
     backend : {"torch", "onnxruntime"}
     int8 : bool
         Int8 sequence encoder on the CPU (:mod:`models.quantize`).
@@ -156,6 +159,9 @@ class Stager:
         pre.check()  # before any device probe or file access
         self.run = replace(pre, device=resolve_device(device))
         self.run.check()
+        if self.run.precision == "tf32" and not self.run.device.startswith("cuda"):
+            raise ValueError("--precision tf32 is for CUDA GPUs (TensorFloat-32 tensor cores); on the CPU use fp32 "
+                             "or bf16")
         if threads:
             torch.set_num_threads(threads)
         self.weights = find_weights(weights)
@@ -185,6 +191,9 @@ class Stager:
         if precision == "bf16":
             self.notes.append("note: --precision bf16: the model runs under bfloat16 autocast (votes summed "
                               "in float64)")
+        if precision == "tf32":
+            self.notes.append("note: --precision tf32: matmuls and convolutions use TensorFloat-32 on the GPU "
+                              "(votes summed in float64)")
         self.model = model
         self.params = SignalParams.from_dict(self.weights.preprocessing)  # the chain travels with the weights
         self.notes.append(f"signal chain: {self.params.chain} (the chain these weights were trained on)")
@@ -207,12 +216,8 @@ class Stager:
         return self.cfg.seq_len
 
     def autocast(self):
-        """The precision context every forward pass of this Stager runs in."""
-        if self.run.precision != "bf16":
-            return nullcontext()
-        import torch
-
-        return torch.autocast(device_type=self.run.device.split(":")[0], dtype=torch.bfloat16)
+        """The precision context every forward pass of this Stager runs in (:func:`precision_context`)."""
+        return precision_context(self.run.precision, self.run.device)
 
     def predict(self, signals: np.ndarray, channels, progress: Callable | None = None) -> np.ndarray:
         """Probabilities ``(n_epochs, 5)`` of preprocessed signals (:func:`staging.predict.predict_proba`)."""
@@ -282,38 +287,44 @@ class Stager:
         FileNotFoundError, EdfError, MontageError, QualityError, LightsError, MneSourceError
             A recording that cannot be staged (one line naming it).
         """
+        prepared = self.prepare(source, channels, lights, sfreq=sfreq, ch_names=ch_names, name=name, dataset=dataset,
+                                allow_no_eeg=allow_no_eeg, lights_table=lights_table, lines=lines,
+                                stream=on_signals is None)
+        return self.finish(prepared, progress, on_signals)
+
+    def prepare(self, source, channels="auto", lights=None, *, sfreq: float | None = None, ch_names=None,
+                name: str | None = None, dataset: str | None = None, allow_no_eeg: bool = False,
+                lights_table: dict | None = None, lines: list | None = None, stream: bool = True) -> PreparedNight:
+        """The part of :meth:`stage` before the model: read, lights, quality gate, montage, signal chain.
+
+        Arguments as :meth:`stage`. With ``stream`` (and ``short="window"``) the CNN features of each
+        channel are computed here as soon as the chain has produced it, so the preprocessed night never
+        exists whole (the memory of a run does not grow with the night); ``stream=False`` keeps the
+        preprocessed night and leaves every model call to :meth:`finish` (batch staging reads and chains
+        the next file on a thread while the caller's thread runs the model: :mod:`staging.batch`).
+        Raises what :meth:`stage` raises for the recording; the file is closed on return.
+        """
         lines = [] if lines is None else lines
         with collect_warnings() as warnings_seen:  # the reader's own warnings too (truncated file …)
             reader, name, path = _open_source(source, sfreq, ch_names, name)
             try:
-                return self._stage_reader(reader, name, path, channels, lights, dataset, allow_no_eeg,
-                                          lights_table, progress, on_signals, lines, warnings_seen)
+                return self._prepare_reader(reader, name, path, channels, lights, dataset, allow_no_eeg,
+                                            lights_table, lines, warnings_seen, stream)
             finally:
                 if path is not None:  # opened here; an object's owner closes it
                     reader.close()
 
-    def _stage_reader(self, reader, name, path, channels, lights, dataset, allow_no_eeg, lights_table,
-                      progress, on_signals, lines, warnings_seen):
-        from preprocess.core.channels import CHANNEL_KIND
+    def _prepare_reader(self, reader, name, path, channels, lights, dataset, allow_no_eeg, lights_table,
+                        lines, warnings_seen, stream):
         from preprocess.core.edf import is_voltage
+        from preprocess.core.heap import trim
         from preprocess.core.pipeline import load_montage
 
         from .lights import lights_within, resolve_lights
-        from .montage import (
-            AUTO_ORIGIN,
-            applied_band,
-            derivations_text,
-            describe,
-            has_eeg,
-            match_layout,
-            montage_string,
-            montage_warnings,
-        )
-        from .night import analyse_night
+        from .montage import AUTO_ORIGIN, describe, match_layout, montage_warnings
         from .quality import screen
-        from .spectrogram import night_spectrogram
 
-        params, run, model = self.params, self.run, self.model
+        params, run = self.params, self.run
         channel_map, origin = self.channel_map(channels, dataset)
         header = getattr(reader, "header", None)
         off, on = (None, None) if lights is None else lights
@@ -324,8 +335,12 @@ class Stager:
         layout = match_layout(reader.labels) if origin == AUTO_ORIGIN else None
         cmap = layout.channel_map if layout is not None else channel_map
         screened, quality = screen(reader, cmap, label, params.epoch_seconds)
+        trim()  # the gate's freed temporaries
+        # Memory (issue 23): unless --explain (or short="zeros") needs the preprocessed night, it is never
+        # held whole: each channel's CNN features are computed as soon as the chain has produced it.
+        streamed = _Streamed(self) if stream and run.short != "zeros" else None
         try:
-            montaged = load_montage(screened, cmap, params, label)
+            montaged = load_montage(screened, cmap, params, label, consume=streamed)
         except MontageError as exc:
             raise MontageError(quality.explain(str(exc))) from None
         sfreqs = {s.canonical: reader.sfreq(s.positive) for s in montaged.sources}
@@ -345,10 +360,45 @@ class Stager:
         except MontageError as exc:  # say why the EEG is missing when the gate dropped it
             raise MontageError(quality.explain(str(exc))) from None
         lines += [f"warning: {w}" for w in warnings]
+        feats = spectrogram = None
+        if streamed is not None:
+            feats, spectrogram = streamed.finish(montaged)
+        return PreparedNight(name, path, montaged, quality, layout, sfreqs, warnings, lines, night_lights,
+                             lights_line, dict(header.dropped) if header is not None else {}, feats, spectrogram)
+
+    def finish(self, prepared: PreparedNight, progress: Callable | None = None,
+               on_signals: Callable | None = None):
+        """The model part of :meth:`stage` on what :meth:`prepare` returned: a :class:`~staging.night.StagedNight`.
+
+        ``progress`` and ``on_signals`` as in :meth:`stage` (``on_signals`` needs a night prepared with
+        ``stream=False``).
+        """
+        from preprocess.core.channels import CHANNEL_KIND
+        from preprocess.core.heap import trim
+
+        from .montage import applied_band, derivations_text, has_eeg, montage_string
+        from .night import analyse_night
+        from .spectrogram import night_spectrogram
+
+        params, run, model = self.params, self.run, self.model
+        p = prepared
+        montaged, quality, layout, sfreqs, warnings, lines = p.montaged, p.quality, p.layout, p.sfreqs, p.warnings, p.lines
+        name, path, night_lights, lights_line = p.name, p.path, p.lights, p.lights_line
+        feats, spectrogram = p.feats, p.spectrogram
+        p.feats = p.spectrogram = None
+        if on_signals is not None and montaged.signals is None:
+            raise ValueError("on_signals needs the preprocessed night: prepare(..., stream=False)")
+        channels_used = list(montaged.channels)
         idx = channel_indices(channels_used)
-        probs = self.predict(montaged.signals, idx, progress)
         ep = params.epoch_samples
-        feats = {}
+        if feats is None:
+            spectrogram = night_spectrogram(montaged.signals, channels_used,  # drawn above the hypnogram
+                                            sources=[s.describe() for s in montaged.sources])
+            with self.autocast():
+                feats = encode_recording(model, montaged.signals, run.device)  # every (epoch, channel) once
+        trim()
+        with self.autocast():
+            probs = vote_features(model, feats, idx, run.stride, run.batch_size, run.short, progress)
 
         def predict_subset(keep, start, stop):  # epochs whose other channels are unusable
             short = stop - start < self.seq_len
@@ -356,10 +406,8 @@ class Stager:
                 if short and run.short == "zeros":
                     return predict_proba(model, montaged.signals[keep, start * ep:stop * ep], [idx[k] for k in keep],
                                          run.stride, run.batch_size, run.device, run.short)
-                if "all" not in feats:  # CNN features of every (epoch, channel) once, shared by every subset
-                    feats["all"] = encode_recording(model, montaged.signals, run.device)
                 stride = max(1, min(run.stride, stop - start))  # a short span still covers every epoch
-                return vote_windows(model, feats["all"][start:stop][:, keep], [idx[k] for k in keep], stride,
+                return vote_windows(model, feats[start:stop][:, keep], [idx[k] for k in keep], stride,
                                     run.batch_size, run.short)
 
         night = analyse_night(probs, channels_used, quality, montaged.sources, predict_subset, night_lights,
@@ -368,10 +416,10 @@ class Stager:
             line = on_signals(montaged, probs)
             if line:
                 lines.append(line)
-        night.spectrogram = night_spectrogram(montaged.signals, channels_used,  # drawn above the hypnogram
-                                              sources=[s.describe() for s in montaged.sources])
-        del montaged.signals
-        feats.clear()  # the features of the whole night are no longer needed
+        night.spectrogram = spectrogram
+        montaged.signals = None
+        feats = None  # the features of the whole night are no longer needed
+        trim()
         bands = {c: applied_band(CHANNEL_KIND[c], f, params) for c, f in sfreqs.items()}
         start = montaged.start_time
         night.name, night.channels, night.montage = name, channels_used, montaged.montage
@@ -382,13 +430,106 @@ class Stager:
             "recording": name, "source_file": str(path) if path is not None else None,
             "start_time": start.isoformat() if start else None,
             "channels": channels_used, "montage": montaged.montage, "dropped_channels": montaged.dropped,
-            "dropped_signals": dict(header.dropped) if header is not None else {},
+            "dropped_signals": p.dropped_signals,
             "layout": layout.name if layout else None, "native_sfreq": sfreqs, "filter_bands": bands,
             "warnings": warnings, "quality_dropped": quality.dropped,
             "lights": {"off_s": night_lights[0], "on_s": night_lights[1], "origin": lights_line},
             "quality": night.quality_summary(None), "stride": run.stride, **self.info}
         night.eeg = has_eeg(channels_used)
         return night
+
+
+@dataclass
+class PreparedNight:
+    """A recording read, gated, montaged and chained (:meth:`Stager.prepare`), waiting for the model."""
+
+    name: str
+    path: Path | None
+    montaged: object
+    quality: object
+    layout: object
+    sfreqs: dict
+    warnings: list
+    lines: list
+    lights: tuple
+    lights_line: str
+    dropped_signals: dict
+    feats: object = None  # CNN features when streamed (torch.Tensor), else None
+    spectrogram: object = None
+
+
+class _Streamed:
+    """``load_montage(consume=…)`` target: CNN features of each channel as the chain produces it, and a
+    copy of the one EEG channel the spectrogram shows (the preferred one so far).
+
+    The features equal :func:`~staging.predict.encode_recording` of the whole montage (each channel's
+    epochs are encoded in the same calls); the preprocessed night itself never exists whole.
+    """
+
+    def __init__(self, stager: Stager):
+        self.stager = stager
+        self.columns: list = []  # (n_epochs of the channel, 512) per kept channel
+        self.best: tuple | None = None  # (preference rank, source, signal copy)
+
+    def __call__(self, src, row: np.ndarray) -> None:
+        from preprocess.core.signal import EPOCH_SAMPLES
+
+        from .spectrogram import CHANNEL_PREFERENCE
+
+        n = len(row) // EPOCH_SAMPLES
+        with self.stager.autocast():
+            feats = encode_recording(self.stager.model, row[None, : n * EPOCH_SAMPLES], self.stager.run.device)
+        self.columns.append(feats[:, 0])
+        if src.canonical in CHANNEL_PREFERENCE:
+            rank = CHANNEL_PREFERENCE.index(src.canonical)
+            if self.best is None or rank < self.best[0]:
+                self.best = (rank, src, row[: n * EPOCH_SAMPLES].copy())
+
+    def finish(self, montaged):
+        """``(features (n_epochs, n_channels, 512), spectrogram or None)`` of the night ``montaged`` describes."""
+        import torch
+
+        from preprocess.core.signal import EPOCH_SAMPLES
+
+        from .spectrogram import night_spectrogram
+
+        n = montaged.n_epochs
+        columns, self.columns = self.columns, []
+        feats = torch.stack([c[:n] for c in columns], dim=1)
+        del columns
+        spectrogram = None
+        if self.best is not None:
+            _, src, x = self.best
+            self.best = None
+            spectrogram = night_spectrogram(x[None, : n * EPOCH_SAMPLES], [src.canonical], sources=[src.describe()])
+        return feats, spectrogram
+
+
+@contextmanager
+def precision_context(precision: str, device: str):
+    """Run the model in ``precision`` on ``device`` (see :class:`RunOptions`).
+
+    ``bf16``: ``torch.autocast(bfloat16)``. On CUDA, ``tf32`` turns TensorFloat-32 on for matmuls and cuDNN
+    convolutions and ``fp32`` turns it off (cuDNN's default is on), each only inside the context: the
+    process's own settings are restored after. On the CPU, ``fp32`` changes nothing.
+    """
+    import torch
+
+    kind = str(device).split(":")[0]
+    if precision == "bf16":
+        with torch.autocast(device_type=kind, dtype=torch.bfloat16):
+            yield
+        return
+    if kind != "cuda":
+        yield
+        return
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (matmul.allow_tf32, cudnn.allow_tf32)
+    matmul.allow_tf32 = cudnn.allow_tf32 = precision == "tf32"
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved
 
 
 class _Notes(list):
@@ -447,29 +588,48 @@ def _is_raw(obj) -> bool:
     return mne is not None and isinstance(obj, mne.io.BaseRaw)
 
 
+_CAPTURE_LOCK = threading.Lock()
+_CAPTURING: dict = {}  # logger name -> [open captures, saved (propagate, level)]
+
+
 @contextmanager
 def collect_warnings(logger_name: str = "preprocess"):
-    """Capture the signal chain's log warnings (NaN replaced, resampling…) for our own report."""
+    """Capture the signal chain's log warnings (NaN replaced, resampling…) for our own report.
+
+    Only records logged by the calling thread are captured (batch staging prepares the next file on
+    another thread while this one stages: each recording gets its own warnings), and the logger's
+    state is restored when the last of several concurrent captures ends.
+    """
     records: list[str] = []
+    me = threading.get_ident()
 
     class _Handler(logging.Handler):
         def emit(self, record):
-            records.append(record.getMessage())
+            if record.thread in (me, None):  # None: logging.logThreads turned off, nothing to tell apart
+                records.append(record.getMessage())
 
     logger = logging.getLogger(logger_name)
-    handler, propagate, level = _Handler(logging.WARNING), logger.propagate, logger.level
-    logger.addHandler(handler)
-    logger.propagate = False
-    # The report must not depend on how the caller configured logging: a "preprocess" logger left at
-    # ERROR (by a preprocessing worker, or a user silencing the console) would drop these warnings
-    # from the outputs they belong in.
-    logger.setLevel(logging.WARNING)
+    handler = _Handler(logging.WARNING)
+    with _CAPTURE_LOCK:
+        entry = _CAPTURING.setdefault(logger_name, [0, None])
+        if entry[0] == 0:
+            entry[1] = (logger.propagate, logger.level)
+            logger.propagate = False
+            # The report must not depend on how the caller configured logging: a "preprocess" logger left at
+            # ERROR (by a preprocessing worker, or a user silencing the console) would drop these warnings
+            # from the outputs they belong in.
+            logger.setLevel(logging.WARNING)
+        entry[0] += 1
+        logger.addHandler(handler)
     try:
         yield records
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-        logger.setLevel(level)
+        with _CAPTURE_LOCK:
+            logger.removeHandler(handler)
+            entry[0] -= 1
+            if entry[0] == 0:
+                logger.propagate, level = entry[1]
+                logger.setLevel(level)
 
 
 def check_eeg(channels: list[str], allow_no_eeg: bool, warnings: list[str]) -> None:
@@ -489,4 +649,4 @@ def check_eeg(channels: list[str], allow_no_eeg: bool, warnings: list[str]) -> N
     warnings.append(f"staged WITHOUT EEG, from {found} only (--allow-no-eeg): less reliable than an EEG montage")
 
 
-__all__ = ["RunOptions", "Stager", "StagingInputError", "check_eeg", "collect_warnings", "resolve_device"]
+__all__ = ["PreparedNight", "RunOptions", "Stager", "precision_context", "StagingInputError", "check_eeg", "collect_warnings", "resolve_device"]

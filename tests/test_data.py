@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from data import (
     WindowDataset,
@@ -171,6 +172,44 @@ def test_dataloader_workers_read_the_same_batches(root):
     assert len(b0) == len(b2)
     for u, v in zip(b0, b2):
         assert all(bool((u[k] == v[k]).all()) for k in u)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "stored"])
+def test_batch_read_straight_into_the_batch_equals_item_by_item(root, tmp_path, dtype):
+    """WindowDataset.__getitems__ (what the DataLoader calls) reads the windows straight into one batch, from the
+    file's bytes (RawRows, os.preadv) where the layout allows: the collated batch is the one of the item-by-item
+    path, windows across chunk boundaries, short recordings and channel subsets included; a compressed
+    file goes through h5py with the same values."""
+    import h5py
+
+    from data.windows import RawRows
+
+    ds = WindowDataset(load_recordings(root), seq_len=30, channel_dropout=0.5, dtype=dtype)
+    sampler = WindowSampler(ds, seed=3)
+    keys = [k for e in range(3) for k in (sampler.set_epoch(e) or list(sampler))]
+    assert any(ds.n_epochs(k[0]) < 30 for k in keys)  # a recording shorter than a window
+    assert all(ds._dataset(i)[3] is not None for i in range(len(ds)))  # the plain layout: read from the bytes
+    for size in (1, 4, 7):
+        for b in range(0, len(keys), size):
+            one, many = collate_windows([ds[k] for k in keys[b:b + size]]), collate_windows(ds.__getitems__(keys[b:b + size]))
+            assert one.keys() == many.keys()
+            for name in one:
+                assert one[name].dtype == many[name].dtype and torch.equal(one[name], many[name]), (name, b, size)
+    # every (start, length) across the 20-epoch chunks of a 100-epoch file: the bytes read equal HDF5's
+    rec = ds.recordings[0]
+    with h5py.File(rec.path, "r") as f:
+        whole = f["signals"][()]
+        raw = RawRows.open(rec.path, f["signals"])
+        for start in range(0, 100, 7):
+            for n in (1, 13, 20, 30):
+                out = np.empty((min(n, 100 - start),) + whole.shape[1:], whole.dtype)
+                assert raw.read_rows(start, out) and np.array_equal(out, whole[start:start + len(out)])
+        assert not raw.read_rows(95, np.empty((10,) + whole.shape[1:], whole.dtype))  # past the end: h5py's turn
+    packed = tmp_path / "packed.h5"
+    with h5py.File(packed, "w") as f:
+        f.create_dataset("signals", data=whole, chunks=(20,) + whole.shape[1:], compression="gzip")
+    with h5py.File(packed, "r") as f:
+        assert RawRows.open(packed, f["signals"]) is None
 
 
 # ---- manifests, splits, weights -------------------------------------------------------------

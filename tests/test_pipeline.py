@@ -163,3 +163,31 @@ def test_generic_folder_with_auto_montage_matches_simulated_truth(tmp_path):
         rec = Recording(tmp_path / "h5" / "generic" / f"{t['id']}.h5")
         assert rec.channels == ["F3", "F4", "C3", "C4", "O1", "O2", "E1", "E2", "Chin"]
         np.testing.assert_array_equal(rec.stages, t["stages"][: rec.n_epochs])
+
+
+@pytest.mark.parametrize("chain", ["antialiased", "published"])
+def test_streamed_montage_rows_equal_the_montage(tmp_path, chain):
+    """load_montage(consume=...) hands over each kept channel exactly as the whole montage holds it (both
+    chains; channels at 256 and 200 Hz, a derivation, a flat one the chain drops), and reports the same
+    night length, channels and drops."""
+    from preprocess.core.edf import EdfReader
+    from preprocess.core.pipeline import load_montage
+    from preprocess.core.signal import SignalParams
+    from tests.eeg_noise import pink
+
+    rng = np.random.default_rng(4)
+    n = 40 * 30 * 256
+    chans = {"C3": (pink(rng, n, 20.0, 256.0), 256.0), "M2": (pink(rng, n, 5.0, 256.0), 256.0),
+             "E1": (pink(rng, n // 256 * 200, 30.0, 200.0), 200.0), "Chin": (np.zeros(n), 256.0)}
+    edf = write_edf(tmp_path / "s.edf", chans)
+    params = SignalParams(chain=chain)
+    for cmap in ({"C3": [["C3", "M2"]], "E1": ["E1"], "Chin": ["Chin"]}, {"C3": ["C3"], "E1": ["E1"]}):
+        whole = load_montage(EdfReader(edf), cmap, params, edf.name)
+        rows = []
+        streamed = load_montage(EdfReader(edf), cmap, params, edf.name,
+                                consume=lambda src, row: rows.append((src.canonical, row.copy())))
+        assert streamed.signals is None and streamed.n_epochs == whole.n_epochs
+        assert streamed.channels == whole.channels == [c for c, _ in rows] and streamed.dropped == whole.dropped
+        for (c, row), ref in zip(rows, whole.signals):
+            assert len(row) >= ref.size and np.array_equal(row[:ref.size], ref), c
+    assert load_montage(EdfReader(edf), {"C3": ["C3"], "Chin": ["Chin"]}, params).dropped.keys() == {"Chin"}

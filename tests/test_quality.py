@@ -242,3 +242,79 @@ def test_chin_envelope_below_the_chain_rate_is_dropped_for_its_rate_in_every_out
     with open(out / "summary.csv", newline="") as fh:
         row = next(r for r in csv.DictReader(fh) if r["name"] == "chin1hz")
     assert chin[0] in row["warnings"]
+
+
+# ------------------------------------------------------------------ memory: the gate reads by slices
+
+
+def test_finite_subsample_equals_the_whole_copy():
+    """The quantisation check's sample, taken a block at a time, is the one the whole finite copy gave."""
+    from staging.quality import finite_subsample
+
+    rng = np.random.default_rng(5)
+    for n, max_samples, block in ((0, 10, 7), (50, 10, 7), (1000, 33, 64), (1000, 2000, 64), (12345, 100, 1000)):
+        x = rng.standard_normal(n)
+        x[rng.random(n) < 0.2] = np.nan
+        x[rng.random(n) < 0.05] = np.inf
+        f = x[np.isfinite(x)]
+        want = f[::max(1, f.size // max_samples)]
+        assert np.array_equal(finite_subsample(x, max_samples, block), want), (n, max_samples, block)
+
+
+def test_gate_on_calibrated_slices_decides_as_on_the_float64_channel(tmp_path):
+    """The gate reads an EDF channel as digital samples calibrated a slice at a time
+    (``EdfReader.read_calibrated``): every slice equals the float64 read bit for bit, and every decision
+    (per-epoch masks, drop reason and kind, quantisation note; the whole screen) is the one the whole
+    float64 channel gives. The night spans more than one gate block (120 epochs) and more than 2^20 samples."""
+    from preprocess.core.edf import EdfReader
+    from staging.quality import _finite_range, finite_subsample
+    from tests.conftest import write_edf
+    from tests.eeg_noise import pink
+
+    rng = np.random.default_rng(11)
+    fs, n_ep = 256.0, 140
+    n = int(n_ep * 30 * fs)
+    c4 = pink(rng, n, 20.0)
+    c4[int(10 * 30 * fs):int(11 * 30 * fs)] = 0.0  # a flat epoch
+    c4[int(20 * 30 * fs):int(21 * 30 * fs):3] = 400.0  # a clipped epoch (the channel's maximum)
+    c4[int(130 * 30 * fs) + 100] = -2500.0  # an artefact (and the minimum)
+    e1 = np.round(pink(rng, n, 30.0) / 25.0) * 25.0  # coarse steps: a quantisation note
+    chin = rng.standard_normal(n) * 5.0  # white noise (no nonphysio check for EMG)
+    f4 = rng.standard_normal(n) * 20.0  # white EEG: dropped as non-physiological
+    path = write_edf(tmp_path / "gate.edf", {"EEG C4-M1": (c4, fs), "EEG F4-M1": (f4, fs), "EOG E1-M2": (e1, fs),
+                                             "EMG Chin": (chin, fs)}, record_duration=2.0)
+    kinds = {"EEG C4-M1": "eeg", "EEG F4-M1": "eeg", "EOG E1-M2": "eog", "EMG Chin": "emg"}
+    with EdfReader(path) as reader:
+        for label, kind in kinds.items():
+            whole, sf = reader.read(label)
+            lazy, sf2 = reader.read_calibrated(label)
+            assert sf == sf2 and len(lazy) == whole.size == n
+            for a, b in ((0, 10), (12345, 1 << 20), (n - 7, n + 5), (0, n)):
+                assert np.array_equal(lazy[a:b], whole[a:b])
+            # the shortcuts from the digital samples (extremes, strided subsample) give the same numbers
+            assert lazy.finite_range() == _finite_range(whole) == _finite_range(lazy)
+            assert np.array_equal(finite_subsample(lazy, 1000), finite_subsample(whole, 1000))
+            limits = reader.physical_range(label)
+            q1 = check_channel(label, whole, sf, n_ep, kind, True, 30.0, limits, "uV")
+            q2 = check_channel(label, lazy, sf, n_ep, kind, True, 30.0, limits, "uV")
+            assert np.array_equal(q1.masks, q2.masks) and (q1.reason, q1.kind, q1.note) == (q2.reason, q2.kind, q2.note)
+        assert check_channel("EEG F4-M1", reader.read("EEG F4-M1")[0], fs, n_ep).kind == "nonphysio"
+        assert check_channel("EOG E1-M2", reader.read("EOG E1-M2")[0], fs, n_ep, "eog").note.startswith("coarse")
+        c4_masks = check_channel("EEG C4-M1", reader.read("EEG C4-M1")[0], fs, n_ep,
+                                 limits=reader.physical_range("EEG C4-M1")).masks
+        assert [describe_mask(c4_masks[e]) for e in (10, 20, 130, 0)] == ["flat", "saturated", "artefact", "ok"]
+
+        class WholeReads:  # the same reader without read_calibrated: the gate reads whole float64 channels
+            labels, start_time = reader.labels, reader.start_time
+
+            def __getattr__(self, name):
+                if name == "read_calibrated":
+                    raise AttributeError(name)
+                return getattr(reader, name)
+
+        cmap = {"C4": ["EEG C4-M1"], "F4": ["EEG F4-M1"], "E1": ["EOG E1-M2"], "Chin": ["EMG Chin"]}
+        _, r1 = screen(reader, cmap, "gate")
+        _, r2 = screen(WholeReads(), cmap, "gate")
+    assert r1.dropped == r2.dropped and "EEG F4-M1" in r1.dropped and r1.warnings == r2.warnings and r1.warnings
+    assert r1.channels.keys() == r2.channels.keys()
+    assert all(np.array_equal(r1.channels[k].masks, r2.channels[k].masks) for k in r1.channels)

@@ -37,6 +37,29 @@ def test_spectrogram_known_spectra():
     assert choose_channel(["F3", "C3", "E1"]) == 1 and choose_channel(["E1", "Chin"]) is None
 
 
+def test_spectrogram_blocks_equal_one_welch_call(monkeypatch):
+    """The spectrogram is computed in blocks of epochs (memory flat in night length): every column equals
+    the one-call (whole night) Welch estimate bit for bit, whatever the block boundaries."""
+    from scipy.signal import welch
+
+    import staging.spectrogram as spm
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(7 * 3000 + 123).astype(np.float32)
+    x[4000:4400] = 0.0  # a flat stretch: -inf dB there becomes NaN in both
+    f, psd = welch(np.asarray(x[:7 * 3000], dtype=np.float64).reshape(7, 3000), fs=100.0, window="hann",
+                   nperseg=400, noverlap=200, detrend="linear", axis=-1)
+    keep = (f >= spm.FMIN_HZ) & (f <= spm.FMAX_HZ)
+    with np.errstate(divide="ignore"):
+        whole = (10 * np.log10(psd[:, keep]).T).astype(np.float32)
+    whole[~np.isfinite(whole)] = np.nan
+    for block in (1, 3, 7, 240):
+        monkeypatch.setattr(spm, "SPECTROGRAM_BLOCK_EPOCHS", block)
+        sp = epoch_spectrogram(x, 100.0)
+        assert sp.power_db.dtype == np.float32 and np.array_equal(sp.freqs, f[keep])
+        assert np.array_equal(sp.power_db, whole, equal_nan=True), block
+
+
 def test_review_trail_last_write_wins_and_statistics():
     auto = np.array([W, W, N1, N2, N2, N2, R, W])
     r = Review()

@@ -121,8 +121,33 @@ def test_bf16_precision_runs_in_bfloat16(tiny_weights, raw, raw_night):
     diff = np.abs(night.probabilities - raw_night.probabilities)
     assert night.provenance["precision"] == "bf16" and "precision" not in raw_night.provenance
     assert 0 < diff.max() < 0.05  # autocast took effect, and bfloat16 rounding stays small
-    with pytest.raises(ValueError, match="--precision must be one of fp32, bf16"):
+    with pytest.raises(ValueError, match="--precision must be one of fp32, bf16, tf32"):
         Stager(tiny_weights, device="cpu", precision="fp16")
+
+
+def test_tf32_is_opt_in_and_cuda_only(tiny_weights):
+    """TensorFloat-32 is used only with --precision tf32 (CUDA only); fp32 on CUDA turns cuDNN's default TF32
+    off while the model runs; the process's settings come back after. Flags only: no GPU is needed."""
+    import torch
+
+    from staging.stager import Stager, precision_context
+
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (matmul.allow_tf32, cudnn.allow_tf32)
+    try:
+        matmul.allow_tf32, cudnn.allow_tf32 = False, True  # torch's defaults
+        with precision_context("tf32", "cuda:0"):
+            assert (matmul.allow_tf32, cudnn.allow_tf32) == (True, True)
+        assert (matmul.allow_tf32, cudnn.allow_tf32) == (False, True)
+        with precision_context("fp32", "cuda"):
+            assert (matmul.allow_tf32, cudnn.allow_tf32) == (False, False)
+        assert (matmul.allow_tf32, cudnn.allow_tf32) == (False, True)
+        with precision_context("fp32", "cpu"), precision_context("tf32", "cpu"):  # the CPU: nothing changes
+            assert (matmul.allow_tf32, cudnn.allow_tf32) == (False, True)
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved
+    with pytest.raises(ValueError, match="--precision tf32 is for CUDA GPUs"):
+        Stager(tiny_weights, device="cpu", precision="tf32")
 
 
 def test_web_has_every_model_option_of_inference():

@@ -12,7 +12,7 @@ import os
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -55,17 +55,20 @@ class Montaged:
         Raw labels/derivation used for each kept channel.
     dropped : dict
         Canonical name → reason, for channels found but unusable.
+    length : int
+        Samples per channel when ``signals`` is None (a night streamed to ``load_montage(consume=…)``).
     """
 
-    signals: np.ndarray
+    signals: np.ndarray | None
     channels: list[str]
     sources: list[Source]
     start_time: object
     dropped: dict = field(default_factory=dict)
+    length: int = 0
 
     @property
     def n_epochs(self) -> int:
-        return self.signals.shape[1] // EPOCH_SAMPLES
+        return (self.signals.shape[1] if self.signals is not None else self.length) // EPOCH_SAMPLES
 
     @property
     def montage(self) -> dict:
@@ -210,7 +213,7 @@ def _require_some(name: str, kept: list, dropped: dict) -> None:
 
 
 def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalParams = SignalParams(),
-                 name: str = "") -> Montaged:
+                 name: str = "", consume: Callable[[Source, np.ndarray], None] | None = None) -> Montaged:
     """Resolve the montage and run the signal chain of ``params.chain`` on every canonical channel.
 
     The antialiased chain reads each channel at its own native rate; the published chain first
@@ -218,6 +221,12 @@ def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalPa
     of an EDF are read and chained block by block (:func:`preprocess.core.signal.run_chain`)
     straight into the one float32 array returned, so memory does not grow with the night beyond
     that array (100 Hz float32: 11.5 MB per channel per 8 h).
+
+    ``consume(source, row)`` streams the night instead: each kept channel, as soon as it is chained,
+    is handed over (``row``: float32 at 100 Hz, the channel's own length up to whole epochs of the
+    longest, in a buffer the next channel reuses, so a consumer copies what it keeps) and the
+    result has ``signals=None`` and ``length`` (the night's samples per channel, as above). Only one
+    channel is then in memory: staging computes its CNN features this way (issue 23).
 
     Raises
     ------
@@ -228,21 +237,33 @@ def load_montage(source: SignalSource, channel_map: ChannelMap, params: SignalPa
     inputs = list(_chain_inputs(source, sources, params))
     lengths = [_expected_length(source, src, span, rate, params) for src, span, rate in inputs]
     if min(lengths) == 0:  # a source that cannot tell lengths: the plain path
-        return _load_montage_whole(source, sources, params, name)
+        whole = _load_montage_whole(source, sources, params, name)
+        if consume is None:
+            return whole
+        for src, row in zip(whole.sources, whole.signals):
+            consume(src, row)
+        return replace(whole, signals=None, length=whole.signals.shape[1])
     width = max(lengths) - max(lengths) % EPOCH_SAMPLES
-    signals = np.empty((len(inputs), width), dtype=np.float32)
+    if consume is None:
+        signals = np.empty((len(inputs), width), dtype=np.float32)
+    else:
+        buffer = np.empty(width, dtype=np.float32)  # one channel at a time
     kept, dropped, n_outs = [], {}, []
     for src, span, rate in inputs:
-        row = signals[len(kept)]
+        row = signals[len(kept)] if consume is None else buffer
         n_out = _chain_one(name, src, dropped, _run_channel, source, src, span, rate, params, row)
         if n_out is not None:
             n_outs.append(n_out)
             kept.append(src)
+            if consume is not None:
+                consume(src, row[:min(width, n_out)])
     _require_some(name, kept, dropped)
     n = min(min(n_outs), width)
     n -= n % EPOCH_SAMPLES
     if n == 0:
         raise MontageError(f"{name}: recording shorter than one {params.epoch_seconds:g}-s epoch")
+    if consume is not None:
+        return Montaged(None, [s.canonical for s in kept], kept, source.start_time, dropped, length=n)
     signals = signals[: len(kept)]  # leading rows of a C-contiguous array: still contiguous
     if n < width:  # channels of different lengths (rare): the shortest sets the night
         signals = np.ascontiguousarray(signals[:, :n])
