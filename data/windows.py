@@ -340,26 +340,10 @@ class WindowDataset(Dataset):
         return i, start, stop, names, idx, labels
 
     def __getitem__(self, key) -> dict:
-        i, start = int(key[0]), int(key[1])
-        aug_seed = key[2] if len(key) > 2 else None
-        names = self.channel_names[i]
-        idx = self.channel_indices(i)
-        if aug_seed is not None and self.channel_dropout > 0 and len(names) > 1:
-            rng = np.random.default_rng(int(aug_seed))
-            if rng.random() < self.channel_dropout:
-                keep = choose_channels(idx, rng)
-                names = [n for n, k in zip(names, keep) if k]
-                idx = idx[keep]
-        L, n = self.seq_len, self.n_epochs(i)
-        stop = min(start + L, n)
+        i, start, stop, names, idx, labels = self._plan(key)
         x = self._read(i, start, stop, names)
-        labels = self.stages[i][start:stop].copy()
-        lo, hi = self.ranges[i]
-        pos = np.arange(start, stop)
-        labels[(pos < lo) | (pos >= hi)] = -1  # outside the lights-off range: not scored here
-        if stop - start < L:  # recording shorter than a window
-            x = np.concatenate([x, np.zeros((L - (stop - start),) + x.shape[1:], x.dtype)])
-            labels = np.concatenate([labels, np.full(L - (stop - start), -1, np.int64)])
+        if stop - start < self.seq_len:  # recording shorter than a window: zero epochs, labels -1 (_plan)
+            x = np.concatenate([x, np.zeros((self.seq_len - (stop - start),) + x.shape[1:], x.dtype)])
         return {"x": x, "channels": idx, "labels": labels, "rec": i, "start": start}
 
 
