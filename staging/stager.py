@@ -197,7 +197,8 @@ class Stager:
         self.model = model
         self.params = SignalParams.from_dict(self.weights.preprocessing)  # the chain travels with the weights
         self.notes.append(f"signal chain: {self.params.chain} (the chain these weights were trained on)")
-        self.info = {"weights": str(self.weights.path), "weights_kind": self.weights.kind,
+        # the weights by file name only: no folder of this machine in any output (the web service hands these out)
+        self.info = {"weights": self.weights.path.name, "weights_kind": self.weights.kind,
                      "demo_weights": self.weights.demo, "software_version": software_version(),
                      "model": self.weights.meta.get("model") or self.cfg.to_dict(),
                      "preprocessing": self.params.to_dict()}

@@ -94,6 +94,7 @@ def test_cli_end_to_end_all_formats(tmp_path, tiny_weights, capsys):
     assert stats["statistics"]["TST"] == n_sleep / 2
     assert stats["channels"] == ["C3", "C4", "O1", "E1", "E2", "Chin"] and stats["stride"] == 5
     assert stats["montage"]["Chin"] == ["Chin1", "Chin2"] and stats["demo_weights"] is True
+    assert stats["weights"] == tiny_weights.name  # by file name: no folder of this machine in the outputs
 
     # demo weights are marked in every output (issue 9), the software version in the CSV and JSON
     csv_marks = comment_lines(out / "night1.hypnogram.csv")

@@ -28,9 +28,8 @@ def main(conn, weights: str | None, device: str, stride: int | None, formats: tu
     except Exception as exc:  # corrupt weights, no GPU: report once, in one line
         conn.send(("fatal", f"cannot load the model: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
         return
-    # No server path in what the service hands out (stats.json, summary.csv): the weights by file name,
-    # and each upload staged from its own folder under its bare name (below).
-    stager.stager.info["weights"] = Path(str(stager.stager.info.get("weights", ""))).name
+    # No server path in what the service hands out (stats.json, summary.csv): Stager names the weights by
+    # file name, and each upload is staged from its own folder under its bare name (below).
     conn.send(("ready", None))
     while True:
         job = conn.recv()
