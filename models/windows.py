@@ -113,7 +113,17 @@ def add_window_votes(total: torch.Tensor, starts: torch.Tensor, logits: torch.Te
         ``total`` (modified in place).
     """
     probs = torch.softmax(logits.to(total.dtype), dim=-1).to(total.device)  # in the totals' precision
-    idx = starts.to(total.device).long()[:, None] + torch.arange(logits.shape[1], device=total.device)
+    return add_window_probs(total, starts, probs)
+
+
+def add_window_probs(total: torch.Tensor, starts: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """:func:`add_window_votes` for windows whose softmax probabilities ``(B, L, n_classes)`` are at hand.
+
+    For callers that kept the probabilities rather than the logits (``nar_cls`` caches them); the sum
+    over the windows containing each epoch is the same rule. Returns ``total``, modified in place.
+    """
+    probs = probs.to(device=total.device, dtype=total.dtype)
+    idx = starts.to(total.device).long()[:, None] + torch.arange(probs.shape[1], device=total.device)
     valid = idx < total.shape[0]
     # no boolean-mask indexing: its output size depends on the data, which makes a GPU wait for
     # the host once per window batch; positions past the end add an exact 0 to the last row instead
@@ -127,5 +137,5 @@ def normalize_votes(total: torch.Tensor) -> torch.Tensor:
     return total / total.sum(dim=1, keepdim=True)
 
 
-__all__ = ["SEQ_LEN", "add_window_votes", "cover_starts", "max_offset", "normalize_votes", "train_starts",
+__all__ = ["SEQ_LEN", "add_window_probs", "add_window_votes", "cover_starts", "max_offset", "normalize_votes", "train_starts",
            "window_starts"]

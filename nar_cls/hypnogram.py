@@ -12,7 +12,9 @@ produced by a classifier and is ignored: it counts towards no stage and no trans
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from models.windows import add_window_probs
 from preprocess.core.stages import N1, N2, N3, REM, W
 
 #: Names (and order) of the values returned by :func:`hypnogram_summary`.
@@ -103,11 +105,16 @@ def predicted_stages(stage_prob: np.ndarray, win_rec: np.ndarray, win_start: np.
     >>> [x.tolist() for x in predicted_stages(p, np.array([0, 0]), np.array([0, 1]), np.array([4]))]
     [[0, 0, 4, -1]]
     """
-    L = stage_prob.shape[1]
-    sums = [np.zeros((int(n), stage_prob.shape[2])) for n in n_epochs]
-    for p, r, a in zip(stage_prob, win_rec, win_start):
-        sums[int(r)][int(a) : int(a) + L] += p[: len(sums[int(r)]) - int(a)]
-    return [np.where(x.sum(1) > 0, x.argmax(1), -1) for x in sums]
+    prob, rec, start = torch.from_numpy(np.asarray(stage_prob)), np.asarray(win_rec), np.asarray(win_start)
+    out = []
+    for r, n in enumerate(n_epochs):
+        total = torch.zeros((int(n), prob.shape[2]), dtype=torch.float64)
+        mine = np.flatnonzero(rec == r)
+        if len(mine) and int(n) > 0:  # the project's one voting rule (models.windows)
+            add_window_probs(total, torch.from_numpy(start[mine]), prob[torch.from_numpy(mine)])
+        x = total.numpy()
+        out.append(np.where(x.sum(1) > 0, x.argmax(1), -1))
+    return out
 
 
 def subject_hypnogram_features(stage_prob: np.ndarray, win_rec: np.ndarray, win_start: np.ndarray,
