@@ -72,6 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="use only these canonical channels (default: every channel of each recording)")
     g.add_argument("--channel-dropout", type=float, default=0.5,
                    help="probability that a window keeps only a random channel subset (>= 1 EEG)")
+    g.add_argument("--gain-range", type=float, default=1.0, metavar="R",
+                   help="multiply each channel of a training window by a gain log-uniform in [1/R, R] "
+                        "(amplitude relative to the file's SD varies between real files; 1 = off)")
     g.add_argument("--wake-margin", type=float, default=30.0,
                    help="minutes of wake kept before/after sleep (lights-off policy); < 0 = whole night")
     g.add_argument("--class-weights", choices=["inverse", "sqrt", "none"], default="inverse",
@@ -217,7 +220,7 @@ def _data(args, dist) -> _Data:
     split = split_by_subject(rows, args.val_fraction, args.test_fraction, seed=args.seed)
     margin = args.wake_margin if args.wake_margin >= 0 else None
     train_set = WindowDataset(split["train"], args.seq_len, margin, args.channel_dropout, args.channels,
-                              dtype="stored")
+                              dtype="stored", gain_range=args.gain_range)
     val_set = WindowDataset(split["val"], args.seq_len, margin, channels=args.channels,
                             dtype="stored") if split["val"] else None
     val_set = val_set if val_set is not None and len(val_set) else None

@@ -116,6 +116,11 @@ class WindowDataset(Dataset):
         channel subset (:func:`choose_channels`) instead of all its channels.
     channels : sequence of str, optional
         Use only these canonical channels (recordings without any of them are dropped).
+    gain_range : float
+        Training windows only: each channel is multiplied by its own gain drawn log-uniformly in
+        ``[1 / gain_range, gain_range]`` (1 = off). The chain z-scores each channel over its whole
+        file, so a stage's amplitude as the model sees it depends on what else the file holds
+        (artefacts, the share of wake or N3); this varies that, from the key's ``aug_seed``.
     dtype : {"float32", "stored"}
         Type of the windows' ``x``: float32, or the file's own type (float16 for the default
         files; the model casts on its device, values are identical).
@@ -128,9 +133,12 @@ class WindowDataset(Dataset):
 
     def __init__(self, rows: Sequence[dict], seq_len: int = SEQ_LEN, wake_margin: float | None = None,
                  channel_dropout: float = 0.0, channels: Sequence[str] | None = None,
-                 dtype: str = "float32"):
+                 dtype: str = "float32", gain_range: float = 1.0):
         if dtype not in ("float32", "stored"):
             raise ValueError(f"dtype must be 'float32' or 'stored', got {dtype!r}")
+        if not gain_range >= 1.0:
+            raise ValueError(f"gain_range must be >= 1, got {gain_range!r}")
+        self.gain_range = float(gain_range)
         self.dtype = dtype
         self._positions: dict[int, dict[str, int]] = {}  # per process: stored channel → column
         self._buffers: dict[tuple, np.ndarray] = {}  # per process: reused read buffers
@@ -284,14 +292,16 @@ class WindowDataset(Dataset):
         if any(d not in (np.float16, np.float32) for d in item_dtypes):
             return [self[k] for k in keys]
         half = all(d == np.float16 for d in item_dtypes)
-        cmax = max(len(names) for _, _, _, names, _, _ in plans)
+        cmax = max(len(plan[3]) for plan in plans)
         batch = _shared_empty((len(plans), L, cmax, T), torch.float16 if half else torch.float32)
         bx = batch.numpy()
         items = []
-        for b, ((i, start, stop, names, idx, labels), dtype) in enumerate(zip(plans, stored)):
+        for b, ((i, start, stop, names, idx, labels, gains), dtype) in enumerate(zip(plans, stored)):
             n, c = stop - start, len(names)
             if n > 0:
                 self._read_into(i, start, names, bx[b, :n, :c], dtype)
+                if gains is not None:
+                    bx[b, :n, :c] *= gains[:, None].astype(bx.dtype)
             if c < cmax:
                 bx[b, :n, c:] = 0
             if n < L:  # recording shorter than a window
@@ -318,7 +328,11 @@ class WindowDataset(Dataset):
         torch.from_numpy(out).copy_(torch.from_numpy(src))  # torch's float16 → float32 cast is vectorised
 
     def _plan(self, key) -> tuple:
-        """``(recording, start, stop, channel names, channel indices, labels)`` of a window key."""
+        """``(recording, start, stop, channel names, channel indices, labels, gains)`` of a window key.
+
+        ``gains`` (one per kept channel, float32) is None unless the key is a training key and
+        ``gain_range`` > 1.
+        """
         i, start = int(key[0]), int(key[1])
         aug_seed = key[2] if len(key) > 2 else None
         names = self.channel_names[i]
@@ -329,6 +343,12 @@ class WindowDataset(Dataset):
                 keep = choose_channels(idx, rng)
                 names = [n for n, k in zip(names, keep) if k]
                 idx = idx[keep]
+        gains = None
+        if aug_seed is not None and self.gain_range > 1:
+            # its own stream, so the channel subsets above stay those of a run without gains
+            log_r = np.log(self.gain_range)
+            gains = np.exp(np.random.default_rng([int(aug_seed), 1]).uniform(-log_r, log_r, len(names)))
+            gains = gains.astype(np.float32)
         L, n = self.seq_len, self.n_epochs(i)
         stop = min(start + L, n)
         labels = self.stages[i][start:stop].copy()
@@ -337,11 +357,13 @@ class WindowDataset(Dataset):
         labels[(pos < lo) | (pos >= hi)] = -1  # outside the lights-off range: not scored here
         if stop - start < L:
             labels = np.concatenate([labels, np.full(L - (stop - start), -1, np.int64)])
-        return i, start, stop, names, idx, labels
+        return i, start, stop, names, idx, labels, gains
 
     def __getitem__(self, key) -> dict:
-        i, start, stop, names, idx, labels = self._plan(key)
+        i, start, stop, names, idx, labels, gains = self._plan(key)
         x = self._read(i, start, stop, names)
+        if gains is not None:
+            x = x * gains[:, None].astype(x.dtype)
         if stop - start < self.seq_len:  # recording shorter than a window: zero epochs, labels -1 (_plan)
             x = np.concatenate([x, np.zeros((self.seq_len - (stop - start),) + x.shape[1:], x.dtype)])
         return {"x": x, "channels": idx, "labels": labels, "rec": i, "start": start}

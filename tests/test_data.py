@@ -146,6 +146,30 @@ def test_channel_dropout_is_decided_by_the_key(root):
     assert ds[(0, 30)]["channels"].tolist() == [2, 6, 8]             # no seed (evaluation): all channels
 
 
+def test_gain_range_scales_each_channel_of_a_training_window_by_one_gain(root):
+    """--gain-range: a training key's window is the plain window with each channel times its own gain,
+    log-uniform in [1/R, R], the same for every epoch of the window and for the same key; the channel
+    subsets are those of a run without gains, and evaluation keys (no seed) are untouched."""
+    rows = load_recordings(root, ["alpha"])
+    plain = WindowDataset(rows, seq_len=10, channel_dropout=0.5)
+    jittered = WindowDataset(rows, seq_len=10, channel_dropout=0.5, gain_range=2.0)
+    gains = []
+    for seed in range(60):
+        a, b = plain[(0, 30, seed)], jittered[(0, 30, seed)]
+        assert a["channels"].tolist() == b["channels"].tolist()
+        assert np.array_equal(b["x"], jittered[(0, 30, seed)]["x"])      # same key, same gains
+        ratio = b["x"][1:, :, 0] / a["x"][1:, :, 0]                      # sample 0 = epoch index > 0
+        assert np.allclose(ratio, ratio[0], rtol=1e-6)                  # one gain per channel
+        gains.extend(ratio[0].tolist())
+    gains = np.log(gains) / np.log(2.0)
+    assert gains.min() >= -1 and gains.max() <= 1
+    assert gains.min() < -0.8 and gains.max() > 0.8                      # the whole range is used
+    assert abs(gains.mean()) < 0.2                                       # log-uniform: centred on gain 1
+    assert np.array_equal(jittered[(0, 30)]["x"], plain[(0, 30)]["x"])   # evaluation: no gain
+    with pytest.raises(ValueError, match="gain_range"):
+        WindowDataset(rows, seq_len=10, gain_range=0.5)
+
+
 def test_collate_pads_channels_and_labels():
     a = {"x": np.ones((4, 3, 3000), np.float32), "channels": np.array([0, 2, 8]),
          "labels": np.array([0, 1, 2, 3]), "rec": 0, "start": 5}
@@ -184,7 +208,7 @@ def test_batch_read_straight_into_the_batch_equals_item_by_item(root, tmp_path, 
 
     from data.windows import RawRows
 
-    ds = WindowDataset(load_recordings(root), seq_len=30, channel_dropout=0.5, dtype=dtype)
+    ds = WindowDataset(load_recordings(root), seq_len=30, channel_dropout=0.5, dtype=dtype, gain_range=1.5)
     sampler = WindowSampler(ds, seed=3)
     keys = [k for e in range(3) for k in (sampler.set_epoch(e) or list(sampler))]
     assert any(ds.n_epochs(k[0]) < 30 for k in keys)  # a recording shorter than a window
