@@ -1,14 +1,19 @@
-"""The 50-Hz probe: one simulated night staged at its native rate and again resampled to 50 Hz.
+"""The 50-Hz and file-SD probes: one simulated night staged as it is, resampled to 50 Hz, and with movement epochs.
 
     python bench/rate_probe.py [--weights A.safetensors [B.safetensors ...]] [--seed 900] [--hours 3]
+                               [--movement-epochs 6]
 
 A recording sampled at 50 Hz (like DREAMS excerpt 3) carries nothing above 25 Hz, so the signal chain
-limits every band to 0.3-25 Hz. This bench writes one simulated night (generic profile, the 9-channel
-AASM montage at 100 Hz, a seed found by :func:`simulate.formats.aasm_generic_seed` from ``--seed``),
-then the same signals resampled to 50 Hz (polyphase, anti-aliased), stages both with
-``inference.py`` for each weights file and prints κ and per-stage recall against the simulated
-truth, one line per weights file and rate. **Simulated data**: a check that a weights file copes
-with band-limited input, not an accuracy.
+limits every band to 0.3-25 Hz. The chain also z-scores each channel over its whole file, so a few
+large movement epochs (DREAMS excerpt 1 has one of 108 uV that sets a quarter of its file SD) lower
+every stage's amplitude as the model sees it. This bench writes one simulated night (generic
+profile, the 9-channel AASM montage at 100 Hz, a seed found by
+:func:`simulate.formats.aasm_generic_seed` from ``--seed``), then the same signals resampled to
+50 Hz (polyphase, anti-aliased), and the same signals with ``--movement-epochs`` epochs (evenly
+spread) overlaid with 0.5-8 Hz noise of 6x the channel's SD; those epochs are left out of the
+scoring. It stages each with ``inference.py`` for each weights file and prints κ and per-stage
+recall against the simulated truth, one line per weights file and condition. **Simulated data**: a
+check that a weights file copes with band-limited input and a shifted file SD, not an accuracy.
 """
 
 from __future__ import annotations
@@ -53,6 +58,34 @@ def resample_edf(src: Path, dst: Path, fs_out: float) -> Path:
     return dst
 
 
+def add_movement_epochs(src: Path, dst: Path, epochs: np.ndarray, seed: int = 0) -> tuple[Path, float]:
+    """Copy of an EDF with 0.5-8 Hz noise of 6x each signal's SD over the 30-s ``epochs``.
+
+    Returns the copy and the median over signals of the new file SD / the old one.
+    """
+    import edfio
+    from scipy.signal import butter, sosfiltfilt
+
+    from simulate.formats import nice_physical_max
+
+    rng = np.random.default_rng(seed)
+    edf = edfio.read_edf(src)
+    sigs, ratios = [], []
+    for s in edf.signals:
+        x, fs = np.array(s.data, dtype=float), s.sampling_frequency
+        n = int(round(30 * fs))
+        sos = butter(4, [0.5, min(8.0, 0.45 * fs)], btype="band", fs=fs, output="sos")
+        for e in epochs:
+            burst = sosfiltfilt(sos, rng.standard_normal(n))
+            x[e * n:(e + 1) * n] += burst / burst.std() * 6 * np.std(s.data)
+        ratios.append(np.std(x) / np.std(s.data))
+        lim = nice_physical_max(float(np.max(np.abs(x))) * 1.1)
+        sigs.append(edfio.EdfSignal(x, fs, label=s.label, physical_dimension=s.physical_dimension,
+                                    physical_range=(-lim, lim)))
+    edfio.Edf(sigs).write(dst)
+    return dst, float(np.median(ratios))
+
+
 def stage(edf: Path, weights: Path, out: Path) -> np.ndarray:
     cmd = [sys.executable, str(ROOT / "inference.py"), str(edf), "--out", str(out), "--weights", str(weights),
            "--formats", "csv", "--no-progress", "--device", "cpu"]
@@ -78,6 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", nargs="+", default=[str(ROOT / "weights" / "lpsgm-small-demo.safetensors")])
     ap.add_argument("--seed", type=int, default=900, help="search for the AASM generic seed from here")
     ap.add_argument("--hours", type=float, default=3.0)
+    ap.add_argument("--movement-epochs", type=int, default=6, help="movement epochs of the third condition")
     a = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     import simulate
@@ -91,12 +125,19 @@ def main(argv=None) -> int:
         native = next(f for f in rec["files"] if "Hypnogram" not in f.name)
         low = resample_edf(native, tmp / "night50.edf", 50.0)
         truth = rec["stages"].astype(int)
+        moved = np.linspace(0, len(truth) - 1, a.movement_epochs + 2).round().astype(int)[1:-1]
+        moving, sd_ratio = add_movement_epochs(native, tmp / "moved.edf", moved)
+        truth_moved = truth.copy()
+        truth_moved[moved] = -1  # the movement epochs themselves are not scored
         print(f"simulated night (generic seed {seed}, {len(truth)} epochs, 100 Hz): truth "
-              + " ".join(f"{n}={int((truth == k).sum())}" for k, n in enumerate(STAGE_NAMES)))
+              + " ".join(f"{n}={int((truth == k).sum())}" for k, n in enumerate(STAGE_NAMES))
+              + f"; movement epochs raise the file SD x{sd_ratio:.2f} (median over signals)")
         for i, w in enumerate(Path(w) for w in a.weights):
-            for name, edf in (("native 100 Hz", native), ("resampled 50 Hz", low)):
+            conditions = (("native 100 Hz", native, truth), ("resampled 50 Hz", low, truth),
+                          (f"{a.movement_epochs} movement ep.", moving, truth_moved))
+            for name, edf, t in conditions:
                 pred = stage(edf, w, tmp / f"out{i}-{name[:3]}")
-                print(f"  {w.parent.name}/{w.stem:<22} {name:<16} {score(truth, pred)}")
+                print(f"  {w.parent.name}/{w.stem:<22} {name:<16} {score(t, pred)}")
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time() - c0 + ch.ru_utime + ch.ru_stime
     print(f"rate_probe: wall={time.time() - t0:.0f}s cpu={cpu:.0f}s incl. inference subprocesses (simulated data)")
