@@ -91,8 +91,11 @@ def stage(edf: Path, weights: Path, out: Path) -> np.ndarray:
            "--formats", "csv", "--no-progress", "--device", "cpu"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     csv = next(out.glob("*.hypnogram.csv"))
-    rows = [ln.split(",") for ln in csv.read_text().splitlines()[1:] if ln and not ln.startswith("#")]
-    return np.array([STAGE.get(r[2], -1) for r in rows if len(r) > 2], dtype=int)
+    import csv as csvlib
+
+    with open(csv) as fh:  # comment lines first, then the column header
+        rows = list(csvlib.DictReader(line for line in fh if line.strip() and not line.startswith("#")))
+    return np.array([STAGE.get(r["stage"], -1) for r in rows], dtype=int)
 
 
 def score(truth: np.ndarray, pred: np.ndarray) -> str:
