@@ -3,8 +3,14 @@ folder is on ``sys.path``)."""
 
 from __future__ import annotations
 
+import csv
 import resource
 from pathlib import Path
+
+import numpy as np
+
+#: inference.py's stage names → the project's codes (W=0 N1=1 N2=2 N3=3 REM=4)
+STAGE_CODES = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4, "R": 4}
 
 
 def peak_rss_mb() -> float:
@@ -16,3 +22,11 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def hypnogram_codes(path: Path) -> np.ndarray:
+    """Stage codes, one per epoch, of an ``inference.py`` ``NAME.hypnogram.csv`` (−1 for a stage name
+    not in :data:`STAGE_CODES`). The file starts with ``#`` comment lines, then the column header."""
+    with open(path, newline="") as fh:
+        rows = csv.DictReader(line for line in fh if line.strip() and not line.startswith("#"))
+        return np.array([STAGE_CODES.get(r["stage"], -1) for r in rows], dtype=int)

@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _measure import hypnogram_codes  # noqa: E402
 from simulator_realism import REAL, edf_uv, gssc_nets, gssc_stage, sleepedf_stages  # noqa: E402
 
 from preprocess.core.stages import STAGE_NAMES  # noqa: E402
 
-STAGE = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4, "R": 4}
 NAMES = STAGE_NAMES
 
 
@@ -86,10 +86,7 @@ def stage_with_weights(rec: dict, weights: Path, tmp: Path, tag: str) -> np.ndar
     cmd = [sys.executable, str(ROOT / "inference.py"), str(rec["edf"]), "--out", str(out), "--weights", str(weights),
            "--channels", ch, "--stride", "1", "--formats", "csv", "--no-progress", "--device", "cpu"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
-    csv = next(out.glob("*.hypnogram.csv"))
-    lines = [ln for ln in csv.read_text().splitlines() if ln and not ln.startswith("#")]  # comment header
-    rows = [ln.split(",") for ln in lines[1:]]
-    return np.array([STAGE.get(r[2], -1) for r in rows], dtype=int)
+    return hypnogram_codes(next(out.glob("*.hypnogram.csv")))
 
 
 def judges(rec: dict, nets) -> dict[str, np.ndarray]:

@@ -32,9 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from preprocess.core.stages import STAGE_NAMES  # noqa: E402
+from _measure import hypnogram_codes  # noqa: E402
 
-STAGE = {"W": 0, "N1": 1, "N2": 2, "N3": 3, "REM": 4, "R": 4}
+from preprocess.core.stages import STAGE_NAMES  # noqa: E402
 
 
 def resample_edf(src: Path, dst: Path, fs_out: float) -> Path:
@@ -90,12 +90,7 @@ def stage(edf: Path, weights: Path, out: Path) -> np.ndarray:
     cmd = [sys.executable, str(ROOT / "inference.py"), str(edf), "--out", str(out), "--weights", str(weights),
            "--formats", "csv", "--no-progress", "--device", "cpu"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
-    csv = next(out.glob("*.hypnogram.csv"))
-    import csv as csvlib
-
-    with open(csv) as fh:  # comment lines first, then the column header
-        rows = list(csvlib.DictReader(line for line in fh if line.strip() and not line.startswith("#")))
-    return np.array([STAGE.get(r["stage"], -1) for r in rows], dtype=int)
+    return hypnogram_codes(next(out.glob("*.hypnogram.csv")))
 
 
 def score(truth: np.ndarray, pred: np.ndarray) -> str:

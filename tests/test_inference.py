@@ -4,6 +4,7 @@ reference, bad inputs, overwrite protection, explicit montage, real files."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import re
 import subprocess
@@ -87,6 +88,11 @@ def test_cli_end_to_end_all_formats(tmp_path, tiny_weights, capsys):
     stages = [r["stage"] for r in rows]
     assert stages == [("W", "N1", "N2", "N3", "REM")[i] for i in p.argmax(1)]
     assert [float(r["onset_s"]) for r in rows] == [30.0 * i for i in range(45)]
+    # the benches' reader gives these stages from epoch 0 on (it once kept the column header as epoch 0)
+    spec = importlib.util.spec_from_file_location("_measure", Path(__file__).parents[1] / "bench" / "_measure.py")
+    measure = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(measure)
+    assert measure.hypnogram_codes(out / "night1.hypnogram.csv").tolist() == [measure.STAGE_CODES[s] for s in stages]
 
     stats = json.loads((out / "night1.stats.json").read_text())
     assert stats["statistics"]["TIB"] == 22.5 and stats["statistics"]["n_epochs"] == 45
