@@ -1,7 +1,7 @@
-"""The 50-Hz and file-SD probes: one simulated night staged as it is, resampled to 50 Hz, and with movement epochs.
+"""Probes: one simulated night staged as it is, resampled to 50 Hz, with movement epochs, and from C3 alone.
 
     python bench/rate_probe.py [--weights A.safetensors [B.safetensors ...]] [--seed 900] [--hours 3]
-                               [--movement-epochs 6]
+                               [--movement-epochs 6] [--spread 1]
 
 A recording sampled at 50 Hz (like DREAMS excerpt 3) carries nothing above 25 Hz, so the signal chain
 limits every band to 0.3-25 Hz. The chain also z-scores each channel over its whole file, so a few
@@ -11,14 +11,17 @@ profile, the 9-channel AASM montage at 100 Hz, a seed found by
 :func:`simulate.formats.aasm_generic_seed` from ``--seed``), then the same signals resampled to
 50 Hz (polyphase, anti-aliased), and the same signals with ``--movement-epochs`` epochs (evenly
 spread) overlaid with 0.5-8 Hz noise of 6x the channel's SD; those epochs are left out of the
-scoring. It stages each with ``inference.py`` for each weights file and prints κ and per-stage
+scoring; and the native night with its C3-M2 channel alone (like DREAMS excerpt 1, which has
+only C3-A1). It stages each with ``inference.py`` for each weights file and prints κ and per-stage
 recall against the simulated truth, one line per weights file and condition. **Simulated data**: a
-check that a weights file copes with band-limited input and a shifted file SD, not an accuracy.
+check that a weights file copes with band-limited input, a shifted file SD and a lone EEG channel,
+not an accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import subprocess
 import sys
@@ -86,9 +89,11 @@ def add_movement_epochs(src: Path, dst: Path, epochs: np.ndarray, seed: int = 0)
     return dst, float(np.median(ratios))
 
 
-def stage(edf: Path, weights: Path, out: Path) -> np.ndarray:
+def stage(edf: Path, weights: Path, out: Path, channels: dict | None = None) -> np.ndarray:
     cmd = [sys.executable, str(ROOT / "inference.py"), str(edf), "--out", str(out), "--weights", str(weights),
            "--formats", "csv", "--no-progress", "--device", "cpu"]
+    if channels is not None:
+        cmd += ["--channels", json.dumps(channels)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return hypnogram_codes(next(out.glob("*.hypnogram.csv")))
 
@@ -109,6 +114,8 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", nargs="+", default=[str(ROOT / "weights" / "lpsgm-small-demo.safetensors")])
     ap.add_argument("--seed", type=int, default=900, help="search for the AASM generic seed from here")
     ap.add_argument("--hours", type=float, default=3.0)
+    ap.add_argument("--spread", type=float, default=1.0,
+                    help="the simulator's domain randomisation (2 = the demo weights' training data)")
     ap.add_argument("--movement-epochs", type=int, default=6, help="movement epochs of the third condition")
     a = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -119,7 +126,7 @@ def main(argv=None) -> int:
     seed = aasm_generic_seed(a.seed)
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        rec = simulate.generate(tmp / "sim", 1, seed=seed, dataset="generic", hours=a.hours)[0]
+        rec = simulate.generate(tmp / "sim", 1, seed=seed, dataset="generic", hours=a.hours, spread=a.spread)[0]
         native = next(f for f in rec["files"] if "Hypnogram" not in f.name)
         low = resample_edf(native, tmp / "night50.edf", 50.0)
         truth = rec["stages"].astype(int)
@@ -127,14 +134,15 @@ def main(argv=None) -> int:
         moving, sd_ratio = add_movement_epochs(native, tmp / "moved.edf", moved)
         truth_moved = truth.copy()
         truth_moved[moved] = -1  # the movement epochs themselves are not scored
-        print(f"simulated night (generic seed {seed}, {len(truth)} epochs, 100 Hz): truth "
+        print(f"simulated night (generic seed {seed}, spread {a.spread:g}, {len(truth)} epochs, 100 Hz): truth "
               + " ".join(f"{n}={int((truth == k).sum())}" for k, n in enumerate(STAGE_NAMES))
               + f"; movement epochs raise the file SD x{sd_ratio:.2f} (median over signals)")
         for i, w in enumerate(Path(w) for w in a.weights):
-            conditions = (("native 100 Hz", native, truth), ("resampled 50 Hz", low, truth),
-                          (f"{a.movement_epochs} movement ep.", moving, truth_moved))
-            for name, edf, t in conditions:
-                pred = stage(edf, w, tmp / f"out{i}-{name[:3]}")
+            conditions = (("native 100 Hz", native, truth, None), ("resampled 50 Hz", low, truth, None),
+                          (f"{a.movement_epochs} movement ep.", moving, truth_moved, None),
+                          ("C3-M2 alone", native, truth, {"C3": ["EEG C3-M2"]}))
+            for name, edf, t, channels in conditions:
+                pred = stage(edf, w, tmp / f"out{i}-{name[:3]}", channels)
                 print(f"  {w.parent.name}/{w.stem:<22} {name:<16} {score(t, pred)}")
     ch = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time() - c0 + ch.ru_utime + ch.ru_stime
