@@ -25,7 +25,10 @@ def nights(folder):
             p.write_bytes(b"0       not an EDF header" + b" " * 300)
         else:
             n = (24 + 6 * k) * 3000
-            write_edf(p, {"EEG C3-M2": (pink(rng, n, 20.0), 100.0), "EOG E1-M2": (pink(rng, n, 30.0), 100.0)})
+            # n3's EEG at 1009 Hz: its resampling ratio is approximated, a note in its own outputs only
+            fs = 1009.0 if name == "n3" else 100.0
+            write_edf(p, {"EEG C3-M2": (pink(rng, int(n * fs / 100), 20.0), fs),
+                          "EOG E1-M2": (pink(rng, n, 30.0), 100.0)})
         paths.append(p)
     return paths
 
@@ -70,6 +73,8 @@ def test_prefetch_overlaps_and_changes_nothing(tmp_path, tiny_weights):
         [(r.name, r.status, r.reason, r.n_epochs) for r in plain]
     assert [r.status for r in ahead] == ["ok", "failed", "ok", "ok"] and "n2_broken" in str(ahead[1].path)
     assert [r.lines for r in ahead] == [r.lines for r in plain]
+    assert [r.warnings for r in ahead] == [r.warnings for r in plain]
+    assert [any("approximated" in w for w in r.warnings) for r in ahead] == [False, False, True, False]
     for a, b in zip(ahead, plain):
         if a.status == "ok":
             assert np.array_equal(a.night.probabilities, b.night.probabilities)

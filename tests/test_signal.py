@@ -95,6 +95,39 @@ def test_zscore_and_robust_normalisation():
         normalize(np.full(1000, 3.0))
 
 
+def test_chain_notes_are_collected_per_thread():
+    """What the chain tolerated goes to the chain_notes of the thread that chained it, even while another
+    thread collects its own (batch staging chains the next file on a second thread); outside a
+    collection it stays a UserWarning."""
+    import threading
+
+    from preprocess.core.signal import chain_notes, clean_nan
+
+    both_inside = threading.Barrier(2)
+    got = {}
+
+    def chain(key: int, n_bad: int) -> None:
+        x = np.ones(1000)
+        x[:n_bad] = np.nan
+        with chain_notes() as notes:
+            both_inside.wait()  # both collections open at once
+            clean_nan(x)
+            both_inside.wait()  # both messages given before either collection closes
+        got[key] = list(notes)
+
+    threads = [threading.Thread(target=chain, args=(k, n)) for k, n in ((0, 100), (1, 250))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {0: ["10.0% of samples are NaN/inf; replaced by the channel median"],
+                   1: ["25.0% of samples are NaN/inf; replaced by the channel median"]}
+    x = np.ones(1000)
+    x[:50] = np.nan
+    with pytest.warns(UserWarning, match="5.0% of samples"):
+        clean_nan(x)
+
+
 def test_process_channel_units_and_nan_handling():
     x, _ = sine(10.0, 256.0, 120, amp=50e-6)  # 50 µV in volts
     y = process_channel(x, 256.0, "eeg")

@@ -10,7 +10,6 @@ import logging
 import multiprocessing as mp
 import os
 import time
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from .signal import (
     ChainNotFinite,
     ChannelDropped,
     SignalParams,
+    chain_notes,
     clean_nan,
     fft_upsample,
     output_length,
@@ -187,21 +187,21 @@ def _chain_whole(source, src: Source, params: SignalParams, rate):
 
 
 def _chain_one(name: str, src: Source, dropped: dict, run: Callable, *args):
-    """``run(*args)`` for one canonical channel, its warnings logged with the channel named.
+    """``run(*args)`` for one canonical channel, what the chain tolerated logged with the channel named.
 
     Returns ``run(*args)``'s result, or None when the channel is dropped (:class:`ChannelDropped`): the
-    reason then goes into ``dropped`` and the log.
+    reason then goes into ``dropped`` and the log. The chain's messages are collected per thread
+    (:func:`preprocess.core.signal.chain_notes`), so a file chained ahead on another thread keeps its own.
     """
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with chain_notes() as caught:
             out = run(*args)
     except ChannelDropped as exc:
         dropped[src.canonical] = f"{src.describe()}: {exc}"
         log.warning("%s: dropped %s (%s): %s", name, src.canonical, src.describe(), exc)
         return None
-    for w in caught:
-        log.warning("%s: %s (%s): %s", name, src.canonical, src.describe(), w.message)
+    for message in caught:
+        log.warning("%s: %s (%s): %s", name, src.canonical, src.describe(), message)
     return out
 
 

@@ -25,9 +25,11 @@ Every step is a small function with explicit units so it can be tested with a kn
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -173,6 +175,35 @@ def butter_filter(x: np.ndarray, sfreq: float, low: float | None, high: float | 
     return sps.sosfiltfilt(sos, x)
 
 
+_NOTES: contextvars.ContextVar[list | None] = contextvars.ContextVar("signal_chain_notes", default=None)
+
+
+@contextmanager
+def chain_notes():
+    """Collect what the signal chain tolerated (NaN replaced, a resampling ratio approximated) in a list.
+
+    Inside the ``with`` block those messages go into the list instead of :func:`warnings.warn`, for
+    the current thread only: batch staging chains the next file on a second thread, and
+    ``warnings.catch_warnings`` is process-wide, so it could hand one file's message to the other
+    file or lose it.
+    """
+    notes: list[str] = []
+    token = _NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _NOTES.reset(token)
+
+
+def _tolerated(message: str, stacklevel: int) -> None:
+    """``message`` into the collecting :func:`chain_notes`, else a ``UserWarning`` (``stacklevel`` as warnings.warn)."""
+    notes = _NOTES.get()
+    if notes is None:
+        warnings.warn(message, stacklevel=stacklevel + 1)
+    else:
+        notes.append(message)
+
+
 def resample(x: np.ndarray, sfreq: float, target: float = SFREQ) -> np.ndarray:
     """Polyphase resampling from ``sfreq`` to ``target`` Hz with an anti-aliasing FIR.
 
@@ -182,7 +213,7 @@ def resample(x: np.ndarray, sfreq: float, target: float = SFREQ) -> np.ndarray:
         return np.asarray(x, dtype=np.float64)
     ratio, exact = _rational(sfreq, target)
     if not exact:
-        warnings.warn(f"resampling {sfreq} Hz → {target} Hz approximated by {ratio}", stacklevel=2)
+        _tolerated(f"resampling {sfreq} Hz → {target} Hz approximated by {ratio}", stacklevel=2)
     return sps.resample_poly(x, ratio.numerator, ratio.denominator)
 
 
@@ -281,7 +312,7 @@ def clean_nan(x: np.ndarray) -> np.ndarray:
     if bad.all():
         raise ChannelDropped("all samples are NaN")
     frac = bad.mean()
-    warnings.warn(f"{frac:.1%} of samples are NaN/inf; replaced by the channel median", stacklevel=2)
+    _tolerated(f"{frac:.1%} of samples are NaN/inf; replaced by the channel median", stacklevel=2)
     x = x.copy()
     x[bad] = np.median(x[~bad])
     return x
@@ -411,7 +442,7 @@ def _antialiased_blocks(read, n: int, sfreq: float, low, high, order: int):
     else:
         ratio, exact = _rational(sfreq, SFREQ)
         if not exact:
-            warnings.warn(f"resampling {sfreq} Hz → {SFREQ} Hz approximated by {ratio}", stacklevel=3)
+            _tolerated(f"resampling {sfreq} Hz → {SFREQ} Hz approximated by {ratio}", stacklevel=3)
         up, down = ratio.numerator, ratio.denominator
     margin = settling_samples(sfreq, low, high, order) + (_fir_half_width(up, down) if down > 1 or up > 1 else 0)
     margin = -(-margin // down) * down
