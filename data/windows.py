@@ -222,18 +222,12 @@ class WindowDataset(Dataset):
         again on every call, a third of a window's CPU time. With every stored channel wanted the
         slab lands in a new array directly (no second copy).
         """
-        data, shape, dtype, raw = self._dataset(i)
+        _, shape, dtype, _ = self._dataset(i)
         pos = self._positions[i]
         n = stop - start
         cols = [pos[c] for c in names]
         whole = cols == list(range(shape[1]))
-        if whole:
-            x = np.empty((n,) + shape[1:], dtype)
-        else:
-            key = (n,) + shape[1:] + (dtype.str,)
-            x = self._buffers.get(key)
-            if x is None:
-                x = self._buffers[key] = np.empty(key[:-1], dtype)
+        x = np.empty((n,) + shape[1:], dtype) if whole else self._buffer((n,) + shape[1:], dtype)
         if n > 0:
             self._read_rows(i, start, x)
         if not whole:
@@ -242,6 +236,14 @@ class WindowDataset(Dataset):
             return x
         # torch's float16 → float32 cast is vectorised; numpy's costs more than the read itself
         return torch.from_numpy(x).float().numpy()
+
+    def _buffer(self, shape: tuple, dtype) -> np.ndarray:
+        """This process's reused read buffer of ``shape`` and ``dtype`` (contents undefined)."""
+        key = tuple(shape) + (np.dtype(dtype).str,)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = np.empty(shape, dtype)
+        return buf
 
     def _read_rows(self, i: int, start: int, out: np.ndarray) -> None:
         """Epochs ``start:start + len(out)`` of every stored channel into ``out`` (C-contiguous, the stored
@@ -315,16 +317,13 @@ class WindowDataset(Dataset):
         _, shape, _, _ = self._dataset(i)
         pos = self._positions[i]
         cols = [pos[c] for c in names]
-        n = out.shape[0]
-        if cols == list(range(shape[1])) and out.dtype == dtype and out.flags.c_contiguous:
+        whole = cols == list(range(shape[1]))
+        if whole and out.dtype == dtype and out.flags.c_contiguous:
             self._read_rows(i, start, out)
             return
-        key = (n,) + shape[1:] + (np.dtype(dtype).str,)
-        buf = self._buffers.get(key)
-        if buf is None:
-            buf = self._buffers[key] = np.empty(key[:-1], dtype)
+        buf = self._buffer((out.shape[0],) + shape[1:], dtype)
         self._read_rows(i, start, buf)
-        src = buf if cols == list(range(shape[1])) else buf[:, cols]
+        src = buf if whole else buf[:, cols]
         torch.from_numpy(out).copy_(torch.from_numpy(src))  # torch's float16 → float32 cast is vectorised
 
     def _plan(self, key) -> tuple:
