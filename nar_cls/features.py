@@ -23,6 +23,7 @@ from models import LPSGM
 from preprocess.core.atomic import atomic_write
 
 from .cohort import Cohort
+from .model import window_embedding_and_stages
 
 
 @torch.no_grad()
@@ -42,8 +43,7 @@ def extract_embeddings(backbone: LPSGM, cohort: Cohort, windows: np.ndarray, dev
     loader = make_loader(cohort.data, batch_size, keys, workers)
     for batch in tqdm(loader, desc="embeddings", disable=not progress, dynamic_ncols=True):
         with autocast(device, bf16):
-            logits, cls = backbone(batch["x"].to(device), batch["channels"].to(device), return_cls=True)
-        z = cls.float().mean(dim=1)  # = nar_cls.model.window_embedding
+            z, logits = window_embedding_and_stages(backbone, batch["x"].to(device), batch["channels"].to(device))
         out[pos : pos + len(z)] = z.cpu().numpy()
         if stages:
             prob[pos : pos + len(z)] = torch.softmax(logits.float(), -1).cpu().numpy()

@@ -77,7 +77,20 @@ class WindowHead(nn.Module):
 
 def window_embedding(backbone: LPSGM, x: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
     """Mean over the window of the per-epoch outputs after the final LayerNorm: (B, d_model)."""
-    return backbone.cls_features(x, channels).float().mean(dim=1)
+    return _pool(backbone.cls_features(x, channels))
+
+
+def window_embedding_and_stages(backbone: LPSGM, x: torch.Tensor,
+                                channels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(window embedding (B, d_model) as :func:`window_embedding`, staging logits (B, L, 5))`` from one
+    backbone pass."""
+    stage_logits, cls = backbone(x, channels, return_cls=True)
+    return _pool(cls), stage_logits
+
+
+def _pool(cls: torch.Tensor) -> torch.Tensor:
+    """(B, L, d_model) per-epoch outputs → (B, d_model): their mean over the window, in float32."""
+    return cls.float().mean(dim=1)
 
 
 class NarModel(nn.Module):
@@ -92,8 +105,8 @@ class NarModel(nn.Module):
 
     def joint_forward(self, x: torch.Tensor, channels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(diagnosis logits (B, K), staging logits (B, L, 5))`` from one backbone pass."""
-        stage_logits, cls = self.backbone(x, channels, return_cls=True)
-        return self.head(cls.float().mean(dim=1)), stage_logits
+        z, stage_logits = window_embedding_and_stages(self.backbone, x, channels)
+        return self.head(z), stage_logits
 
 
 def load_backbone(init: str | os.PathLike | None, model: str = "lpsgm") -> tuple[LPSGM, dict]:
